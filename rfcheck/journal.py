@@ -1,0 +1,154 @@
+"""The journal: every exchange the mock saw, parsed, with what the provider concluded.
+
+Checks read it; reports write it out. It keeps real values in memory, since the
+checks compare tokens, and everything that leaves the process goes through
+:meth:`Journal.redact`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from rfcheck.provider.clock import iso
+
+_SHORTEST_SECRET = 8
+
+
+def redact_value(value: str) -> str:
+    """A token or secret as its first 6 characters and a hash fragment (``eyJhbG…#3f2a``)."""
+    digest = hashlib.sha256(value.encode()).hexdigest()[:4]
+    return f"{value[:6]}…#{digest}"
+
+
+@dataclass
+class Exchange:
+    """One request to the mock and its answer.
+
+    ``host`` is ``auth``, ``api`` or ``other`` (a host that is not Request
+    Finance); ``origin`` is who sent it: ``target`` or rfcheck's ``browser``.
+    ``facts`` holds what the provider concluded, in a form checks query
+    (``grant_type``, ``token_status``, ``issued``…); ``notes`` says it in words.
+    """
+
+    n: int
+    at: float
+    origin: str
+    host: str
+    method: str
+    url: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    form: dict[str, str]
+    step: str
+    status: int = 0
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_json: Any = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def request_line(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def note(self, text: str, **facts: Any) -> None:
+        """Record a conclusion in words and, optionally, as facts."""
+        self.notes.append(text)
+        self.facts.update(facts)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class Journal:
+    """A thread-safe, append-only list of exchanges, with the step each belongs to."""
+
+    def __init__(self) -> None:
+        self._exchanges: list[Exchange] = []
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self._step = "setup"
+        self._local = threading.local()
+
+    def __iter__(self) -> Iterator[Exchange]:
+        with self._lock:
+            return iter(list(self._exchanges))
+
+    def __len__(self) -> int:
+        return len(self._exchanges)
+
+    def since(self, mark: int) -> list[Exchange]:
+        """The exchanges recorded after :meth:`mark` returned ``mark``."""
+        with self._lock:
+            return self._exchanges[mark:]
+
+    def mark(self) -> int:
+        return len(self._exchanges)
+
+    # -- steps: which part of a scenario an exchange belongs to ---------------
+    @property
+    def step(self) -> str:
+        return getattr(self._local, "step", None) or self._step
+
+    def set_step(self, step: str) -> None:
+        self._step = step
+
+    @contextmanager
+    def thread_step(self, step: str) -> Iterator[None]:
+        """Attribute exchanges made from this thread to ``step`` (parallel units of work)."""
+        self._local.step = step
+        try:
+            yield
+        finally:
+            self._local.step = None
+
+    # -- recording ----------------------------------------------------------
+    def open(self, **fields: Any) -> Exchange:
+        """Append a new exchange (its answer is filled in by the caller)."""
+        with self._lock:
+            exchange = Exchange(n=len(self._exchanges) + 1, step=self.step, **fields)
+            self._exchanges.append(exchange)
+        return exchange
+
+    # -- redaction ----------------------------------------------------------
+    def add_secret(self, value: str) -> None:
+        """Remember a secret or token so that :meth:`redact` hides it everywhere."""
+        if value and len(value) >= _SHORTEST_SECRET:
+            with self._lock:
+                self._secrets.add(value)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._secrets)
+
+    def redact(self, text: str) -> str:
+        """Replace every known secret or token in ``text`` by its redacted form."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, redact_value(secret))
+        return _JWT_SHAPE.sub(lambda m: redact_value(m.group(0)), text)
+
+    def describe(self, exchange: Exchange) -> dict[str, Any]:
+        """An exchange as the report shows it, redacted."""
+        return {
+            "n": exchange.n,
+            "at": iso(exchange.at),
+            "from": exchange.origin,
+            "to": exchange.host,
+            "method": exchange.method,
+            "path": exchange.path,
+            "status": exchange.status,
+            "step": exchange.step,
+            "note": self.redact("; ".join(exchange.notes)),
+        }
+
+
+# Anything shaped like a JWT is redacted even when rfcheck did not issue it.
+_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")

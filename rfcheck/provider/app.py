@@ -1,0 +1,199 @@
+"""The mock Request Finance: one handler for both hosts, recording every exchange.
+
+Both transports (respx in-process, the loopback server) hand it an
+``httpx.Request`` and send back the ``httpx.Response`` it returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any, Callable
+from urllib.parse import parse_qsl
+
+import httpx
+
+from rfcheck.journal import Exchange, Journal
+from rfcheck.provider import api, oauth
+from rfcheck.provider.accounts import DEFAULT_USER, SOLO_USER, Client, User, credential
+from rfcheck.provider.authorize import AuthCode
+from rfcheck.provider.clock import Clock
+from rfcheck.provider.data import ApiData
+from rfcheck.provider.faults import Faults
+from rfcheck.provider.http import Call, ProviderError, Site, json_response, parse_pairs
+from rfcheck.provider.keys import KeySet
+from rfcheck.provider.tokens import TokenStore
+
+AUTH_HOST = "https://auth.request.finance"
+API_HOST = "https://api.request.finance"
+
+_AUTH_ROUTES: dict[tuple[str, str], Callable[[Call], httpx.Response]] = {
+    ("GET", "/.well-known/openid-configuration"): oauth.discovery,
+    ("GET", "/.well-known/jwks.json"): oauth.jwks,
+    ("GET", "/authorize"): oauth.authorize,
+    ("POST", "/oauth/token"): oauth.token,
+    ("GET", "/userinfo"): oauth.userinfo,
+    ("POST", "/userinfo"): oauth.userinfo,
+    ("POST", "/oauth/revoke"): oauth.revoke,
+}
+
+
+class Provider:
+    """State of the mock service (clients, users, codes, tokens, faults) and its handler."""
+
+    def __init__(self, clock: Clock | None = None, keys: KeySet | None = None) -> None:
+        self.clock = clock or Clock()
+        self.keys = keys or KeySet()
+        self.journal = Journal()
+        self.tokens = TokenStore(self.clock, self.keys)
+        self.data = ApiData()
+        self.faults = Faults()
+        self.clients: dict[str, Client] = {}
+        self.codes: dict[str, AuthCode] = {}
+        self.user: User = DEFAULT_USER
+        self.users = {u.sub: u for u in (DEFAULT_USER, SOLO_USER)}
+        self.api_keys = {credential("rk_", 24): u for u in self.users.values()}
+        self.errors: list[BaseException] = []
+        self._sites: dict[str, Site] = {}
+        self._calls: Counter[tuple[str, int]] = Counter()
+        self._lock = threading.Lock()
+        self.add_site("auth", AUTH_HOST)
+        self.add_site("api", API_HOST)
+
+    # -- configuration -------------------------------------------------------
+    def add_site(self, kind: str, base: str) -> Site:
+        """Serve ``kind`` (``auth`` or ``api``) at ``base`` too (a loopback server's URL)."""
+        site = Site(kind, base.rstrip("/"))
+        self._sites[_origin_of(httpx.URL(site.base))] = site
+        return site
+
+    def site_for(self, url: httpx.URL) -> Site | None:
+        return self._sites.get(_origin_of(url))
+
+    @property
+    def issuers(self) -> frozenset[str]:
+        return frozenset(s.issuer for s in self._sites.values() if s.kind == "auth")
+
+    def register_client(self, flow: str, redirect_uris: tuple[str, ...] = (), name: str = "integration") -> Client:
+        client = Client.register(flow, redirect_uris, name)
+        self.clients[client.client_id] = client
+        self.journal.add_secret(client.client_secret)
+        return client
+
+    def user_by_sub(self, sub: str) -> User:
+        return self.users.get(sub, self.user)
+
+    def api_key_for(self, user: User) -> str:
+        return next(key for key, owner in self.api_keys.items() if owner == user)
+
+    # -- scenario actions ------------------------------------------------------
+    def revoke_access_tokens(self, client_id: str) -> int:
+        """Revoke every live access token of a client (as an admin would); returns how many."""
+        now = self.clock.now()
+        live = [r for r in self.tokens.access.values()
+                if r.client_id == client_id and not r.revoked and r.exp > now]
+        for record in live:
+            record.revoked = True
+        return len(live)
+
+    def revoke_refresh_families(self, client_id: str, because: str = "revoked by the user") -> int:
+        families = [f for f in self.tokens.families.values() if f.client_id == client_id and not f.revoked]
+        for family in families:
+            self.tokens.revoke_family(family, because)
+        return len(families)
+
+    def revoke_code_grant(self, code: AuthCode) -> None:
+        for jti in code.access_jtis:
+            self.tokens.access[jti].revoked = True
+        for family in code.families:
+            self.tokens.revoke_family(family, "authorization code reused")
+
+    def count_api_call(self, credential_header: str, window: int) -> int:
+        with self._lock:
+            self._calls[(credential_header, window)] += 1
+            return self._calls[(credential_header, window)]
+
+    # -- the handler -----------------------------------------------------------
+    def handle(self, request: httpx.Request, *, origin: str = "target", site: Site | None = None) -> httpx.Response:
+        """Serve one request and record it; never raises (internal errors become a 500 and are kept)."""
+        site = site or self.site_for(request.url)
+        exchange = self._open(request, origin, site)
+        response = self._respond(request, site, exchange)
+        exchange.status = response.status_code
+        exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
+        exchange.response_json = _json_or_none(response)
+        return response
+
+    def _respond(self, request: httpx.Request, site: Site | None, exchange: Exchange) -> httpx.Response:
+        if site is None:
+            exchange.note("request to a host that is not Request Finance: not forwarded", foreign=True)
+            return json_response(502, {"message": f"rfcheck does not forward requests to {request.url.host}"})
+        call = Call(self, request, site, exchange)
+        try:
+            return self._route(call)
+        except ProviderError as err:
+            if err.note:
+                exchange.note(err.note, **err.facts)
+            response = err.response()
+            if site.kind == "api":
+                response.headers.update(api.rate_limit_headers(call))
+            return response
+        except Exception as err:  # kept for the test thread; the client still gets an answer
+            self.errors.append(err)
+            exchange.note(f"rfcheck internal error: {type(err).__name__}: {err}", internal_error=True)
+            return json_response(500, {"error": "server_error", "error_description": "rfcheck internal error"})
+
+    def _route(self, call: Call) -> httpx.Response:
+        method, path = call.request.method.upper(), call.request.url.path
+        if call.site.kind == "auth":
+            handler = _AUTH_ROUTES.get((method, path.rstrip("/") or "/"))
+            if handler is None:
+                raise _no_route(path, any(p == path for _, p in _AUTH_ROUTES))
+            return handler(call)
+        return self._route_api(call, method, path)
+
+    def _route_api(self, call: Call, method: str, path: str) -> httpx.Response:
+        path_known = False
+        for route_method, pattern, handler in api.ROUTES:
+            match = pattern.fullmatch(path)
+            if match:
+                path_known = True
+                if route_method == method:
+                    response = handler(call, *match.groups())
+                    response.headers.update(api.rate_limit_headers(call))
+                    return response
+        raise _no_route(path, path_known)
+
+    def _open(self, request: httpx.Request, origin: str, site: Site | None) -> Exchange:
+        content_type = request.headers.get("content-type", "")
+        form: dict[str, str] = {}
+        if "x-www-form-urlencoded" in content_type or "json" in content_type:
+            try:
+                form = dict(parse_pairs(request))
+            except ProviderError:
+                form = {}
+        return self.journal.open(
+            at=self.clock.now(), origin=origin, host=site.kind if site else "other",
+            method=request.method.upper(), url=str(request.url), path=request.url.path,
+            query=dict(parse_qsl(request.url.query.decode(), keep_blank_values=True)),
+            headers={k.lower(): v for k, v in request.headers.items()}, form=form)
+
+
+def _no_route(path: str, path_known: bool) -> ProviderError:
+    if path_known:
+        return ProviderError(405, {"message": f"Method not allowed on {path}"}, note="method not allowed")
+    return ProviderError(404, {"message": f"Not found: {path}"}, note="unknown path")
+
+
+def _origin_of(url: httpx.URL) -> str:
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme, 0)
+    return f"{url.scheme}://{url.host}:{port}"
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,69 @@
+"""The one clock that every time-dependent decision asks.
+
+It reads the operating system's realtime clock through ``clock_gettime``, which
+freezegun does not patch, so the mock keeps the true rfcheck time while an
+in-process target runs under freezegun. Time travel moves an offset and tells
+the listeners (freezegun for in-process targets, libfaketime for processes).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+Listener = Callable[[float], None]
+
+
+def _realtime() -> float:
+    return time.clock_gettime(time.CLOCK_REALTIME)
+
+
+class Clock:
+    """Real time plus an offset that :meth:`travel` moves forward."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self._offset = offset
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+
+    @property
+    def offset(self) -> float:
+        """Seconds travelled so far."""
+        return self._offset
+
+    def now(self) -> float:
+        """Seconds since the epoch, as rfcheck sees them."""
+        return _realtime() + self._offset
+
+    def datetime(self) -> datetime:
+        """:meth:`now` as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.now(), tz=timezone.utc)
+
+    def travel(self, seconds: float) -> None:
+        """Move the clock forward and tell every listener the new offset."""
+        if seconds < 0:
+            raise ValueError("the clock only travels forward")
+        with self._lock:
+            self._offset += seconds
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(self._offset)
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(offset)`` after each travel; returns the unsubscribe function."""
+        with self._lock:
+            self._listeners.append(listener)
+        return lambda: self._unsubscribe(listener)
+
+    def _unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+
+def iso(ts: float) -> str:
+    """An epoch timestamp as ISO 8601 UTC with milliseconds (``2026-11-28T12:00:00.120Z``)."""
+    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
