@@ -67,6 +67,10 @@ class Provider:
         self._sites[_origin_of(httpx.URL(site.base))] = site
         return site
 
+    @property
+    def sites(self) -> list[Site]:
+        return list(self._sites.values())
+
     def site_for(self, url: httpx.URL) -> Site | None:
         return self._sites.get(_origin_of(url))
 

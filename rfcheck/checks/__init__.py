@@ -1,0 +1,108 @@
+"""Requirement checks: small registered functions over the scenarios' results.
+
+Each check is registered for one catalogue ID with the scenarios it reads, and
+returns a :class:`~rfcheck.report.model.Finding`. A check that cannot observe
+what it needs returns ``skip`` with the reason, never ``pass``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rfcheck.catalogue import requirement
+from rfcheck.journal import Exchange
+from rfcheck.report.model import Evidence, Finding
+from rfcheck.scenarios import ScenarioResult
+
+if TYPE_CHECKING:
+    from rfcheck.harness import Harness
+
+GROUP_MODULES = ("auth", "flow", "cc", "scope", "token", "net", "org", "oidc", "sec", "man")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a check reads: the run (config, client, provider) and the scenarios it asked for."""
+
+    harness: "Harness"
+    results: dict[str, ScenarioResult]
+
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        return self.harness.config
+
+    @property
+    def client_id(self) -> str:
+        assert self.harness.client is not None
+        return self.harness.client.client_id
+
+    def redact(self, text: str) -> str:
+        return self.harness.provider.journal.redact(text)
+
+    def evidence(self, scenario: str, exchange: Exchange | None, detail: str) -> Evidence:
+        """Evidence pointing at one exchange, redacted."""
+        request = exchange.request_line if exchange else ""
+        return Evidence(scenario, exchange.n if exchange else None, self.redact(request), self.redact(detail))
+
+
+CheckFunction = Callable[[Context], Finding]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    scenarios: tuple[str, ...]
+    function: CheckFunction
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(requirement_id: str, scenarios: Iterable[str] = ()) -> Callable[[CheckFunction], CheckFunction]:
+    """Register ``function`` as the check of ``requirement_id``, reading ``scenarios``."""
+    requirement(requirement_id)  # an ID outside the catalogue is a bug here
+
+    def register(function: CheckFunction) -> CheckFunction:
+        if requirement_id in CHECKS:
+            raise ValueError(f"{requirement_id} has two checks: {CHECKS[requirement_id].function.__name__} "
+                             f"and {function.__name__}")
+        CHECKS[requirement_id] = Check(requirement_id, tuple(scenarios), function)
+        return function
+
+    return register
+
+
+def load_all() -> dict[str, Check]:
+    """Import every group module so that their checks register."""
+    for name in GROUP_MODULES:
+        try:
+            importlib.import_module(f"rfcheck.checks.{name}")
+        except ModuleNotFoundError as err:  # TEMPORARY while groups are written
+            if err.name != f"rfcheck.checks.{name}":
+                raise
+    return CHECKS
+
+
+# -- building findings -----------------------------------------------------------
+def passed(requirement_id: str, reason: str) -> Finding:
+    return Finding(requirement_id, "pass", reason)
+
+
+def failed(requirement_id: str, reason: str, evidence: Iterable[Evidence], level: str | None = None) -> Finding:
+    """``fail`` for a must, ``warn`` for a should (the level decides, not the check)."""
+    lvl = level or requirement(requirement_id).level
+    return Finding(requirement_id, "fail" if lvl == "must" else "warn", reason, tuple(evidence), level)
+
+
+def skipped(requirement_id: str, reason: str) -> Finding:
+    return Finding(requirement_id, "skip", reason)
+
+
+def not_observed(requirement_id: str, result: ScenarioResult) -> Finding | None:
+    """A skip when the scenario did not run to completion, else None."""
+    if result.completed:
+        return None
+    return skipped(requirement_id, f"scenario {result.name} could not run: {result.reason}")

@@ -1,0 +1,94 @@
+"""AUTH: OAuth rather than API keys, tokens for this client, one flow, RS256 ID tokens."""
+
+from __future__ import annotations
+
+from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
+from rfcheck.checks.queries import api_calls, completed, names, successful, token_requests
+from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+from rfcheck.report.model import Evidence, Finding
+
+SCENARIOS = ("baseline", "expiry")
+_FOREIGN_TOKEN = {"unknown": "a token the provider never issued",
+                  "wrong_audience": "a token for another audience than accounts",
+                  "bad_signature": "a token with an invalid signature",
+                  "malformed": "a malformed token"}
+
+
+@check("AUTH-01", SCENARIOS)
+def bearer_on_every_call(ctx: Context) -> Finding:
+    results = completed(ctx.results.values())
+    calls = [(r.name, e) for r in results for e in api_calls(r)]
+    if not calls:
+        return skipped("AUTH-01", f"no API call was observed (scenarios: {names(ctx.results.values())})")
+    evidence = [ctx.evidence(s, e, _auth_problem(e.facts.get("auth_kind")))
+                for s, e in calls if e.facts.get("auth_kind") != "bearer"]
+    if evidence:
+        return failed("AUTH-01", f"{len(evidence)} of {len(calls)} API calls did not use a Bearer access token",
+                      evidence)
+    return passed("AUTH-01", f"all {len(calls)} API calls carried Authorization: Bearer")
+
+
+def _auth_problem(kind: object) -> str:
+    if kind == "api_key":
+        return "Authorization carries an API key, not Bearer <access token>"
+    return "no Authorization header"
+
+
+@check("AUTH-02", SCENARIOS)
+def tokens_issued_to_this_client(ctx: Context) -> Finding:
+    results = completed(ctx.results.values())
+    bearer = [(r.name, e) for r in results for e in api_calls(r) if e.facts.get("auth_kind") == "bearer"]
+    if not bearer:
+        return skipped("AUTH-02", "no API call with a Bearer token was observed")
+    evidence: list[Evidence] = []
+    for scenario, exchange in bearer:
+        status = exchange.facts.get("token_status")
+        if status in _FOREIGN_TOKEN:
+            evidence.append(ctx.evidence(scenario, exchange, _FOREIGN_TOKEN[str(status)]))
+        elif exchange.facts.get("token_client") not in (None, ctx.client_id):
+            evidence.append(ctx.evidence(scenario, exchange, "a token issued to another client"))
+    if evidence:
+        return failed("AUTH-02", f"{len(evidence)} API calls used tokens not issued to this client for accounts",
+                      evidence)
+    return passed("AUTH-02", f"all {len(bearer)} bearer tokens were issued to this client for audience accounts")
+
+
+@check("AUTH-03", SCENARIOS)
+def one_flow_per_client(ctx: Context) -> Finding:
+    requests = [(r.name, e) for r in ctx.results.values() for e in token_requests(r)]
+    if not requests:
+        return skipped("AUTH-03", "no token request was observed")
+    kinds = {_flow_of(e.facts.get("grant_type")) for _, e in requests} - {None}
+    if len(kinds) > 1:
+        minority = [(s, e) for s, e in requests if _flow_of(e.facts.get("grant_type")) != ctx.config.flow]
+        evidence = [ctx.evidence(s, e, f"grant_type={e.facts.get('grant_type')} from a {ctx.config.flow} client")
+                    for s, e in minority[:5]]
+        return failed("AUTH-03", "the client used both the authorization code and the client credentials grants",
+                      evidence)
+    return passed("AUTH-03", f"all {len(requests)} token requests belong to the {ctx.config.flow} flow")
+
+
+def _flow_of(grant_type: object) -> str | None:
+    if grant_type in ("authorization_code", "refresh_token"):
+        return "authorization_code"
+    return "client_credentials" if grant_type == "client_credentials" else None
+
+
+@check("AUTH-04", ("baseline",))
+def accepts_rs256_id_tokens(ctx: Context) -> Finding:
+    if ctx.config.flow == CLIENT_CREDENTIALS:
+        return skipped("AUTH-04", "the client credentials flow has no ID token")
+    result = ctx.results["baseline"]
+    unobserved = not_observed("AUTH-04", result)
+    if unobserved:
+        return failed("AUTH-04", f"the baseline scenario could not run: {result.reason}",
+                      [ctx.evidence("baseline", None, result.reason)])
+    login = result.events_of("login")[0]
+    if not login.ok:
+        return failed("AUTH-04", f"the baseline login with a valid RS256 ID token failed: {login.detail}",
+                      [ctx.evidence("baseline", (result.during(login) or [None])[-1], login.detail)])
+    if not successful(api_calls(result)):
+        return failed("AUTH-04", "the login completed but no API call succeeded afterwards",
+                      [ctx.evidence("baseline", e, f"answered {e.status}") for e in api_calls(result)[:3]]
+                      or [ctx.evidence("baseline", None, "no API call after the login")])
+    return passed("AUTH-04", "the baseline login with an RS256 ID token completed and led to API use")

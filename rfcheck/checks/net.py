@@ -1,0 +1,55 @@
+"""NET: the ``X-Network`` header on every API call (Going Live)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rfcheck.checks import Context, check, failed, passed, skipped
+from rfcheck.checks.queries import api_calls, completed, names
+from rfcheck.journal import Exchange
+from rfcheck.report.model import Evidence, Finding
+
+SCENARIOS = ("baseline", "expiry")
+
+
+def _judge_calls(ctx: Context, requirement_id: str, bad: Callable[[Exchange], str | None],
+                 what: str) -> Finding:
+    results = completed(ctx.results.values())
+    calls = [(r.name, e) for r in results for e in api_calls(r)]
+    if not calls:
+        return skipped(requirement_id, f"no API call was observed (scenarios: {names(ctx.results.values())})")
+    evidence: list[Evidence] = []
+    for scenario, exchange in calls:
+        problem = bad(exchange)
+        if problem:
+            evidence.append(ctx.evidence(scenario, exchange, problem))
+    if evidence:
+        return failed(requirement_id, f"{len(evidence)} of {len(calls)} API calls {what}", evidence)
+    return passed(requirement_id, f"all {len(calls)} API calls in {names(results)} were right")
+
+
+@check("NET-01", SCENARIOS)
+def every_call_has_network(ctx: Context) -> Finding:
+    return _judge_calls(ctx, "NET-01", lambda e: None if e.header("x-network") is not None
+                        else "no X-Network header", "had no X-Network header")
+
+
+@check("NET-02", SCENARIOS)
+def network_is_test_or_live(ctx: Context) -> Finding:
+    def bad(e: Exchange) -> str | None:
+        value = e.header("x-network")
+        return None if value is None or value in ("test", "live") else f"X-Network: {value!r}"
+
+    return _judge_calls(ctx, "NET-02", bad, "sent an X-Network other than exactly test or live")
+
+
+@check("NET-03", SCENARIOS)
+def network_matches_deployment(ctx: Context) -> Finding:
+    expected = ctx.config.network
+
+    def bad(e: Exchange) -> str | None:
+        value = e.header("x-network")
+        return None if value is None or value == expected else (
+            f"X-Network: {value!r} in a deployment configured for {expected!r}")
+
+    return _judge_calls(ctx, "NET-03", bad, f"sent another network than the configured {expected!r}")

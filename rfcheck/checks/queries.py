@@ -1,0 +1,49 @@
+"""Questions checks ask of a scenario's exchanges, named for what they find."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rfcheck.journal import Exchange
+from rfcheck.scenarios import ScenarioResult
+
+
+def sent_by_target(result: ScenarioResult) -> list[Exchange]:
+    return [e for e in result.exchanges if e.origin == "target"]
+
+
+def api_calls(result: ScenarioResult) -> list[Exchange]:
+    """Every request the target made to the API host."""
+    return [e for e in sent_by_target(result) if e.host == "api"]
+
+
+def token_requests(result: ScenarioResult, *grants: str) -> list[Exchange]:
+    """Requests to ``/oauth/token`` (of the given grant types, or all)."""
+    found = [e for e in sent_by_target(result) if e.host == "auth" and e.path.rstrip("/") == "/oauth/token"]
+    return [e for e in found if not grants or e.facts.get("grant_type") in grants]
+
+
+def authorize_requests(result: ScenarioResult) -> list[Exchange]:
+    """Authorization requests, as the browser carried them to ``/authorize``."""
+    return [e for e in result.exchanges if e.host == "auth" and e.path.rstrip("/") == "/authorize"]
+
+
+def successful(exchanges: Iterable[Exchange]) -> list[Exchange]:
+    return [e for e in exchanges if 200 <= e.status < 300]
+
+
+def with_token_status(exchanges: Iterable[Exchange], *statuses: str) -> list[Exchange]:
+    return [e for e in exchanges if e.facts.get("token_status") in statuses]
+
+
+def issued_access_jti(exchange: Exchange) -> str | None:
+    issued = exchange.facts.get("issued") or {}
+    return issued.get("access_jti")
+
+
+def completed(results: Iterable[ScenarioResult]) -> list[ScenarioResult]:
+    return [r for r in results if r.completed]
+
+
+def names(results: Iterable[ScenarioResult]) -> str:
+    return ", ".join(r.name for r in results) or "(none)"

@@ -1,0 +1,108 @@
+"""pytest glue: options, target loading, the scenario fixtures, the requirement judge, reports.
+
+Without ``--rfcheck`` the plugin only offers fixtures for an integration's own
+tests (``rfcheck_provider``, ``rfcheck_journal``, ``rfcheck_clock``); no server
+starts and no requirement is collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rfcheck.config import ConfigError, TargetConfig, find_config, load_config, with_network
+from rfcheck.journal import Journal
+from rfcheck.provider.app import Provider
+from rfcheck.provider.clock import Clock
+from rfcheck.run import RfcheckSession
+from rfcheck.transport.inprocess import InProcessTransport
+
+SUITE = Path(__file__).parent / "suite"
+session_key = pytest.StashKey[RfcheckSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("rfcheck", "Request Finance Going Live checks")
+    group.addoption("--rfcheck", action="store_true", default=None,
+                    help="run the Going Live catalogue against the target and write the readiness report")
+    group.addoption("--rfcheck-target", metavar="PATH",
+                    help="folder holding rfcheck.toml or [tool.rfcheck] in pyproject.toml, or that file")
+    group.addoption("--rfcheck-report", metavar="DIR", help="where reports go (default: reports/ under the rootdir)")
+    group.addoption("--rfcheck-network", choices=("test", "live"),
+                    help="override the target's network for this run")
+    parser.addini("rfcheck", "run the Going Live catalogue (as --rfcheck)", type="bool", default=False)
+    parser.addini("rfcheck_target", "default for --rfcheck-target", default="")
+    parser.addini("rfcheck_report", "default for --rfcheck-report", default="")
+    parser.addini("rfcheck_network", "default for --rfcheck-network", default="")
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"rfcheck_{name}" if name else "rfcheck")
+    return value if value not in (None, "") else config.getini(f"rfcheck_{name}" if name else "rfcheck")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rfcheck_requirement(id): a Going Live requirement judged by rfcheck")
+    if not _option(config, "") or hasattr(config, "workerinput"):
+        return
+    target = _load_target(config)
+    report_dir = Path(_option(config, "report") or config.rootpath / "reports")
+    session = RfcheckSession(target, report_dir if report_dir.is_absolute() else config.rootpath / report_dir)
+    config.stash[session_key] = session
+    config.pluginmanager.register(session, "rfcheck-session")
+    config.pluginmanager.import_plugin("rfcheck.fixtures")
+    _collect_suite(config)
+
+
+def _load_target(config: pytest.Config) -> TargetConfig:
+    try:
+        target = load_config(find_config(_absolute(config, _option(config, "target")), Path(config.invocation_params.dir)))
+        network = _option(config, "network")
+        return with_network(target, network) if network else target
+    except ConfigError as err:
+        raise pytest.UsageError(f"rfcheck: {err}") from None
+
+
+def _absolute(config: pytest.Config, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else Path(config.invocation_params.dir) / path
+
+
+def _collect_suite(config: pytest.Config) -> None:
+    """Collect the catalogue; alone when no paths were given, beside them otherwise."""
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        config.args.append(str(SUITE))
+    else:
+        config.args[:] = [str(SUITE)]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(session_key, None)
+    if session is not None:
+        session.close()
+
+
+# -- fixtures for an integration's own tests, with or without --rfcheck ------------
+@pytest.fixture
+def rfcheck_provider() -> Iterator[Provider]:
+    """A fresh mock Request Finance, with httpx calls to its hosts routed to it for the test."""
+    provider = Provider()
+    with InProcessTransport(provider):
+        yield provider
+
+
+@pytest.fixture
+def rfcheck_journal(rfcheck_provider: Provider) -> Journal:
+    """Every exchange the test's mock saw."""
+    return rfcheck_provider.journal
+
+
+@pytest.fixture
+def rfcheck_clock(rfcheck_provider: Provider) -> Clock:
+    """The mock's clock: ``rfcheck_clock.travel(86_400)`` expires every token it issued."""
+    return rfcheck_provider.clock

@@ -1,0 +1,243 @@
+"""Scenarios: the target run once under one condition, with what it did recorded.
+
+A scenario is a small function over a :class:`ScenarioRun`, which offers the
+steps (log in, do units of work, travel in time, turn on a fault, deliver a
+forged callback) and records each step's outcome next to the journal slice it
+produced. Requirement checks then read the :class:`ScenarioResult`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from rfcheck.browser import consent
+from rfcheck.journal import Exchange
+from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, SOLO_USER
+from rfcheck.provider.tokens import AUDIENCE
+from rfcheck.targets.base import Driver, DriverError, StepFailed
+
+if TYPE_CHECKING:
+    from rfcheck.harness import Harness
+
+DAY = 86_400
+PAST_EXPIRY = DAY + 120  # comfortably past the 24 h lifetime and every refresh margin
+
+
+@dataclass
+class Event:
+    """One step a scenario took and how the target fared."""
+
+    kind: str  # login | unit | travel | fault | forged_callback
+    label: str
+    ok: bool
+    detail: str = ""
+    first: int = 0  # journal position before the step
+    last: int = 0  # journal position after it
+
+
+@dataclass
+class ScenarioResult:
+    """What one scenario observed: its steps, the exchanges they caused and the target's output."""
+
+    name: str
+    outcome: str  # completed | error | not-run
+    reason: str = ""
+    events: list[Event] = field(default_factory=list)
+    exchanges: list[Exchange] = field(default_factory=list)
+    output: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def during(self, event: Event) -> list[Exchange]:
+        return [e for e in self.exchanges if event.first < e.n <= event.last]
+
+    def events_of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+    @property
+    def completed(self) -> bool:
+        return self.outcome == "completed"
+
+
+class ScenarioRun:
+    """The steps a scenario function can take against one freshly started target."""
+
+    def __init__(self, harness: "Harness", name: str, driver: Driver) -> None:
+        self.harness = harness
+        self.name = name
+        self.driver = driver
+        self.provider = harness.provider
+        self.journal = harness.provider.journal
+        self.result = ScenarioResult(name, "completed")
+        self._counts: dict[str, int] = {}
+
+    @property
+    def flow(self) -> str:
+        return self.harness.config.flow
+
+    @contextmanager
+    def step(self, kind: str, label: str | None = None) -> Iterator[Event]:
+        """Record one step; a :class:`StepFailed` inside it marks the step failed and is swallowed."""
+        self._counts[kind] = self._counts.get(kind, 0) + 1
+        event = Event(kind, label or f"{kind} {self._counts[kind]}", ok=True, first=self.journal.mark())
+        self.journal.set_step(event.label)
+        try:
+            yield event
+        except StepFailed as err:
+            event.ok, event.detail = False, str(err)
+        finally:
+            event.last = self.journal.mark()
+            self.result.events.append(event)
+
+    # -- the steps -----------------------------------------------------------
+    def login(self, label: str | None = None) -> bool:
+        """The user logs in (authorization code flow); nothing to do for client credentials."""
+        if self.flow == CLIENT_CREDENTIALS:
+            return True
+        with self.step("login", label) as event:
+            callback = consent(self.provider, self.driver.start_login())
+            event.detail = "callback delivered"
+            self.driver.finish_login(callback)
+        return event.ok
+
+    def units(self, count: int, parallel: bool = False) -> list[Event]:
+        """``count`` units of work, one after the other or all at once from as many threads."""
+        if not parallel:
+            return [self._unit() for _ in range(count)]
+        return self._parallel_units(count)
+
+    def _unit(self, label: str | None = None) -> Event:
+        with self.step("unit", label) as event:
+            self.driver.exercise()
+        return event
+
+    def _parallel_units(self, count: int) -> list[Event]:
+        first = self.journal.mark()
+        events: list[Event] = []
+        barrier = threading.Barrier(count)
+
+        def work(i: int) -> None:
+            event = Event("unit", f"parallel unit {i + 1}", ok=True, first=first)
+            with self.journal.thread_step(event.label):
+                barrier.wait()
+                try:
+                    self.driver.exercise()
+                except StepFailed as err:
+                    event.ok, event.detail = False, str(err)
+            events.append(event)
+
+        threads = [threading.Thread(target=work, args=(i,), name=f"rfcheck-unit-{i}") for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        for event in events:
+            event.last = self.journal.mark()
+        self.result.events.extend(sorted(events, key=lambda e: e.label))
+        return events
+
+    def travel(self, seconds: float) -> None:
+        """Move rfcheck's clock, and the target's with it when it can be moved."""
+        with self.step("travel", f"travel +{seconds / 3600:g} h") as event:
+            self.provider.clock.travel(seconds)
+            event.detail = "the target's clock moved too" if self.driver.can_move_clock else (
+                "only the mock's clock moved: the target's clock cannot be moved")
+
+    def fault(self, label: str, action: Callable[[], Any]) -> None:
+        """Change how the mock behaves from now on (revocations, ID token faults, key rotation…)."""
+        with self.step("fault", label) as event:
+            event.detail = str(action() or "")
+
+    def deliver_callback(self, callback_url: str, label: str) -> bool:
+        """Send the user's browser to ``callback_url``; True when the target accepted it."""
+        with self.step("forged_callback", label) as event:
+            self.driver.finish_login(callback_url)
+        return event.ok
+
+    def forge_callback(self) -> "ForgedCallback":
+        """An attacker's authorization code for the target's client, from a login the target never started."""
+        client = self.harness.client
+        assert client is not None
+        state = "attacker-" + secrets.token_urlsafe(8)
+        previous, self.provider.user = self.provider.user, SOLO_USER
+        try:
+            url = httpx.URL(self.harness.environment.issuer + "/authorize", params={
+                "response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uris[0],
+                "audience": AUDIENCE, "scope": " ".join(self.harness.config.scopes), "state": state})
+            with self.step("forged_callback", "attacker obtains a code"):
+                callback = consent(self.provider, str(url), origin="attacker")
+        finally:
+            self.provider.user = previous
+        code = httpx.URL(callback).params.get("code", "")
+        return ForgedCallback(code=code, state=state, callback_url=callback)
+
+    def start_login_only(self) -> str:
+        """The target starts a login that the user never completes; returns the URL."""
+        with self.step("login", "login started, not completed") as event:
+            url = self.driver.start_login()
+            event.detail = url
+        return event.detail if event.ok else ""
+
+
+@dataclass(frozen=True)
+class ForgedCallback:
+    code: str
+    state: str
+    callback_url: str
+
+
+ScenarioFunction = Callable[[ScenarioRun], None]
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    name: str
+    run: ScenarioFunction
+    flows: frozenset[str]
+    description: str
+
+
+SCENARIOS: dict[str, ScenarioSpec] = {}
+
+
+def scenario(name: str, flows: tuple[str, ...] = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS)
+             ) -> Callable[[ScenarioFunction], ScenarioFunction]:
+    """Register a scenario under ``name``; names are unique."""
+
+    def register(function: ScenarioFunction) -> ScenarioFunction:
+        if name in SCENARIOS:
+            raise ValueError(f"scenario {name!r} is registered twice")
+        SCENARIOS[name] = ScenarioSpec(name, function, frozenset(flows), (function.__doc__ or "").strip())
+        return function
+
+    return register
+
+
+def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:
+    """Run one scenario on a fresh target; a target that cannot start yields an ``error`` result."""
+    mark = harness.provider.journal.mark()
+    driver = harness.new_driver()
+    run = ScenarioRun(harness, spec.name, driver)
+    with harness.scenario_context():
+        try:
+            driver.start(harness.environment, harness.provider.clock)
+            spec.run(run)
+        except DriverError as err:
+            run.result.outcome, run.result.reason = "error", str(err)
+        finally:
+            run.result.output = _stop(driver)
+    run.result.exchanges = harness.provider.journal.since(mark)
+    return run.result
+
+
+def _stop(driver: Driver) -> str:
+    try:
+        return driver.stop()
+    except Exception as err:  # a target that fails to stop still gets judged on what it did
+        return f"(rfcheck could not stop the target cleanly: {type(err).__name__}: {err})"

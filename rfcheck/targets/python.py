@@ -1,0 +1,133 @@
+"""In-process Python targets: a factory called per scenario, its clock moved with freezegun."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from freezegun import freeze_time
+
+from rfcheck import Environment, Target
+from rfcheck.provider.clock import Clock
+from rfcheck.targets.base import DriverError, StepFailed
+
+Factory = Callable[[Environment], Target]
+
+
+def load_factory(spec: str, root: Path) -> Factory:
+    """Import ``module:callable`` with the config's folder on ``sys.path``."""
+    module_name, _, attribute = spec.partition(":")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:
+        raise DriverError(f"[target.python] factory {spec!r}: cannot import {module_name}: "
+                          f"{type(err).__name__}: {err}") from err
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise DriverError(f"[target.python] factory {spec!r}: {module_name} has no callable {attribute!r}")
+    return factory  # type: ignore[no-any-return]
+
+
+class _Capture(logging.Handler):
+    """Every log record the target emits at its own levels (rfcheck never raises a logger's level)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+        except Exception:  # a target's malformed log call is its own business
+            self.lines.append(f"{record.levelname} {record.name}: {record.msg!r}")
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, inner: Any, sink: list[str]) -> None:
+        self._inner, self._sink = inner, sink
+
+    def write(self, text: str) -> int:
+        self._sink.append(text)
+        return self._inner.write(text) if self._inner else len(text)
+
+    def flush(self) -> None:
+        if self._inner:
+            self._inner.flush()
+
+
+class PythonDriver:
+    """Drives a :class:`rfcheck.Target` made by ``factory`` inside the pytest process."""
+
+    can_move_clock = True
+
+    def __init__(self, factory: Factory) -> None:
+        self._factory = factory
+        self._target: Target | None = None
+        self._stack = contextlib.ExitStack()
+        self._logs = _Capture()
+        self._printed: list[str] = []
+
+    def start(self, env: Environment, clock: Clock) -> None:
+        self._follow(clock)
+        self._capture_output()
+        try:
+            self._target = self._factory(env)
+        except Exception as err:
+            self.stop()
+            raise DriverError(f"the target factory raised {_describe(err)}") from err
+
+    def _follow(self, clock: Clock) -> None:
+        frozen = self._stack.enter_context(freeze_time(clock.datetime(), tick=True))
+        self._stack.callback(clock.subscribe(lambda _offset: frozen.move_to(clock.datetime())))
+
+    def _capture_output(self) -> None:
+        root = logging.getLogger()
+        root.addHandler(self._logs)
+        self._stack.callback(root.removeHandler, self._logs)
+        self._stack.enter_context(contextlib.redirect_stdout(_Tee(sys.stdout, self._printed)))
+        self._stack.enter_context(contextlib.redirect_stderr(_Tee(sys.stderr, self._printed)))
+
+    @property
+    def target(self) -> Target:
+        if self._target is None:
+            raise DriverError("the target is not started")
+        return self._target
+
+    def start_login(self) -> str:
+        return str(_step("start_login", self.target.start_login))
+
+    def finish_login(self, callback_url: str) -> None:
+        _step("finish_login", lambda: self.target.finish_login(callback_url))
+
+    def exercise(self) -> None:
+        _step("exercise", self.target.exercise)
+
+    def stop(self) -> str:
+        close = getattr(self._target, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+        self._stack.close()
+        self._target = None
+        return "\n".join(self._logs.lines + ["".join(self._printed)]).strip()
+
+
+def _step(name: str, action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except Exception as err:
+        raise StepFailed(f"{name}() raised {_describe(err)}") from err
+
+
+def _describe(err: BaseException) -> str:
+    frame = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    return f"{type(err).__name__}: {err}{where}"

@@ -1,0 +1,90 @@
+"""Loopback transport: a real threaded HTTP server for clients in any language.
+
+cheroot (CherryPy's production WSGI server: a thread pool, HTTP/1.1
+keep-alive, TLS) serves the provider's handler on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterable
+from typing import Any, Callable
+
+import httpx
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+from rfcheck.provider.app import Provider
+from rfcheck.provider.http import Site
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+
+
+class LoopbackServer:
+    """Serves one of the provider's hosts (``auth`` or ``api``) on a free loopback port."""
+
+    def __init__(self, provider: Provider, kind: str, *, threads: int = 16,
+                 tls: tuple[str, str] | None = None) -> None:
+        self.provider = provider
+        self.kind = kind
+        self._server = wsgi.Server(("127.0.0.1", 0), self._wsgi, numthreads=threads,
+                                   server_name="rfcheck")
+        if tls:
+            self._server.ssl_adapter = BuiltinSSLAdapter(*tls)
+        self._scheme = "https" if tls else "http"
+        self._thread: threading.Thread | None = None
+        self.site: Site | None = None
+
+    @property
+    def url(self) -> str:
+        if self.site is None:
+            raise RuntimeError("the loopback server is not started")
+        return self.site.base
+
+    def start(self) -> str:
+        """Bind, start serving in a daemon thread, register the URL with the provider."""
+        self._server.prepare()
+        port = self._server.bind_addr[1]
+        self.site = self.provider.add_site(self.kind, f"{self._scheme}://127.0.0.1:{port}")
+        self._thread = threading.Thread(target=self._server.serve, name=f"rfcheck-{self.kind}", daemon=True)
+        self._thread.start()
+        return self.site.base
+
+    def stop(self) -> None:
+        self._server.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request = self._request(environ)
+        response = self.provider.handle(request, site=self.site)
+        reason = response.reason_phrase or "Unknown"
+        headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP]
+        body = response.content
+        headers.append(("Content-Length", str(len(body))))
+        start_response(f"{response.status_code} {reason}", headers)
+        return [body]
+
+    def _request(self, environ: dict[str, Any]) -> httpx.Request:
+        raw_uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        if not raw_uri.startswith(("http://", "https://")):
+            raw_uri = f"{self.url}{raw_uri}"
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        return httpx.Request(environ["REQUEST_METHOD"], raw_uri, headers=_headers(environ), content=body)
+
+
+def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
+    headers = [(key[5:].replace("_", "-").title(), value) for key, value in environ.items()
+               if key.startswith("HTTP_")]
+    for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+        if environ.get(key):
+            headers.append((name, environ[key]))
+    return headers
+
+
+def client_tls_context(ca_file: str) -> ssl.SSLContext:
+    """An SSL context trusting only the run's CA (for rfcheck's own HTTPS clients)."""
+    return ssl.create_default_context(cafile=ca_file)

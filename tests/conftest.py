@@ -1,0 +1,96 @@
+"""Shared fixtures for rfcheck's own tests: a provider, registered clients, and an agent
+that talks to the provider the way an integration would (in process, no network).
+
+Fixtures
+--------
+``signing_key``   one RSA key for the whole session (RSA generation is slow)
+``keyset``        a fresh :class:`KeySet` starting with ``signing_key`` (rotation stays local)
+``provider``      a fresh :class:`Provider` using ``keyset``
+``code_client``   an authorization-code client redirecting to :data:`REDIRECT_URI`
+``cc_client``     a client-credentials client
+``agent``         an :class:`Agent` over ``provider``: authorize, token, login, api, jwks...
+``login``         ``agent.login`` bound to ``code_client``: runs a full login, returns a :class:`Login`
+``cc_token``      ``agent.cc_token`` bound to ``cc_client``: returns an access token string
+``pkce``          makes a ``(verifier, challenge)`` pair (S256)
+``make_provider`` / ``make_agent``  session-scoped factories, for module-scoped setups (hypothesis)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
+from rfcheck.provider.app import Provider
+from rfcheck.provider.keys import KeySet, SigningKey
+from tests.helpers import REDIRECT_URI, Agent, Login, pkce_pair
+
+
+# -- fixtures ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+@pytest.fixture
+def keyset(signing_key: SigningKey) -> KeySet:
+    return KeySet(signing_key)
+
+
+@pytest.fixture(scope="session")
+def make_provider(signing_key: SigningKey) -> Callable[[], Provider]:
+    """A factory of fresh providers sharing the session's signing key."""
+    return lambda: Provider(keys=KeySet(signing_key))
+
+
+@pytest.fixture(scope="session")
+def make_agent() -> Callable[[Provider], Agent]:
+    return Agent
+
+
+@pytest.fixture
+def provider(keyset: KeySet) -> Provider:
+    return Provider(keys=keyset)
+
+
+@pytest.fixture
+def code_client(provider: Provider) -> Client:
+    return provider.register_client(AUTHORIZATION_CODE, (REDIRECT_URI,), name="code app")
+
+
+@pytest.fixture
+def cc_client(provider: Provider) -> Client:
+    return provider.register_client(CLIENT_CREDENTIALS, name="machine app")
+
+
+@pytest.fixture
+def agent(provider: Provider) -> Iterator[Agent]:
+    agent = Agent(provider)
+    yield agent
+    agent.http.close()
+
+
+@pytest.fixture
+def login(agent: Agent, code_client: Client) -> Callable[..., Login]:
+    """Runs a full code-flow login for ``code_client`` (keyword arguments go to :meth:`Agent.login`)."""
+    return lambda **kwargs: agent.login(kwargs.pop("client", code_client), **kwargs)
+
+
+@pytest.fixture
+def cc_token(agent: Agent, cc_client: Client) -> Callable[..., str]:
+    return lambda **kwargs: agent.cc_token(cc_client, **kwargs)
+
+
+@pytest.fixture
+def pkce() -> Callable[[], tuple[str, str]]:
+    return pkce_pair
+
+
+@pytest.fixture(autouse=True)
+def _no_internal_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that used a provider fails if the provider hit an internal error (a 500)."""
+    yield
+    if "provider" in request.fixturenames:
+        provider: Provider = request.getfixturevalue("provider")
+        assert provider.errors == [], provider.errors

@@ -1,0 +1,173 @@
+"""Helpers for rfcheck's own tests: an agent that talks to the provider like an integration.
+
+Plain functions and classes live here; the fixtures that build them are in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+import jwt
+
+from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
+from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+
+ISSUER = AUTH_HOST + "/"
+REDIRECT_URI = "https://app.example/callback"
+FULL_SCOPE = "openid profile email offline_access"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A fresh RFC 7636 ``(code_verifier, S256 code_challenge)`` pair."""
+    verifier = secrets.token_urlsafe(48)
+    return verifier, s256(verifier)
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def redirect_params(response: httpx.Response) -> dict[str, str]:
+    """The parameters of an /authorize redirect, from the query or the fragment."""
+    assert response.status_code == 302, (response.status_code, response.text)
+    location = urlsplit(response.headers["location"])
+    return dict(parse_qsl(location.fragment or location.query, keep_blank_values=True))
+
+
+def unverified(token: str) -> dict[str, Any]:
+    """A JWT's claims without any check (to look at what the provider put in)."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+@dataclass
+class Login:
+    """What one full authorization-code login produced."""
+
+    tokens: dict[str, Any]
+    code: str
+    verifier: str | None
+    nonce: str | None
+    state: str
+    authorize_response: httpx.Response
+    token_response: httpx.Response
+
+    @property
+    def access_token(self) -> str:
+        return str(self.tokens["access_token"])
+
+    @property
+    def refresh_token(self) -> str:
+        return str(self.tokens["refresh_token"])
+
+    @property
+    def id_token(self) -> str:
+        return str(self.tokens["id_token"])
+
+
+@dataclass
+class Agent:
+    """Sends requests to a provider like an integration does, through ``httpx.MockTransport``."""
+
+    provider: Provider
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(transport=httpx.MockTransport(self.provider.handle))
+
+    # -- front channel ----------------------------------------------------------
+    def authorize_url(self, client: Client | None, **params: Any) -> str:
+        """An /authorize URL with sensible defaults; a parameter set to ``None`` is left out."""
+        defaults: dict[str, Any] = {
+            "response_type": "code", "client_id": client.client_id if client else None,
+            "redirect_uri": REDIRECT_URI, "audience": "accounts", "scope": FULL_SCOPE,
+            "state": secrets.token_urlsafe(8),
+        }
+        merged = {k: v for k, v in {**defaults, **params}.items() if v is not None}
+        return f"{AUTH_HOST}/authorize?{urlencode(merged)}"
+
+    def authorize(self, client: Client | None, **params: Any) -> httpx.Response:
+        return self.http.get(self.authorize_url(client, **params))
+
+    # -- back channel -------------------------------------------------------------
+    def token(self, client: Client | None = None, *, auth: str = "post", json_body: bool = False,
+              headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
+        """POST /oauth/token; ``auth`` is ``post``, ``basic``, ``both`` or ``none``."""
+        body = {k: v for k, v in params.items() if v is not None}
+        request_headers = dict(headers or {})
+        if client is not None and auth in ("post", "both"):
+            body.update(client_id=client.client_id, client_secret=client.client_secret)
+        if client is not None and auth in ("basic", "both"):
+            request_headers["Authorization"] = basic_header(client.client_id, client.client_secret)
+        if json_body:
+            return self.http.post(f"{AUTH_HOST}/oauth/token", json=body, headers=request_headers)
+        return self.http.post(f"{AUTH_HOST}/oauth/token", data=body, headers=request_headers)
+
+    def login(self, client: Client, *, scope: str = FULL_SCOPE, pkce: bool = True,
+              nonce: str | None = None, token_auth: str = "post", **authorize_params: Any) -> Login:
+        """Authorize (code flow) then redeem the code; asserts that both steps succeed."""
+        verifier, challenge = pkce_pair() if pkce else (None, None)
+        state = secrets.token_urlsafe(8)
+        front = self.authorize(client, scope=scope, nonce=nonce, state=state, code_challenge=challenge,
+                               code_challenge_method="S256" if pkce else None, **authorize_params)
+        answer = redirect_params(front)
+        assert "code" in answer, answer
+        back = self.token(client, auth=token_auth, grant_type=AUTHORIZATION_CODE, code=answer["code"],
+                          redirect_uri=REDIRECT_URI, code_verifier=verifier)
+        assert back.status_code == 200, back.text
+        return Login(back.json(), answer["code"], verifier, nonce, state, front, back)
+
+    def refresh(self, client: Client, refresh_token: str, **params: Any) -> httpx.Response:
+        return self.token(client, grant_type="refresh_token", refresh_token=refresh_token, **params)
+
+    def cc_token(self, client: Client, **params: Any) -> str:
+        response = self.token(client, grant_type=CLIENT_CREDENTIALS, audience="accounts", **params)
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    # -- resources ----------------------------------------------------------------
+    def api(self, method: str, path: str, token: str | None = None, *, network: str | None = "test",
+            authorization: str | None = None, headers: dict[str, str] | None = None,
+            **kwargs: Any) -> httpx.Response:
+        """A call to api.request.finance with ``Authorization: Bearer <token>`` and ``X-Network``."""
+        request_headers = dict(headers or {})
+        if token is not None:
+            request_headers["Authorization"] = f"Bearer {token}"
+        if authorization is not None:
+            request_headers["Authorization"] = authorization
+        if network is not None:
+            request_headers["X-Network"] = network
+        return self.http.request(method, f"{API_HOST}{path}", headers=request_headers, **kwargs)
+
+    def jwks(self) -> dict[str, Any]:
+        response = self.http.get(f"{AUTH_HOST}/.well-known/jwks.json")
+        assert response.status_code == 200
+        return dict(response.json())
+
+    def verify_id_token(self, token: str, client: Client, **options: Any) -> dict[str, Any]:
+        """Verify an ID token as a careful relying party does: RS256 via the JWKS, aud, iss, exp, iat."""
+        header = jwt.get_unverified_header(token)
+        jwk = next((k for k in self.jwks()["keys"] if k["kid"] == header.get("kid")), None)
+        if jwk is None:
+            raise jwt.InvalidKeyError(f"no key {header.get('kid')!r} in the JWKS")
+        return dict(jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=client.client_id,
+                               issuer=ISSUER, options={"require": ["iss", "sub", "aud", "exp", "iat"],
+                                                       **options}))
+
+
+def basic_header(client_id: str, secret: str) -> str:
+    raw = f"{client_id}:{secret}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def json_of(response: httpx.Response) -> Any:
+    return json.loads(response.content)
+
+
