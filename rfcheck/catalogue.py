@@ -42,12 +42,12 @@ def _req(rid: str, level: str, title: str, observed: str, remediation: str, sour
     return Requirement(rid, rid.split("-")[0], level, title, observed, remediation, source, front, flows)
 
 
-def _code(*args: str) -> Requirement:
-    return _req(*args, flows=frozenset({CODE}))
+def _code(rid: str, level: str, title: str, observed: str, remediation: str, source: str) -> Requirement:
+    return _req(rid, level, title, observed, remediation, source, frozenset({CODE}))
 
 
-def _cc(*args: str) -> Requirement:
-    return _req(*args, flows=frozenset({CC}))
+def _cc(rid: str, level: str, title: str, observed: str, remediation: str, source: str) -> Requirement:
+    return _req(rid, level, title, observed, remediation, source, frozenset({CC}))
 
 
 def _oidc(rid: str, title: str, observed: str, remediation: str, source: str) -> Requirement:
@@ -60,7 +60,8 @@ def _manual(rid: str, title: str, confirm: str, source: str, flows: frozenset[st
     return _req(rid, "manual", title, observed, confirm, source, flows)
 
 
-_REJECT = "a fault scenario hands over this ID token at login; the login must not complete and its tokens stay unused"
+_REJECT = ("a fault scenario hands over this ID token at login; the login must not complete and its tokens "
+           "stay unused")
 
 CATALOGUE: tuple[Requirement, ...] = (
     _req("AUTH-01", "must", "Every API call uses OAuth: Authorization: Bearer <token>",

@@ -50,8 +50,11 @@ def make_agent() -> Callable[[Provider], Agent]:
 
 
 @pytest.fixture
-def provider(keyset: KeySet) -> Provider:
-    return Provider(keys=keyset)
+def provider(keyset: KeySet) -> Iterator[Provider]:
+    """A fresh provider; the test errors at teardown if the provider hit an internal error (a 500)."""
+    provider = Provider(keys=keyset)
+    yield provider
+    assert provider.errors == [], f"the provider failed internally: {provider.errors!r}"
 
 
 @pytest.fixture
@@ -85,12 +88,3 @@ def cc_token(agent: Agent, cc_client: Client) -> Callable[..., str]:
 @pytest.fixture
 def pkce() -> Callable[[], tuple[str, str]]:
     return pkce_pair
-
-
-@pytest.fixture(autouse=True)
-def _no_internal_errors(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test that used a provider fails if the provider hit an internal error (a 500)."""
-    yield
-    if "provider" in request.fixturenames:
-        provider: Provider = request.getfixturevalue("provider")
-        assert provider.errors == [], provider.errors

@@ -117,7 +117,7 @@ def _organization(call: Call, user: User | None, account: str) -> str:
 def _body(call: Call) -> dict[str, Any]:
     try:
         body = json.loads(call.request.content or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProviderError(400, {"message": "The request body must be JSON"}, note="body is not JSON")
     if not isinstance(body, dict):
         raise ProviderError(400, {"message": "The request body must be a JSON object"}, note="body is not an object")

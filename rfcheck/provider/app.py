@@ -20,7 +20,7 @@ from rfcheck.provider.authorize import AuthCode
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.data import ApiData
 from rfcheck.provider.faults import Faults
-from rfcheck.provider.http import Call, ProviderError, Site, json_response, parse_pairs
+from rfcheck.provider.http import Call, ProviderError, Site, json_response, oauth_error, parse_pairs
 from rfcheck.provider.keys import KeySet
 from rfcheck.provider.tokens import TokenStore
 
@@ -53,6 +53,8 @@ class Provider:
         self.user: User = DEFAULT_USER
         self.users = {u.sub: u for u in (DEFAULT_USER, SOLO_USER)}
         self.api_keys = {credential("rk_", 24): u for u in self.users.values()}
+        for key in self.api_keys:
+            self.journal.add_secret(key)
         self.errors: list[BaseException] = []
         self._sites: dict[str, Site] = {}
         self._calls: Counter[tuple[str, int]] = Counter()
@@ -107,8 +109,11 @@ class Provider:
         return len(families)
 
     def revoke_code_grant(self, code: AuthCode) -> None:
-        for jti in code.access_jtis:
-            self.tokens.access[jti].revoked = True
+        """RFC 6749 §4.1.2: revoke every token issued based on the code, refreshed ones included."""
+        families = {family.id for family in code.families}
+        for record in list(self.tokens.access.values()):
+            if record.jti in code.access_jtis or (record.family is not None and record.family in families):
+                record.revoked = True
         for family in code.families:
             self.tokens.revoke_family(family, "authorization code reused")
 
@@ -152,7 +157,7 @@ class Provider:
         if call.site.kind == "auth":
             handler = _AUTH_ROUTES.get((method, path.rstrip("/") or "/"))
             if handler is None:
-                raise _no_route(path, any(p == path for _, p in _AUTH_ROUTES))
+                raise _no_route(path, any(p == path for _, p in _AUTH_ROUTES), oauth=True)
             return handler(call)
         return self._route_api(call, method, path)
 
@@ -183,10 +188,12 @@ class Provider:
             headers={k.lower(): v for k, v in request.headers.items()}, form=form)
 
 
-def _no_route(path: str, path_known: bool) -> ProviderError:
-    if path_known:
-        return ProviderError(405, {"message": f"Method not allowed on {path}"}, note="method not allowed")
-    return ProviderError(404, {"message": f"Not found: {path}"}, note="unknown path")
+def _no_route(path: str, path_known: bool, oauth: bool = False) -> ProviderError:
+    status, text, note = (405, f"Method not allowed on {path}", "method not allowed") if path_known else (
+        404, f"Not found: {path}", "unknown path")
+    if oauth:  # the auth host answers in RFC 6749 §5.2 shape, like its endpoints
+        return oauth_error(status, "invalid_request", text, note=note)
+    return ProviderError(status, {"message": text}, note=note)
 
 
 def _origin_of(url: httpx.URL) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +18,7 @@ import httpx
 
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, KNOWN_SCOPES, User
 from rfcheck.provider.faults import make_id_token
-from rfcheck.provider.http import Call, ProviderError, oauth_error, single_valued
+from rfcheck.provider.http import Call, ProviderError
 from rfcheck.provider.tokens import AUDIENCE, RefreshFamily, opaque
 
 RESPONSE_TYPES = frozenset({"code", "token", "id_token", "id_token token", "code id_token",
@@ -54,13 +55,19 @@ class _Redirected(Exception):
 
 
 def authorize(call: Call) -> httpx.Response:
-    params = single_valued(list(call.request.url.params.multi_items()), "query")
+    pairs = list(call.request.url.params.multi_items())
+    params = dict(pairs)
+    repeated = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
+    if {"client_id", "redirect_uri"} & set(repeated):
+        raise _shown(call, "invalid_request", "Parameter client_id or redirect_uri is repeated in the query")
     redirect_uri = _checked_redirect_uri(call, params)
     response_type = " ".join(sorted(params.get("response_type", "").split(), key=_order))
     mode = params.get("response_mode") or ("query" if response_type in ("code", "") else "fragment")
     state = params.get("state")
     _record(call, params, response_type)
     try:
+        if repeated:  # RFC 6749 §4.1.2.1: invalid_request, sent back once the redirect URI is trusted
+            raise _Redirected("invalid_request", f"Parameter {repeated[0]} is repeated in the query")
         answer = _grant(call, params, response_type, mode)
     except _Redirected as err:
         call.note(f"authorization refused: {err.error}: {err.description}", error=err.error)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -103,7 +102,7 @@ def parse_pairs(request: httpx.Request) -> list[tuple[str, str]]:
 def _json_pairs(body: bytes) -> list[tuple[str, str]]:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
         raise oauth_error(400, "invalid_request", "The request body is not valid JSON")
     if not isinstance(data, dict):
         raise oauth_error(400, "invalid_request", "The JSON body must be an object")
@@ -127,7 +126,7 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or non-ASCII characters in the header
         raise oauth_error(401, "invalid_client", "The Basic credentials are not valid base64",
                           headers={"WWW-Authenticate": 'Basic realm="auth.request.finance"'})
     client_id, sep, secret = decoded.partition(":")

@@ -19,8 +19,8 @@ import httpx
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, KNOWN_SCOPES, Client
 from rfcheck.provider.authorize import authorize
 from rfcheck.provider.faults import change_identity, make_id_token
-from rfcheck.provider.http import (NO_STORE, Call, ProviderError, basic_credentials, json_response,
-                                   oauth_error, parse_pairs, single_valued)
+from rfcheck.provider.http import (NO_STORE, Call, ProviderError, basic_credentials, bearer_challenge,
+                                   json_response, oauth_error, parse_pairs, single_valued)
 from rfcheck.provider.tokens import ACCESS_TOKEN_LIFETIME, AUDIENCE, RefreshFamily
 
 if TYPE_CHECKING:
@@ -118,11 +118,16 @@ def authenticate_client(call: Call, params: dict[str, str]) -> tuple[Client, str
         raise oauth_error(401, "invalid_client", f"Unknown client: {client_id}" if client_id else
                           "Client authentication is required", headers=_BASIC_CHALLENGE if basic else None,
                           client_auth="none" if not client_id else method, client_id=client_id)
-    if not secret or not hmac.compare_digest(secret, client.client_secret):
+    if not secret or not hmac.compare_digest(_utf8(secret), _utf8(client.client_secret)):
         raise oauth_error(401, "invalid_client", "Unauthorized: wrong or missing client secret",
                           headers=_BASIC_CHALLENGE if basic else None,
                           client_auth="none" if not secret else method, client_id=client.client_id)
     return client, method
+
+
+def _utf8(value: str) -> bytes:
+    # compare_digest refuses non-ASCII str; a JSON body may even carry lone surrogates
+    return value.encode("utf-8", "surrogatepass")
 
 
 def _require(params: dict[str, str], name: str) -> str:
@@ -324,13 +329,26 @@ def userinfo(call: Call) -> httpx.Response:
     """OIDC Core §5.3: the claims the access token's scopes allow."""
     from rfcheck.provider.api import authenticate_bearer
 
-    record = authenticate_bearer(call)
+    try:
+        record = authenticate_bearer(call)
+    except ProviderError as err:
+        raise _userinfo_refusal(err)
     if "openid" not in record.scope:
-        raise ProviderError(403, {"error": "insufficient_scope"}, note="userinfo without openid scope")
+        raise oauth_error(403, "insufficient_scope", "The access token was not granted the openid scope",
+                          note="userinfo without openid scope",
+                          headers={"WWW-Authenticate": bearer_challenge("insufficient_scope", scope="openid")})
     claims = call.provider.user_by_sub(record.sub).claims()
     allowed = {"sub"} | ({"name", "nickname", "updated_at"} if "profile" in record.scope else set()) | (
         {"email"} if "email" in record.scope else set())
     return json_response(200, {k: v for k, v in claims.items() if k in allowed})
+
+
+def _userinfo_refusal(err: ProviderError) -> ProviderError:
+    """The API's refusal in OAuth shape (RFC 6750 §3): the auth host answers ``{error, ...}`` bodies."""
+    description = str(err.body.get("message", "")) if isinstance(err.body, dict) else str(err.body)
+    challenge = err.headers.get("WWW-Authenticate") or bearer_challenge("invalid_token", description)
+    error = "invalid_token" if 'error="invalid_token"' in challenge else "invalid_request"
+    return oauth_error(401, error, description, note=err.note, headers={"WWW-Authenticate": challenge})
 
 
 def revoke(call: Call) -> httpx.Response:

@@ -106,14 +106,14 @@ def _arrow(row: dict[str, Any], y: int) -> str:
     x1, x2 = _lane_x(row.get("from")), _lane_x(row.get("to"))
     label = f"{row.get('n', '?')}. {row.get('method', '')} {row.get('path', '')} → {row.get('status') or '—'}"
     note = str(row.get("note") or "")
-    mid = (x1 + x2) // 2 if x1 != x2 else x1 + 36
+    # a call within one lane is labelled to the right of its loop
+    mid, anchor = ((x1 + x2) // 2, "middle") if x1 != x2 else (x1 + 40, "start")
+    title = escape(label) + (escape("\n" + note) if note else "")
     return (
-        f'<g class="ex {_status_class(row.get("status"))}"><title>{escape(label)}'
-        f"{escape(chr(10) + note) if note else ''}</title>"
-        f"{_shaft(x1, x2, y)}"
-        f'<text class="label" x="{mid}" y="{y - 6}" text-anchor="middle">{escape(_clip(label, _LABEL_CHARS))}</text>'
-        f'<text class="note" x="{mid}" y="{y + 15}" text-anchor="middle">{escape(_clip(note, _NOTE_CHARS))}</text>'
-        "</g>"
+        f'<g class="ex {_status_class(row.get("status"))}"><title>{title}</title>{_shaft(x1, x2, y)}'
+        f'<text class="label" x="{mid}" y="{y - 6}" text-anchor="{anchor}">{escape(_clip(label, _LABEL_CHARS))}'
+        f'</text><text class="note" x="{mid}" y="{y + 15}" text-anchor="{anchor}">'
+        f"{escape(_clip(note, _NOTE_CHARS))}</text></g>"
     )
 
 

@@ -51,8 +51,7 @@ def _header(report: dict[str, Any]) -> str:
     lines = [
         f"# Going Live readiness: {title}",
         "",
-        f"**Verdict: {report['verdict']}** "
-        + ("(no must-level requirement fails)" if ready else f"({_must_failures(report)} must-level failures)"),
+        f"**Verdict: {report['verdict']}** ({_verdict_reason(report)})",
         "",
         f"Target: **{_md(target.get('name', '?'))}** ({_md(target.get('kind', '?'))}, "
         f"{_md(target.get('flow', '?'))} flow, network {_md(target.get('network', '?'))}) · "
@@ -66,8 +65,11 @@ def _header(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _must_failures(report: dict[str, Any]) -> int:
-    return sum(r["level"] == "must" and r["status"] == "fail" for r in report["requirements"])
+def _verdict_reason(report: dict[str, Any]) -> str:
+    failures = sum(r["level"] == "must" and r["status"] == "fail" for r in report["requirements"])
+    if not failures:
+        return "no must-level requirement fails"
+    return f"{failures} must-level requirement{'s' if failures > 1 else ''} {'fail' if failures > 1 else 'fails'}"
 
 
 def _checklist(report: dict[str, Any]) -> str:

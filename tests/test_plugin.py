@@ -1,0 +1,162 @@
+"""The pytest plugin, tested through pytester: options, collection, fixtures, reports."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+TARGET = """
+from urllib.parse import urlencode
+
+class Broken:
+    def __init__(self, env): self.env = env
+    def start_login(self):
+        return self.env.issuer + "/authorize?" + urlencode({
+            "response_type": "code", "client_id": self.env.client_id, "redirect_uri": self.env.redirect_uri,
+            "audience": "accounts", "scope": "openid offline_access"})
+    def finish_login(self, url): raise RuntimeError("never logs in")
+    def exercise(self): raise RuntimeError("never called")
+
+def make_target(env): return Broken(env)
+
+def exploding_factory(env): raise ValueError("the factory cannot build the app")
+"""
+
+
+def _config(pytester: pytest.Pytester, body: str = "", factory: str = "target_app:make_target") -> None:
+    pytester.makefile(".toml", rfcheck=f"""
+[target]
+name = "plugin-test"
+kind = "python"
+redirect_uri = "http://localhost:8000/callback"
+{body}
+[target.python]
+factory = "{factory}"
+""")
+    pytester.makepyfile(target_app=TARGET)
+
+
+def _report(pytester: pytest.Pytester) -> dict:
+    return json.loads((pytester.path / "reports" / "rfcheck-report.json").read_text())
+
+
+def test_without_rfcheck_no_requirement_is_collected_and_no_server_starts(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="def test_own(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert not [t for t in threading.enumerate() if t.name.startswith("rfcheck-")]
+    assert not (pytester.path / "reports").exists()
+
+
+def test_fixtures_serve_an_integrations_own_tests_without_rfcheck(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="""
+        import httpx
+
+        def test_discovery(rfcheck_provider, rfcheck_journal, rfcheck_clock):
+            doc = httpx.get("https://auth.request.finance/.well-known/openid-configuration").json()
+            assert doc["issuer"] == "https://auth.request.finance/"
+            assert [e.path for e in rfcheck_journal] == ["/.well-known/openid-configuration"]
+            before = rfcheck_clock.now()
+            rfcheck_clock.travel(86_400)
+            assert rfcheck_clock.now() - before >= 86_400
+    """)
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_rfcheck_runs_the_catalogue_and_writes_all_three_reports(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'httpx_code'}", "-k", "NET")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*rfcheck readiness*", "verdict: ready (acme-invoices-httpx*",
+                                 "report: *rfcheck-report.json"])
+    report = _report(pytester)
+    assert [r["status"] for r in report["requirements"] if r["id"].startswith("NET")] == ["pass"] * 3
+    assert all(r["status"] == "skip" for r in report["requirements"] if not r["id"].startswith("NET"))
+    for name in ("rfcheck-report.json", "rfcheck-report.md", "rfcheck-report.html"):
+        assert (pytester.path / "reports" / name).stat().st_size > 0
+
+
+def test_ini_options_enable_rfcheck_and_choose_the_report_folder(pytester: pytest.Pytester) -> None:
+    pytester.makeini(f"""
+        [pytest]
+        rfcheck = true
+        rfcheck_target = {EXAMPLES / "httpx_code"}
+        rfcheck_report = out
+    """)
+    pytester.runpytest("-k", "NET_01").assert_outcomes(passed=1)
+    assert (pytester.path / "out" / "rfcheck-report.json").exists()
+
+
+def test_network_override_is_judged_against(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'httpx_code'}",
+                                "--rfcheck-network", "live", "-k", "NET_03")
+    result.assert_outcomes(passed=1)  # the example reads its network from the environment
+    assert _report(pytester)["target"]["network"] == "live"
+
+
+def test_a_target_that_cannot_log_in_fails_with_a_report_that_says_why(pytester: pytest.Pytester) -> None:
+    _config(pytester)
+    result = pytester.runpytest("--rfcheck", "-k", "AUTH_04")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*AUTH-04 (must) fail: *RuntimeError: never logs in*", "verdict: not-ready*"])
+    report = _report(pytester)
+    assert report["verdict"] == "not-ready"
+    assert report["requirements"][3]["id"] == "AUTH-04" and report["requirements"][3]["status"] == "fail"
+
+
+def test_a_factory_that_raises_still_produces_a_report(pytester: pytest.Pytester) -> None:
+    _config(pytester, factory="target_app:exploding_factory")
+    result = pytester.runpytest("--rfcheck", "-k", "AUTH_04 or NET_01")
+    result.assert_outcomes(failed=1, skipped=1)
+    report = _report(pytester)
+    baseline = next(s for s in report["scenarios"] if s["name"] == "baseline")
+    assert baseline["outcome"] == "error"
+    assert "ValueError: the factory cannot build the app" in baseline["reason"]
+
+
+def test_rfcheck_target_fixture_instead_of_a_factory(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", rfcheck="""
+[target]
+kind = "python"
+redirect_uri = "http://localhost:8000/callback"
+""")
+    pytester.syspathinsert(EXAMPLES / "httpx_code")
+    pytester.makeconftest("""
+        import pytest, acme_invoices
+
+        @pytest.fixture
+        def rfcheck_target(rfcheck_env):
+            return acme_invoices.make_target(rfcheck_env)
+    """)
+    pytester.runpytest("--rfcheck", "-k", "AUTH_04").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[target]\nkind = "java"\n', "rfcheck.toml: *kind*java*"),
+    ('[target]\nkind = "python"\nnetwrok = "test"\n', "rfcheck.toml: *netwrok*network*"),
+])
+def test_config_errors_are_usage_errors_naming_key_and_file(pytester: pytest.Pytester, toml: str,
+                                                            message: str) -> None:
+    pytester.makefile(".toml", rfcheck=toml)
+    result = pytester.runpytest("--rfcheck")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{message}"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_missing_config_names_where_it_looked(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--rfcheck")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*rfcheck.toml*pyproject.toml*"])
+
+
+def test_junitxml_has_one_testcase_per_requirement(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'httpx_code'}", "-k", "NET",
+                                "--junitxml", "junit.xml")
+    result.assert_outcomes(passed=3)
+    xml = (pytester.path / "junit.xml").read_text()
+    assert xml.count("<testcase") == 3 and 'name="test_NET_01"' in xml

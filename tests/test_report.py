@@ -1,0 +1,283 @@
+"""Tests for rfcheck.report: the report object, its validation and the three writers."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+import rfcheck
+from rfcheck.catalogue import CATALOGUE
+from rfcheck.journal import redact_value
+from rfcheck.report import Evidence, Finding, RunResult, ScenarioRecord, build, write_all
+from rfcheck.report.html import render_html, sequence_svg
+from rfcheck.report.markdown import render_markdown
+from rfcheck.report.model import NOT_RUN
+
+CHECK_REPORT = Path(__file__).resolve().parents[2] / "shared/tools/check_report.py"
+TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHx1c2VyLTEiLCJhdWQiOiJhY2NvdW50cyJ9.c2lnbmF0dXJlLXBhcnQ"
+HOSTILE = '<script>alert("x")</script> | [link](javascript:x)'
+CODE_TARGET = {"name": "acme-invoices", "kind": "web", "flow": "authorization_code", "network": "test"}
+
+
+def evidence(detail: str = "no X-Network header", exchange: int | None = 4) -> tuple[Evidence, ...]:
+    return (Evidence("baseline", exchange, "GET /invoices", detail),)
+
+
+def exchange(n: int, origin: str, host: str, method: str, path: str, status: int, note: str = "") -> dict:
+    return {"n": n, "at": "2026-11-28T12:00:00.120Z", "from": origin, "to": host, "method": method,
+            "path": path, "status": status, "step": "baseline", "note": note}
+
+
+BASELINE = [
+    exchange(1, "browser", "auth", "GET", "/authorize", 302, "response_type=code scope=openid offline_access"),
+    exchange(2, "target", "auth", "POST", "/oauth/token", 200, f"issued access {redact_value(TOKEN)}"),
+    exchange(3, "target", "api", "GET", "/invoices", 200, "X-Network: test"),
+    exchange(4, "target", "api", "GET", "/invoices", 400, "no X-Network header"),
+]
+
+
+def run(findings: list[Finding], target: dict | None = None, scenarios: list | None = None) -> RunResult:
+    return RunResult(
+        target=target or CODE_TARGET,
+        findings={f.id: f for f in findings},
+        scenarios=scenarios if scenarios is not None else [ScenarioRecord("baseline", "completed", "", BASELINE)],
+        generated=datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc),
+    )
+
+
+def statuses(report: dict) -> dict[str, str]:
+    return {r["id"]: r["status"] for r in report["requirements"]}
+
+
+def entry(report: dict, rid: str) -> dict:
+    return next(r for r in report["requirements"] if r["id"] == rid)
+
+
+# build
+
+
+def test_build_fills_every_id_in_catalogue_order() -> None:
+    report = build(run([Finding("NET-01", "pass", "all 3 API calls carried X-Network")]))
+    assert [r["id"] for r in report["requirements"]] == [req.id for req in CATALOGUE]
+    assert entry(report, "NET-01")["status"] == "pass"
+    assert {"status": "skip", "reason": NOT_RUN, "level": "must"}.items() <= entry(report, "AUTH-01").items()
+    assert entry(report, "CC-01")["reason"] == "does not apply to the authorization_code flow"
+    assert report["summary"] == {"pass": 1, "fail": 0, "warn": 0, "skip": len(CATALOGUE) - 1, "manual": 0}
+    assert report["verdict"] == "ready"
+
+
+def test_build_top_level_keys() -> None:
+    report = build(run([]))
+    assert report["schema"] == "rfcheck-report/1"
+    assert report["rfcheck"] == rfcheck.__version__
+    assert report["generated"] == "2026-11-28T12:00:00Z"
+    assert report["target"] == CODE_TARGET
+    assert report["scenarios"] == [{"name": "baseline", "outcome": "completed", "reason": "",
+                                    "exchanges": BASELINE, "output": ""}]
+    assert set(entry(report, "NET-01")) == {"id", "title", "level", "status", "reason", "evidence",
+                                            "remediation", "source"}
+
+
+def test_generated_is_utc_with_z() -> None:
+    result = run([])
+    result.generated = datetime(2026, 11, 28, 13, 30, tzinfo=timezone(timedelta(hours=1, minutes=30)))
+    assert build(result)["generated"] == "2026-11-28T12:00:00Z"
+    result.generated = datetime(2026, 11, 28, 12, 0, 5)
+    assert build(result)["generated"] == "2026-11-28T12:00:05Z"
+
+
+def test_client_credentials_target_skips_code_only_requirements() -> None:
+    target = {**CODE_TARGET, "flow": "client_credentials"}
+    report = build(run([Finding("FLOW-03", "pass", "PKCE S256 seen")], target=target))
+    found = statuses(report)
+    assert found["FLOW-03"] == "pass"  # a finding given wins over "does not apply"
+    assert entry(report, "TOKEN-02")["reason"] == "does not apply to the client_credentials flow"
+    assert entry(report, "MAN-01")["reason"] == "does not apply to the client_credentials flow"
+    assert entry(report, "CC-01")["reason"] == NOT_RUN
+
+
+def test_must_fail_makes_not_ready() -> None:
+    report = build(run([Finding("NET-01", "fail", "1 of 2 API calls had no X-Network", evidence())]))
+    assert report["verdict"] == "not-ready"
+    assert entry(report, "NET-01")["evidence"] == [
+        {"scenario": "baseline", "exchange": 4, "request": "GET /invoices", "detail": "no X-Network header"}]
+
+
+def test_should_warn_stays_ready() -> None:
+    report = build(run([Finding("FLOW-03", "warn", "no code_challenge", evidence("no PKCE", 1))]))
+    assert report["verdict"] == "ready"
+    assert report["summary"]["warn"] == 1
+
+
+def test_finding_level_overrides_catalogue_level() -> None:
+    token_endpoint = Finding("OIDC-01", "fail", "accepted a bad signature", evidence())
+    assert build(run([token_endpoint]))["verdict"] == "ready"  # should-level from the token endpoint
+    front_channel = Finding("OIDC-01", "fail", "accepted a bad signature", evidence(), level="must")
+    report = build(run([front_channel]))
+    assert (entry(report, "OIDC-01")["level"], report["verdict"]) == ("must", "not-ready")
+
+
+# validation
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"status": "ok", "reason": "x"}, "NET-02: status 'ok'"),
+    ({"status": "fail", "reason": "x"}, "NET-02: fail without evidence"),
+    ({"status": "warn", "reason": "x"}, "NET-02: warn without evidence"),
+    ({"status": "fail", "reason": " ", "evidence": evidence()}, "NET-02: fail without a reason"),
+    ({"status": "skip", "reason": ""}, "NET-02: skip without a reason"),
+    ({"status": "pass", "reason": "x", "level": "may"}, "NET-02: level 'may'"),
+])
+def test_invalid_finding_names_the_id(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Finding("NET-02", **kwargs)
+
+
+def test_pass_and_manual_need_no_reason_or_evidence() -> None:
+    assert Finding("NET-02", "pass", "").status == "pass"
+    assert Finding("MAN-01", "manual", "").status == "manual"
+
+
+def test_build_rejects_unknown_or_misfiled_findings() -> None:
+    with pytest.raises(KeyError, match="NET-01"):
+        build(run([Finding("NET-1", "pass", "")]))
+    result = run([])
+    result.findings = {"NET-01": Finding("NET-02", "pass", "")}
+    with pytest.raises(ValueError, match="NET-02: filed under 'NET-01'"):
+        build(result)
+
+
+# writers
+
+
+@pytest.fixture()
+def report() -> dict:
+    findings = [
+        Finding("AUTH-01", "pass", "all API calls used Bearer tokens"),
+        Finding("NET-01", "fail", f"1 of 2 API calls had no X-Network {HOSTILE}", evidence(f"detail {HOSTILE}")),
+        Finding("TOKEN-08", "fail", "refresh token sent to the API",
+                evidence(f"Authorization: Bearer {redact_value(TOKEN)}", 3)),
+        Finding("SCOPE-02", "warn", "email not requested", evidence("scope=openid", 1)),
+        Finding("MAN-02", "manual", "not confirmed in [target.confirm]"),
+    ]
+    scenarios = [
+        ScenarioRecord("baseline", "completed", "", BASELINE),
+        ScenarioRecord("expiry", "failed", f"target crashed {HOSTILE}",
+                       [exchange(1, "target", "other", "POST", "/collect?q=<b>", 0, HOSTILE)],
+                       output=f"Traceback\n```\nValueError: {HOSTILE}"),
+    ]
+    result = run(findings, scenarios=scenarios)
+    result.notes.append("the target's clock could not be moved")
+    return build(result)
+
+
+def test_write_all_creates_the_folder_and_three_files(report: dict, tmp_path: Path) -> None:
+    folder = tmp_path / "deep" / "reports"
+    paths = write_all(report, folder)
+    assert [p.name for p in paths] == ["rfcheck-report.json", "rfcheck-report.md", "rfcheck-report.html"]
+    assert json.loads(paths[0].read_text(encoding="utf-8")) == report
+    assert paths[0].read_text(encoding="utf-8").startswith('{\n  "schema"')
+
+
+def test_json_keeps_the_contract(report: dict, tmp_path: Path) -> None:
+    if not CHECK_REPORT.is_file():
+        pytest.skip(f"{CHECK_REPORT} is not here (shared/ sits beside the repository)")
+    path = write_all(report, tmp_path)[0]
+    done = subprocess.run([sys.executable, str(CHECK_REPORT), str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "keeps the contract; verdict not-ready" in done.stdout
+
+
+def test_markdown_checklist(report: dict) -> None:
+    text = render_markdown(report)
+    assert text.startswith("# Going Live readiness: ❌ NOT READY")
+    assert "**Verdict: not-ready** (2 must-level requirements fail)" in text
+    assert "| ✅ pass | ❌ fail | ⚠️ warn | ⏭️ skip | 📝 manual |" in text
+    assert "| ✅ pass | AUTH-01 | must | Every API call uses OAuth: Authorization: Bearer &lt;token&gt; |" in text
+    assert "### NET: The X-Network header" in text
+    assert "### ❌ NET-01 (must): Every API call carries X-Network" in text
+    assert "Remediation: Send X-Network: test or live on every API call" in text
+    assert "- [ ] **MAN-02** Apps section access requested from support: Confirm" in text
+    assert "- ❌ **expiry** failed (1 exchanges): target crashed" in text
+    assert "> Note: the target's clock could not be moved" in text
+
+
+def test_markdown_escapes_hostile_text(report: dict) -> None:
+    text = render_markdown(report)
+    outside_code = re.sub(r"(`{3,})text\n.*?\n *\1", "", text, flags=re.S)
+    assert "<script>" not in outside_code
+    assert "&lt;script&gt;" in text and r"\| \[link\]" in text
+    assert "````text" in text  # the output's own ``` cannot close the fence
+
+
+def test_html_is_self_contained(report: dict) -> None:
+    page = render_html(report)
+    assert page.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.I)
+    assert "@import" not in page and "url(" not in page and "<script" not in page
+    assert "<link" not in page
+    assert "http://" not in page and "https://" not in page
+
+
+def test_html_shows_verdict_summary_and_grouped_checklist(report: dict) -> None:
+    page = render_html(report)
+    assert '<header class="verdict not-ready">' in page and "NOT READY" in page
+    assert '<span class="chip fail">2 fail</span>' in page
+    assert page.index("<h3>AUTH: ") < page.index("<h3>FLOW: ") < page.index("<h3>MAN: ")
+    net = page[page.index('id="NET-01"'):page.index('id="NET-02"')]
+    assert "<details open>" in net and "Remediation" in net and "baseline #4" in net
+    assert "the target&#39;s clock could not be moved" in page
+
+
+def test_html_sequence_diagram_per_scenario(report: dict) -> None:
+    page = render_html(report)
+    assert page.count("<svg") == 2
+    assert "1. GET /authorize → 302" in page
+    assert "2. POST /oauth/token → 200" in page
+    assert "4. GET /invoices → 400" in page
+    assert 'class="ex st-4xx"' in page and 'class="ex st-none"' in page
+    assert "1. POST /collect?q=&lt;b&gt; → —" in page
+
+
+def test_html_escapes_hostile_text(report: dict) -> None:
+    page = render_html(report)
+    assert "<script>" not in page and "<b>" not in page
+    assert page.count("&lt;script&gt;") >= 6  # reason, evidence, scenario reason, output, svg, table
+
+
+def test_sequence_svg_grows_for_500_exchanges() -> None:
+    rows = [exchange(n, "target", "api", "GET", f"/invoices/{n}", 200) for n in range(1, 501)]
+    svg = sequence_svg(rows)
+    height = int(re.search(r'height="(\d+)"', svg).group(1))
+    assert height > 500 * 30
+    assert svg.count("<g class=\"ex") == 500 and "500. GET /invoices/500 → 200" in svg
+    assert "no exchanges recorded" in sequence_svg([])
+
+
+def test_no_whole_token_in_any_written_file(report: dict, tmp_path: Path) -> None:
+    paths = write_all(report, tmp_path)
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert TOKEN not in text and TOKEN[:40] not in text, path.name
+        assert redact_value(TOKEN) in text, path.name
+
+
+def test_build_redacts_a_token_a_check_forgot() -> None:
+    finding = Finding("SEC-03", "fail", f"logged {TOKEN}", evidence(f"stdout: {TOKEN}", None))
+    scenario = ScenarioRecord("baseline", "completed", "", [exchange(1, "target", "api", "GET", "/x", 200, TOKEN)],
+                              output=f"DEBUG token={TOKEN}")
+    text = json.dumps(build(run([finding], scenarios=[scenario])), ensure_ascii=False)
+    assert TOKEN not in text
+    assert text.count(redact_value(TOKEN)) == 4
+
+
+def test_template_ships_inside_the_package() -> None:
+    from importlib.resources import files
+
+    assert (files("rfcheck.report") / "templates" / "report.html.j2").is_file()
