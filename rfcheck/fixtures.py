@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -38,7 +38,6 @@ def rfcheck_harness(request: pytest.FixtureRequest) -> Harness:
 @pytest.fixture(scope="session")
 def rfcheck_env(rfcheck_harness: Harness) -> Environment:
     """What the target is configured with for this run."""
-    assert rfcheck_harness.environment is not None
     return rfcheck_harness.environment
 
 
@@ -65,7 +64,7 @@ def _call_fixture(function: Callable[..., Any]) -> Callable[[Environment], Targe
 
     def make(env: Environment) -> Target:
         made = function(rfcheck_env=env)
-        return next(made) if inspect.isgenerator(made) else made
+        return cast(Target, next(made) if inspect.isgenerator(made) else made)
 
     return make
 

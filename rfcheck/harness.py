@@ -44,14 +44,14 @@ class Harness:
         self._inprocess: InProcessTransport | None = None
         self.results: dict[str, ScenarioResult] = {}
         self.client: Client | None = None
-        self.environment: Environment | None = None  # type: ignore[assignment]
+        self._environment: Environment | None = None
 
     def start(self) -> None:
         issuer, api_url = (server.start() for server in self._servers)
         values = {"issuer": issuer, "api_url": api_url, "audience": AUDIENCE}
         redirect_uri = fill(self.config.redirect_uri, values, "[target] redirect_uri")
         self.client = self.provider.register_client(self.config.flow, (redirect_uri,), self.config.name)
-        self.environment = Environment(
+        self._environment = Environment(
             issuer=issuer, api_url=api_url, client_id=self.client.client_id,
             client_secret=self.client.client_secret, audience=AUDIENCE, redirect_uri=redirect_uri,
             network=self.config.network, scopes=self.config.scopes)
@@ -72,6 +72,11 @@ class Harness:
         assert self._inprocess is not None, "Harness.start() first"
         with self._inprocess:
             yield
+
+    @property
+    def environment(self) -> Environment:
+        assert self._environment is not None, "Harness.start() first"
+        return self._environment
 
     @property
     def client_id(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
 from rfcheck.checks.queries import api_calls, completed, names, successful, token_requests
+from rfcheck.journal import Exchange
 from rfcheck.provider.accounts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
 
@@ -86,9 +87,13 @@ def accepts_rs256_id_tokens(ctx: Context) -> Finding:
     login = result.events_of("login")[0]
     if not login.ok:
         return failed("AUTH-04", f"the baseline login with a valid RS256 ID token failed: {login.detail}",
-                      [ctx.evidence("baseline", (result.during(login) or [None])[-1], login.detail)])
+                      [ctx.evidence("baseline", _last(result.during(login)), login.detail)])
     if not successful(api_calls(result)):
         return failed("AUTH-04", "the login completed but no API call succeeded afterwards",
                       [ctx.evidence("baseline", e, f"answered {e.status}") for e in api_calls(result)[:3]]
                       or [ctx.evidence("baseline", None, "no API call after the login")])
     return passed("AUTH-04", "the baseline login with an RS256 ID token completed and led to API use")
+
+
+def _last(exchanges: list[Exchange]) -> Exchange | None:
+    return exchanges[-1] if exchanges else None

@@ -105,13 +105,13 @@ class TokenStore:
         audience: str | list[str] = AUDIENCE
         if "openid" in scope:  # Auth0 adds its userinfo audience when openid was granted
             audience = [AUDIENCE, f"{issuer}userinfo"]
-        claims = {"iss": issuer, "sub": sub, "aud": audience, "azp": client_id,
+        claims: dict[str, Any] = {"iss": issuer, "sub": sub, "aud": audience, "azp": client_id,
                   "scope": " ".join(scope), "iat": now, "exp": now + ACCESS_TOKEN_LIFETIME,
                   "jti": jti}
         if grant == "client_credentials":
             claims["gty"] = "client-credentials"
         record = AccessRecord(jti=jti, token=self.sign(claims), client_id=client_id, sub=sub,
-                              scope=scope, audience=AUDIENCE, exp=claims["exp"], grant=grant,
+                              scope=scope, audience=AUDIENCE, exp=now + ACCESS_TOKEN_LIFETIME, grant=grant,
                               family=family)
         with self._lock:
             self.access[jti] = record
