@@ -16,8 +16,7 @@ from rfcheck.harness import Harness
 from rfcheck.report.model import Finding
 from rfcheck.run import RfcheckSession, RfcheckWarning
 from rfcheck.scenarios import SCENARIOS, ScenarioResult
-from rfcheck.targets.base import Driver, DriverError
-from rfcheck.targets.python import PythonDriver, load_factory
+from rfcheck.targets.python import load_factory
 
 load_all()
 
@@ -32,7 +31,7 @@ def _session(request: pytest.FixtureRequest) -> RfcheckSession:
 def rfcheck_harness(request: pytest.FixtureRequest) -> Harness:
     """The run's mock, loopback servers and registered client, started once."""
     session = _session(request)
-    return session.start_harness(_driver_factory(request, session))
+    return session.start_harness(_python_factory(request, session))
 
 
 @pytest.fixture(scope="session")
@@ -41,22 +40,15 @@ def rfcheck_env(rfcheck_harness: Harness) -> Environment:
     return rfcheck_harness.environment
 
 
-def _driver_factory(request: pytest.FixtureRequest, session: RfcheckSession) -> Callable[[Harness], Driver]:
-    target = session.target
-    if target.kind == "python":
-        make = _python_factory(request, session)
-        return lambda harness: PythonDriver(make)
-    return lambda harness: _unsupported(target.kind)
-
-
-def _python_factory(request: pytest.FixtureRequest, session: RfcheckSession) -> Callable[[Environment], Target]:
+def _python_factory(request: pytest.FixtureRequest, session: RfcheckSession) -> Callable[[Environment], Target] | None:
+    """The factory of a python target: ``[target.python] factory``, or the ``rfcheck_target`` fixture."""
+    if session.target.kind != "python":
+        return None
     spec = session.target.python.factory if session.target.python else None
     if spec:
         return lambda env: load_factory(spec, session.target.root)(env)
     definitions = request._fixturemanager.getfixturedefs("rfcheck_target", request.node) or ()
-    if not definitions:
-        return lambda env: _no_target(session)
-    return _call_fixture(definitions[-1].func)
+    return _call_fixture(definitions[-1].func) if definitions else None
 
 
 def _call_fixture(function: Callable[..., Any]) -> Callable[[Environment], Target]:
@@ -67,15 +59,6 @@ def _call_fixture(function: Callable[..., Any]) -> Callable[[Environment], Targe
         return cast(Target, next(made) if inspect.isgenerator(made) else made)
 
     return make
-
-
-def _no_target(session: RfcheckSession) -> Target:
-    raise DriverError(f"{session.target.file.name}: kind = 'python' needs [target.python] factory "
-                      "or a rfcheck_target fixture in conftest.py")
-
-
-def _unsupported(kind: str) -> Driver:
-    raise DriverError(f"kind = {kind!r} targets are not supported by this version of rfcheck")
 
 
 def _scenario_fixture(name: str) -> Any:

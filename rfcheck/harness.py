@@ -1,24 +1,33 @@
-"""One rfcheck run: the mock, its two transports, the registered client and the target's driver."""
+"""One rfcheck run: the mock, its transports, the registered client and the target's drivers."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rfcheck import Environment
-from rfcheck.config import TargetConfig
+from rfcheck import Environment, Target
+from rfcheck import library  # noqa: F401  (registers the built-in scenarios)
+from rfcheck.config import CommandSpec, TargetConfig, WebSpec
 from rfcheck.provider.accounts import DEFAULT_USER, Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.faults import Faults
 from rfcheck.provider.tokens import AUDIENCE
-from rfcheck import library  # noqa: F401  (registers the built-in scenarios)
 from rfcheck.scenarios import SCENARIOS, ScenarioResult, execute
 from rfcheck.targets.base import Driver, DriverError
+from rfcheck.targets.command import CommandDriver
+from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library
+from rfcheck.targets.python import PythonDriver
+from rfcheck.targets.web import WebDriver
+from rfcheck.tls import LOOPBACK_NAMES, RunCA
 from rfcheck.transport.inprocess import InProcessTransport
 from rfcheck.transport.server import LoopbackServer
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+PythonFactory = Callable[[Environment], Target]
 
 
 def fill(template: str, values: dict[str, str], where: str) -> str:
@@ -33,45 +42,54 @@ def fill(template: str, values: dict[str, str], where: str) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class Harness:
     """Starts the mock for a run, hands out fresh drivers, and runs each scenario once."""
 
-    def __init__(self, config: TargetConfig, driver_factory: Callable[["Harness"], Driver]) -> None:
+    def __init__(self, config: TargetConfig, python_factory: PythonFactory | None = None) -> None:
         self.config = config
         self.provider = Provider()
-        self._driver_factory = driver_factory
-        self._servers = [LoopbackServer(self.provider, "auth"), LoopbackServer(self.provider, "api")]
-        self._inprocess: InProcessTransport | None = None
+        self.python_factory = python_factory
+        self.ca = RunCA() if config.tls else None
+        tls = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca else None
+        cert = (tls.cert_file, tls.key_file) if tls else None
+        self._servers = [LoopbackServer(self.provider, "auth", tls=cert), LoopbackServer(self.provider, "api", tls=cert)]
+        self._inprocess = InProcessTransport(self.provider)
+        self._faketime: FakeTime | None = None
+        self._session_driver: Driver | None = None
+        self.values: dict[str, str] = {}
+        self.notes: list[str] = []
         self.results: dict[str, ScenarioResult] = {}
         self.client: Client | None = None
         self._environment: Environment | None = None
 
+    # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
         issuer, api_url = (server.start() for server in self._servers)
-        values = {"issuer": issuer, "api_url": api_url, "audience": AUDIENCE}
-        redirect_uri = fill(self.config.redirect_uri, values, "[target] redirect_uri")
+        self.values = {"issuer": issuer, "api_url": api_url, "audience": AUDIENCE, "port": str(free_port()),
+                       "ca_file": self.ca.ca_file if self.ca else "", "proxy_url": ""}
+        redirect_uri = fill(self.config.redirect_uri, self.values, "[target] redirect_uri")
         self.client = self.provider.register_client(self.config.flow, (redirect_uri,), self.config.name)
+        self.values.update(client_id=self.client.client_id, client_secret=self.client.client_secret,
+                           redirect_uri=redirect_uri)
         self._environment = Environment(
             issuer=issuer, api_url=api_url, client_id=self.client.client_id,
             client_secret=self.client.client_secret, audience=AUDIENCE, redirect_uri=redirect_uri,
-            network=self.config.network, scopes=self.config.scopes)
-        self._inprocess = InProcessTransport(self.provider)
+            network=self.config.network, scopes=self.config.scopes, ca_file=self.values["ca_file"])
 
     def stop(self) -> None:
+        shutdown = getattr(self._session_driver, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        if self._faketime is not None:
+            self._faketime.close()
         for server in self._servers:
             server.stop()
-
-    def new_driver(self) -> Driver:
-        return self._driver_factory(self)
-
-    @contextmanager
-    def scenario_context(self) -> Iterator[None]:
-        """Each scenario starts with no faults, the default user, and httpx routed to the mock."""
-        self.provider.faults = Faults()
-        self.provider.user = DEFAULT_USER
-        assert self._inprocess is not None, "Harness.start() first"
-        with self._inprocess:
-            yield
 
     @property
     def environment(self) -> Environment:
@@ -82,6 +100,72 @@ class Harness:
     def client_id(self) -> str:
         assert self.client is not None, "Harness.start() first"
         return self.client.client_id
+
+    # -- drivers ------------------------------------------------------------------------
+    def new_driver(self) -> Driver:
+        """A driver for the next scenario (the same one throughout with ``restart = "session"``)."""
+        if self._session_driver is not None:
+            return self._session_driver
+        driver = self._make_driver()
+        if self.config.web is not None and self.config.web.restart == "session":
+            self._session_driver = driver
+        return driver
+
+    def _make_driver(self) -> Driver:
+        kind = self.config.kind
+        if kind == "python":
+            if self.python_factory is None:
+                raise DriverError(f"{self.config.file.name}: kind = 'python' needs [target.python] factory "
+                                  "or a rfcheck_target fixture in conftest.py")
+            return PythonDriver(self.python_factory)
+        env, movable = self._process_environment()
+        if kind == "web":
+            assert self.config.web is not None
+            return WebDriver(self.config.web, self.config.root, self._filled_web(self.config.web), env,
+                             self.provider, movable)
+        assert self.config.command is not None
+        return CommandDriver(self.config.command, self.config.root, self._filled_command(self.config.command),
+                             env, movable)
+
+    def _process_environment(self) -> tuple[dict[str, str], bool]:
+        env = dict(os.environ)
+        if self.ca is not None:
+            env.update(SSL_CERT_FILE=self.ca.ca_file, REQUESTS_CA_BUNDLE=self.ca.ca_file,
+                       NODE_EXTRA_CA_CERTS=self.ca.ca_file)
+        env.update({name: fill(value, self.values, f"[target.env] {name}") for name, value in self.config.env.items()})
+        movable = self._clock_environment(env)
+        return env, movable
+
+    def _clock_environment(self, env: dict[str, str]) -> bool:
+        if self._faketime is None:
+            library_path = find_library()
+            if library_path is None:
+                if UNAVAILABLE not in self.notes:
+                    self.notes.append(UNAVAILABLE)
+                return False
+            self._faketime = FakeTime(self.provider.clock, library_path)
+        env.update(self._faketime.environment())
+        return True
+
+    def _filled_web(self, spec: WebSpec) -> WebSpec:
+        where = "[target.web]"
+        return dataclasses.replace(spec, start=fill(spec.start, self.values, f"{where} start"),
+                                   url=fill(spec.url, self.values, f"{where} url"))
+
+    def _filled_command(self, spec: CommandSpec) -> CommandSpec:
+        where = "[target.command]"
+        return dataclasses.replace(
+            spec, run=fill(spec.run, self.values, f"{where} run"), serve=fill(spec.serve, self.values, f"{where} serve"),
+            actions=tuple(fill(a, self.values, f"{where} actions") for a in spec.actions))
+
+    # -- scenarios ----------------------------------------------------------------------
+    @contextmanager
+    def scenario_context(self) -> Iterator[None]:
+        """Each scenario starts with no faults, the default user, and httpx routed to the mock."""
+        self.provider.faults = Faults()
+        self.provider.user = DEFAULT_USER
+        with self._inprocess:
+            yield
 
     def scenario(self, name: str) -> ScenarioResult:
         """The result of scenario ``name``, run on first use."""

@@ -10,10 +10,9 @@ import pytest
 
 from rfcheck.catalogue import requirement
 from rfcheck.config import TargetConfig
-from rfcheck.harness import Harness
+from rfcheck.harness import Harness, PythonFactory
 from rfcheck.report import write_all
 from rfcheck.report.model import Finding, RunResult, ScenarioRecord, build
-from rfcheck.targets.base import Driver
 
 OUTPUT_TAIL = 4000
 
@@ -34,9 +33,9 @@ class RfcheckSession:
         self.report_error = ""
         self.verdict = ""
 
-    def start_harness(self, driver_factory: Any) -> Harness:
+    def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
-            self.harness = Harness(self.target, driver_factory)
+            self.harness = Harness(self.target, python_factory)
             self.harness.start()
         return self.harness
 
@@ -53,7 +52,8 @@ class RfcheckSession:
         target = {"name": self.target.name, "kind": self.target.kind, "flow": self.target.flow,
                   "network": self.target.network}
         scenarios = self._scenario_records()
-        notes = [] if self.harness is not None else ["no requirement was judged: the mock never started"]
+        notes = self.harness.notes if self.harness is not None else [
+            "no requirement was judged: the mock never started"]
         return RunResult(target, dict(self.findings), scenarios, datetime.now(timezone.utc), notes)
 
     def _scenario_records(self) -> list[ScenarioRecord]:

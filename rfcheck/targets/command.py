@@ -1,0 +1,95 @@
+"""Command targets: a worker or CLI, run once per unit of work or served and triggered over HTTP."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from rfcheck import Environment
+from rfcheck.config import CommandSpec
+from rfcheck.provider.clock import Clock
+from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.targets.process import TargetProcess
+
+READY_TIMEOUT = 30.0
+
+
+class CommandDriver:
+    """``run``: one process per unit of work (exit 0 = success). ``serve``: one process, actions trigger it."""
+
+    def __init__(self, spec: CommandSpec, cwd: Path, filled: CommandSpec, env: Mapping[str, str],
+                 can_move_clock: bool) -> None:
+        self.spec = spec
+        self.can_move_clock = can_move_clock
+        self._cwd = cwd
+        self._filled = filled  # the spec with its placeholders filled in
+        self._env = env
+        self._server: TargetProcess | None = None
+        self._outputs: list[str] = []
+
+    def start(self, env: Environment, clock: Clock) -> None:
+        if self.spec.serve:
+            self._server = TargetProcess(self._filled.serve, self._cwd, self._env, "[target.command] serve")
+            self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        assert self._server is not None
+        first = httpx.URL(self._filled.actions[0])
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self._server.running:
+                raise DriverError(f"the worker exited with status {self._server.returncode}; its output ends "
+                                  f"with:\n{self._server.tail()}")
+            try:
+                socket.create_connection((first.host, first.port or 80), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise DriverError(f"the worker did not listen on {first.host}:{first.port} within {READY_TIMEOUT:g} s")
+
+    def start_login(self) -> str:
+        raise StepFailed("command targets have no login: use flow = \"client_credentials\" or kind = \"web\"")
+
+    def finish_login(self, callback_url: str) -> None:
+        raise StepFailed("command targets have no login callback")
+
+    def exercise(self) -> None:
+        if self._server is not None:
+            self._trigger()
+        else:
+            self._run_once()
+
+    def _run_once(self) -> None:
+        process = TargetProcess(self._filled.run, self._cwd, self._env, "[target.command] run")
+        status = process.wait(self.spec.step_timeout)
+        output = process.stop()
+        self._outputs.append(output)
+        if status is None:
+            raise StepFailed(f"the run did not finish within {self.spec.step_timeout:g} s (step_timeout); "
+                             f"output ends with:\n{_tail(output)}")
+        if status != 0:
+            raise StepFailed(f"the run exited with status {status}; output ends with:\n{_tail(output)}")
+
+    def _trigger(self) -> None:
+        for action in self._filled.actions:
+            try:
+                response = httpx.get(str(action), timeout=self.spec.step_timeout)
+            except httpx.HTTPError as err:
+                raise StepFailed(f"GET {action}: {type(err).__name__}: {err}") from err
+            if response.status_code >= 400:
+                raise StepFailed(f"GET {action} answered {response.status_code}: {response.text[:200]}")
+
+    def stop(self) -> str:
+        if self._server is not None:
+            self._outputs.append(self._server.stop())
+            self._server = None
+        output, self._outputs = "\n".join(self._outputs), []
+        return output
+
+
+def _tail(output: str, lines: int = 20) -> str:
+    return "\n".join(output.splitlines()[-lines:]) or "(no output)"

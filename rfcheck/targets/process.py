@@ -1,0 +1,79 @@
+"""A target's operating-system process: started in its own process group, output captured, stopped whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from rfcheck.targets.base import DriverError
+
+STOP_GRACE = 5.0
+TAIL_LINES = 40
+
+
+class TargetProcess:
+    """``command`` run through the shell in ``cwd``; stdout and stderr collected line by line."""
+
+    def __init__(self, command: str, cwd: Path, env: Mapping[str, str], what: str) -> None:
+        self.command = command
+        self.what = what
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+        try:
+            self._popen = subprocess.Popen(
+                command, shell=True, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as err:
+            raise DriverError(f"{what} {command!r} could not start: {err}") from err
+        self._reader = threading.Thread(target=self._read, name="rfcheck-output", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._popen.stdout is not None
+        for raw in iter(self._popen.stdout.readline, b""):
+            with self._lock:
+                self._lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    @property
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def output(self) -> str:
+        self._reader.join(timeout=0.2 if self.running else 2)
+        with self._lock:
+            return "\n".join(self._lines)
+
+    def tail(self) -> str:
+        with self._lock:
+            lines = self._lines[-TAIL_LINES:]
+        return "\n".join(lines) or "(no output)"
+
+    def stop(self) -> str:
+        """SIGTERM to the whole process group, SIGKILL after a grace period; returns all output."""
+        if self.running:
+            self._signal(signal.SIGTERM)
+            if self.wait(STOP_GRACE) is None:
+                self._signal(signal.SIGKILL)
+                self.wait(STOP_GRACE)
+        self._signal(signal.SIGKILL)  # children that outlived their parent in the group
+        return self.output()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self._popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -1,0 +1,154 @@
+"""Web targets: the app started as a process and driven as a browser would drive it.
+
+rfcheck's browser keeps a cookie jar, follows the app's redirects, consents as the
+scenario's user when it reaches the mock's ``/authorize``, and comes back to the
+app's callback. Every step has a timeout; the whole process group is stopped after
+each scenario (or at the end of the run with ``restart = "session"``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from rfcheck import Environment
+from rfcheck.browser import consent
+from rfcheck.config import WebSpec
+from rfcheck.provider.app import Provider
+from rfcheck.provider.clock import Clock
+from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.targets.process import TargetProcess
+
+MAX_HOPS = 10
+POLL_INTERVAL = 0.1
+
+
+class WebDriver:
+    """Drives one web app process (or reuses it across scenarios with ``restart = "session"``)."""
+
+    def __init__(self, spec: WebSpec, cwd: Path, filled: WebSpec, env: Mapping[str, str],
+                 provider: Provider, can_move_clock: bool) -> None:
+        self.spec = spec
+        self.can_move_clock = can_move_clock
+        self._cwd = cwd
+        self._url = filled.url.rstrip("/")  # the spec with its placeholders filled in
+        self._command = filled.start
+        self._env = env
+        self._provider = provider
+        self._process: TargetProcess | None = None
+        self._browser: httpx.Client | None = None
+        self._output_mark = 0
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self, env: Environment, clock: Clock) -> None:
+        self._browser = httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False)
+        if self._process is not None and self._process.running:
+            return  # restart = "session": the app keeps running
+        self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start")
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.spec.ready_timeout
+        probe = self._url + self.spec.ready
+        while time.monotonic() < deadline:
+            if not self._process.running:
+                raise DriverError(f"the app exited with status {self._process.returncode} before answering "
+                                  f"{probe}; its output ends with:\n{self._process.tail()}")
+            try:
+                httpx.get(probe, timeout=1.0)
+                return
+            except httpx.HTTPError:
+                time.sleep(POLL_INTERVAL)
+        raise DriverError(f"the app did not answer {probe} within {self.spec.ready_timeout:g} s "
+                          f"(ready_timeout); its output ends with:\n{self._process.tail()}")
+
+    def stop(self) -> str:
+        if self._browser is not None:
+            self._browser.close()
+        if self._process is None:
+            return ""
+        if self.spec.restart == "session" and self._process.running:
+            return self._new_output()
+        output = self._process.stop()[self._output_mark:]
+        self._process, self._output_mark = None, 0
+        return output
+
+    def shutdown(self) -> None:
+        """End the app for good (the end of the run)."""
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    def _new_output(self) -> str:
+        assert self._process is not None
+        output = self._process.output()
+        new, self._output_mark = output[self._output_mark:], len(output)
+        return new
+
+    # -- the user's browser -------------------------------------------------------------
+    def start_login(self) -> str:
+        """Follow the app's login route until it sends the browser to the authorization server."""
+        url = self._url + self.spec.login
+        for _ in range(MAX_HOPS):
+            response = self._get(url, f"GET {httpx.URL(url).path}")
+            location = response.headers.get("location")
+            if not response.is_redirect or not location:
+                raise StepFailed(f"GET {self.spec.login} led to {response.status_code} instead of a redirect to "
+                                 f"the authorization server: {_snippet(response)}")
+            url = str(response.url.join(location))
+            site = self._provider.site_for(httpx.URL(url))
+            if site is not None and site.kind == "auth":
+                return url
+        raise StepFailed(f"more than {MAX_HOPS} redirects from {self.spec.login}")
+
+    def finish_login(self, callback_url: str) -> None:
+        response = self._browse(callback_url, allow_login=False)
+        if response.status_code >= 400:
+            raise StepFailed(f"the app answered the callback with {response.status_code}: {_snippet(response)}")
+
+    def exercise(self) -> None:
+        for action in self.spec.actions:
+            response = self._browse(self._url + action, allow_login=False)
+            if response.status_code >= 400:
+                raise StepFailed(f"GET {action} answered {response.status_code}: {_snippet(response)}")
+
+    def _browse(self, url: str, allow_login: bool) -> httpx.Response:
+        """GET ``url`` and follow the app's redirects; reaching ``/authorize`` means the app wants a login."""
+        for _ in range(MAX_HOPS):
+            target = httpx.URL(url)
+            site = self._provider.site_for(target)
+            if site is not None and site.kind == "auth":
+                if not allow_login:
+                    raise StepFailed(f"the app sent the user to log in again ({target.path})")
+                url = consent(self._provider, url)
+                continue
+            response = self._get(url, f"GET {target.path}")
+            if not response.is_redirect:
+                return response
+            url = str(response.url.join(response.headers["location"]))
+        raise StepFailed(f"more than {MAX_HOPS} redirects from {url}")
+
+    def _get(self, url: str, what: str) -> httpx.Response:
+        assert self._browser is not None, "start() first"
+        self._check_alive(what)
+        try:
+            return self._browser.get(url)
+        except httpx.TimeoutException as err:
+            raise StepFailed(f"{what}: no answer within {self.spec.step_timeout:g} s (step_timeout)") from err
+        except httpx.HTTPError as err:
+            self._check_alive(what)
+            raise StepFailed(f"{what}: {type(err).__name__}: {err}") from err
+
+    def _check_alive(self, what: str) -> None:
+        if self._process is not None and not self._process.running:
+            raise StepFailed(f"{what}: the app exited with status {self._process.returncode}; its output ends "
+                             f"with:\n{self._process.tail()}")
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = " ".join(response.text.split())
+    return text[:200] or "(empty body)"
