@@ -24,6 +24,7 @@ from rfcheck.targets.python import PythonDriver
 from rfcheck.targets.web import WebDriver
 from rfcheck.tls import LOOPBACK_NAMES, RunCA
 from rfcheck.transport.inprocess import InProcessTransport
+from rfcheck.transport.proxy import ProxyServer
 from rfcheck.transport.server import LoopbackServer
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -55,11 +56,12 @@ class Harness:
         self.config = config
         self.provider = Provider()
         self.python_factory = python_factory
-        self.ca = RunCA() if config.tls else None
+        self.ca = RunCA() if config.tls or config.proxy else None
         tls = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca else None
         cert = (tls.cert_file, tls.key_file) if tls else None
         self._servers = [LoopbackServer(self.provider, "auth", tls=cert), LoopbackServer(self.provider, "api", tls=cert)]
         self._inprocess = InProcessTransport(self.provider)
+        self._proxy = ProxyServer(self.provider, self.ca) if config.proxy and self.ca else None
         self._faketime: FakeTime | None = None
         self._session_driver: Driver | None = None
         self.values: dict[str, str] = {}
@@ -72,7 +74,8 @@ class Harness:
     def start(self) -> None:
         issuer, api_url = (server.start() for server in self._servers)
         self.values = {"issuer": issuer, "api_url": api_url, "audience": AUDIENCE, "port": str(free_port()),
-                       "ca_file": self.ca.ca_file if self.ca else "", "proxy_url": ""}
+                       "ca_file": self.ca.ca_file if self.ca else "",
+                       "proxy_url": self._proxy.start() if self._proxy else ""}
         redirect_uri = fill(self.config.redirect_uri, self.values, "[target] redirect_uri")
         self.client = self.provider.register_client(self.config.flow, (redirect_uri,), self.config.name)
         self.values.update(client_id=self.client.client_id, client_secret=self.client.client_secret,
@@ -90,6 +93,8 @@ class Harness:
             self._faketime.close()
         for server in self._servers:
             server.stop()
+        if self._proxy is not None:
+            self._proxy.stop()
 
     @property
     def environment(self) -> Environment:
@@ -132,6 +137,10 @@ class Harness:
         if self.ca is not None:
             env.update(SSL_CERT_FILE=self.ca.ca_file, REQUESTS_CA_BUNDLE=self.ca.ca_file,
                        NODE_EXTRA_CA_CERTS=self.ca.ca_file)
+        if self._proxy is not None:
+            proxy = self.values["proxy_url"]
+            env.update(HTTP_PROXY=proxy, HTTPS_PROXY=proxy, http_proxy=proxy, https_proxy=proxy,
+                       NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
         env.update({name: fill(value, self.values, f"[target.env] {name}") for name, value in self.config.env.items()})
         movable = self._clock_environment(env)
         return env, movable

@@ -22,15 +22,23 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
+PROXY = "proxy"
+
+
 class LoopbackServer:
-    """Serves one of the provider's hosts (``auth`` or ``api``) on a free loopback port."""
+    """Serves one of the provider's hosts (``auth`` or ``api``) on a free loopback port.
+
+    With ``kind = "proxy"`` it serves whatever host each request names (absolute-form
+    URIs, or the ``Host`` header inside a CONNECT tunnel): the back end of proxy mode.
+    """
 
     def __init__(self, provider: Provider, kind: str, *, threads: int = 16,
                  tls: tuple[str, str] | None = None) -> None:
         self.provider = provider
         self.kind = kind
+        # cheroot's default listen backlog (5) drops SYNs under parallel clients: 1 s retransmit stalls
         self._server = wsgi.Server(("127.0.0.1", 0), self._wsgi, numthreads=threads,
-                                   server_name="rfcheck")
+                                   server_name="rfcheck", request_queue_size=128)
         if tls:
             self._server.ssl_adapter = BuiltinSSLAdapter(*tls)
         self._scheme = "https" if tls else "http"
@@ -47,7 +55,8 @@ class LoopbackServer:
         """Bind, start serving in a daemon thread, register the URL with the provider."""
         self._server.prepare()
         port = self._server.bind_addr[1]
-        self.site = self.provider.add_site(self.kind, f"{self._scheme}://127.0.0.1:{port}")
+        self.site = Site(PROXY, f"http://127.0.0.1:{port}") if self.kind == PROXY else (
+            self.provider.add_site(self.kind, f"{self._scheme}://127.0.0.1:{port}"))
         self._thread = threading.Thread(target=self._server.serve, name=f"rfcheck-{self.kind}", daemon=True)
         self._thread.start()
         return self.site.base
@@ -59,7 +68,7 @@ class LoopbackServer:
 
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = self._request(environ)
-        response = self.provider.handle(request, site=self.site)
+        response = self.provider.handle(request, site=None if self.kind == PROXY else self.site)
         reason = response.reason_phrase or "Unknown"
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP]
         body = response.content
@@ -70,7 +79,9 @@ class LoopbackServer:
     def _request(self, environ: dict[str, Any]) -> httpx.Request:
         raw_uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
         if not raw_uri.startswith(("http://", "https://")):
-            raw_uri = f"{self.url}{raw_uri}"
+            # inside a CONNECT tunnel the request names its host only in the Host header
+            base = f"https://{environ.get('HTTP_HOST', '')}" if self.kind == PROXY else self.url
+            raw_uri = f"{base}{raw_uri}"
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         return httpx.Request(environ["REQUEST_METHOD"], raw_uri, headers=_headers(environ), content=body)

@@ -1,0 +1,152 @@
+"""Proxy mode: judge an app that hard-codes the real Request Finance hosts, unchanged.
+
+The app gets ``HTTP_PROXY``/``HTTPS_PROXY`` pointing here. Absolute-form requests
+(``GET https://api.request.finance/invoices``, as axios sends them through a
+proxy) and ``CONNECT`` tunnels to the two real hosts reach the mock: tunnels are
+terminated with a certificate for the real host name signed by the run's CA,
+and the decrypted stream is relayed to a cheroot back end that routes by host.
+Nothing is forwarded anywhere else; every attempt is recorded (SEC-04 evidence).
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import socketserver
+import ssl
+import threading
+from typing import Any
+
+import httpx
+
+from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+from rfcheck.tls import RunCA
+from rfcheck.transport.server import PROXY, LoopbackServer
+
+MAX_HEAD = 64 * 1024
+IDLE_TIMEOUT = 300
+REAL_HOSTS = tuple(httpx.URL(h).host for h in (AUTH_HOST, API_HOST))
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: "_ThreadingServer"
+
+    def handle(self) -> None:
+        head = _read_head(self.request)
+        if not head:
+            return
+        method, _, rest = head.partition(b" ")
+        if method.upper() == b"CONNECT":
+            self.server.proxy.tunnel(self.request, rest.split(b" ", 1)[0].decode("latin-1"))
+        else:
+            self.server.proxy.relay(self.request, head)
+
+
+class _ThreadingServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    proxy: "ProxyServer"
+
+
+class ProxyServer:
+    """An HTTP proxy on 127.0.0.1 that only ever reaches the mock."""
+
+    def __init__(self, provider: Provider, ca: RunCA) -> None:
+        self.provider = provider
+        self._backend = LoopbackServer(provider, PROXY)
+        self._contexts = {host: _server_context(ca, host) for host in REAL_HOSTS}
+        self._server = _ThreadingServer(("127.0.0.1", 0), _Handler)
+        self._server.proxy = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> str:
+        self._backend.start()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="rfcheck-proxy", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._backend.stop()
+
+    def tunnel(self, client: socket.socket, authority: str) -> None:
+        host, _, port = authority.rpartition(":")
+        if host not in self._contexts:
+            self._refuse(client, f"https://{authority}/", "CONNECT")
+            return
+        client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        try:
+            secure = self._contexts[host].wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client gave up the handshake (it does not trust the run's CA)
+        _pump(secure, self._backend_socket())
+
+    def relay(self, client: socket.socket, head: bytes) -> None:
+        backend = self._backend_socket()
+        backend.sendall(head)
+        _pump(client, backend)
+
+    def _backend_socket(self) -> socket.socket:
+        url = httpx.URL(self._backend.url)
+        return socket.create_connection((url.host, url.port or 80))
+
+    def _refuse(self, client: socket.socket, url: str, method: str) -> None:
+        # recorded as an exchange with a foreign host; the provider refuses it
+        self.provider.handle(httpx.Request(method, url))
+        client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+def _server_context(ca: RunCA, host: str) -> ssl.SSLContext:
+    paths = ca.issue((host,), host)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(paths.cert_file, paths.key_file)
+    return context
+
+
+def _read_head(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < MAX_HEAD:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def _pump(a: Any, b: socket.socket) -> None:
+    """Copy bytes both ways until either side closes."""
+    selector = selectors.DefaultSelector()
+    selector.register(a, selectors.EVENT_READ, b)
+    selector.register(b, selectors.EVENT_READ, a)
+    try:
+        while _forward_once(selector, a, b):
+            pass
+    finally:
+        selector.close()
+        for sock in (a, b):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+def _forward_once(selector: selectors.BaseSelector, a: Any, b: socket.socket) -> bool:
+    # TLS may hold decrypted bytes that select() cannot see: drain those first
+    ready = [(a, b)] if isinstance(a, ssl.SSLSocket) and a.pending() else [
+        (key.fileobj, key.data) for key, _ in selector.select(timeout=IDLE_TIMEOUT)]
+    if not ready:
+        return False
+    for source, sink in ready:
+        try:
+            data = source.recv(65536)
+            if not data:
+                return False
+            sink.sendall(data)
+        except OSError:
+            return False
+    return True
