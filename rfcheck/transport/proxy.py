@@ -137,7 +137,7 @@ def _pump(a: Any, b: socket.socket) -> None:
 
 def _forward_once(selector: selectors.BaseSelector, a: Any, b: socket.socket) -> bool:
     # TLS may hold decrypted bytes that select() cannot see: drain those first
-    ready = [(a, b)] if isinstance(a, ssl.SSLSocket) and a.pending() else [
+    ready: list[tuple[Any, Any]] = [(a, b)] if isinstance(a, ssl.SSLSocket) and a.pending() else [
         (key.fileobj, key.data) for key, _ in selector.select(timeout=IDLE_TIMEOUT)]
     if not ready:
         return False
