@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from rfcheck import library  # noqa: F401  (registers the built-in scenarios)
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
 from rfcheck.provider.accounts import DEFAULT_USER, Client
 from rfcheck.provider.app import Provider
+from rfcheck.provider.clock import Clock
 from rfcheck.provider.faults import Faults
 from rfcheck.provider.tokens import AUDIENCE
 from rfcheck.scenarios import SCENARIOS, ScenarioResult, execute
@@ -57,7 +59,8 @@ class Harness:
         self.provider = Provider()
         self.python_factory = python_factory
         self.ca = RunCA() if config.tls or config.proxy else None
-        tls = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca else None
+        # proxy mode alone needs the CA for its tunnels; the loopback servers stay http unless tls = true
+        tls = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca and config.tls else None
         cert = (tls.cert_file, tls.key_file) if tls else None
         self._servers = [LoopbackServer(self.provider, "auth", tls=cert), LoopbackServer(self.provider, "api", tls=cert)]
         self._inprocess = InProcessTransport(self.provider)
@@ -95,6 +98,8 @@ class Harness:
             server.stop()
         if self._proxy is not None:
             self._proxy.stop()
+        if self.ca is not None:  # the run's certificates and their keys
+            shutil.rmtree(self.ca.folder, ignore_errors=True)
 
     @property
     def environment(self) -> Environment:
@@ -151,6 +156,7 @@ class Harness:
             if library_path is None:
                 if UNAVAILABLE not in self.notes:
                     self.notes.append(UNAVAILABLE)
+                    self.provider.tokens.id_token_clock = Clock()  # the target's (real) clock
                 return False
             self._faketime = FakeTime(self.provider.clock, library_path)
         env.update(self._faketime.environment())

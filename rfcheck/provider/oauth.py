@@ -66,11 +66,11 @@ def jwks(call: Call) -> httpx.Response:
 def token(call: Call) -> httpx.Response:
     """RFC 6749 §3.2: one small handler per grant type, after client authentication."""
     provider = call.provider
-    _apply_endpoint_faults(call)
     params = single_valued(parse_pairs(call.request), "request body")
     call.exchange.form.update(params)
     grant_type = params.get("grant_type")
     call.note(f"grant_type={grant_type}", grant_type=grant_type)
+    _apply_endpoint_faults(call)
     client, method = authenticate_client(call, params)
     call.note(f"client authenticated by {method}", client_id=client.client_id, client_auth=method)
     handler = _GRANTS.get(grant_type or "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -22,12 +23,24 @@ from rfcheck.provider.keys import KeySet
 AUDIENCE = "accounts"
 ACCESS_TOKEN_LIFETIME = 86_400  # 24 h, Request Finance's documented lifetime
 ID_TOKEN_LIFETIME = 36_000  # Auth0's default of 10 h
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def half_hash(value: str) -> str:
     """``at_hash`` / ``c_hash`` for RS256 (OIDC Core §3.1.3.6): left half of SHA-256, base64url."""
     digest = hashlib.sha256(value.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def _canonical(token: str) -> bool:
+    """Each segment is base64url without padding and with zero unused bits: one spelling per token."""
+    for segment in token.split("."):
+        if not _BASE64URL.fullmatch(segment) or len(segment) % 4 == 1:
+            return False
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != segment:
+            return False
+    return True
 
 
 def opaque(nbytes: int = 32) -> str:
@@ -86,6 +99,9 @@ class TokenStore:
 
     def __init__(self, clock: Clock, keys: KeySet) -> None:
         self.clock = clock
+        # ID tokens are checked by the client against its own clock: when the target's
+        # clock cannot follow time travel, they are dated by the real time instead.
+        self.id_token_clock = clock
         self.keys = keys
         self.access: dict[str, AccessRecord] = {}
         self.families: dict[str, RefreshFamily] = {}
@@ -121,7 +137,7 @@ class TokenStore:
                   scope: tuple[str, ...], nonce: str | None, access_token: str | None = None,
                   code: str | None = None) -> dict[str, Any]:
         """The claims of an ID token (OIDC Core §2), before any fault is applied."""
-        now = int(self.clock.now())
+        now = int(self.id_token_clock.now())
         claims: dict[str, Any] = {"iss": issuer, "sub": user["sub"], "aud": client_id,
                                   "iat": now, "exp": now + ID_TOKEN_LIFETIME, "auth_time": now}
         if nonce is not None:
@@ -168,6 +184,8 @@ class TokenStore:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             return Verdict("malformed", description="The access token is malformed")
+        if not _canonical(token):  # RFC 4648 §3.5: pyjwt < 2.14 accepts other spellings of a signature
+            return Verdict("bad_signature", description="The access token signature is invalid")
         key = self.keys.find(header.get("kid"))
         if key is None or header.get("alg") != "RS256":
             return Verdict("bad_signature", description="The access token signature is invalid")
