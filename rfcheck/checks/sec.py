@@ -1,0 +1,164 @@
+"""SEC: secrets and environments (Going Live; RFC 6750 §5.3, RFC 6819 §5.1.6).
+
+SEC-01 scans the project folder with detect-secrets (:mod:`rfcheck.secrets_scan`);
+SEC-02 reads the target config; SEC-03 and SEC-04 look for every secret and token rfcheck
+issued, in the target's captured output and in requests to hosts that are not Request Finance.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator
+from urllib.parse import quote
+
+import httpx
+
+from rfcheck.checks import Context, check, failed, passed, skipped
+from rfcheck.checks.queries import completed, names, sent_by_target
+from rfcheck.journal import Exchange, redact_value
+from rfcheck.report.model import Evidence, Finding
+from rfcheck.scenarios import ScenarioResult
+from rfcheck.secrets_scan import ScanError, scan_project
+
+PROJECT_SCAN = "project scan"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_MOST_EVIDENCE = 10
+CODE = "authorization code"
+
+
+# -- what rfcheck issued, by kind ----------------------------------------------------------
+def _basic_forms(client_id: str, secret: str) -> set[str]:
+    """The client secret as a Basic credential: raw, URL-encoded (RFC 6749 §2.3.1) and fully percent-encoded."""
+    pairs = {(client_id, secret), (quote(client_id), quote(secret)),
+             (quote(client_id, safe=""), quote(secret, safe=""))}
+    return {base64.b64encode(f"{i}:{s}".encode()).decode() for i, s in pairs}
+
+
+def issued_secrets(ctx: Context) -> dict[str, str]:
+    """Every secret and token rfcheck issued in this run, mapped to what it is."""
+    provider = ctx.harness.provider
+    kinds: dict[str, str] = {}
+    for value in provider.journal.secrets:
+        kinds[value] = "ID token" if value.startswith("eyJ") else "secret rfcheck issued"
+    kinds.update({key: "API key" for key in provider.api_keys})
+    kinds.update({code: CODE for code in provider.codes})
+    kinds.update({t: "refresh token" for family in provider.tokens.families.values() for t in family.tokens})
+    kinds.update({record.token: "access token" for record in provider.tokens.access.values()})
+    for client in provider.clients.values():
+        kinds[client.client_secret] = "client secret"
+        kinds.update({form: "client secret (as Basic credentials)"
+                      for form in _basic_forms(client.client_id, client.client_secret)})
+    return kinds
+
+
+def _found_in(text: str, kinds: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """(value, kind) of each issued value that occurs in ``text``."""
+    for value, kind in kinds.items():
+        if value and value in text:
+            yield value, kind
+
+
+def _excerpt(text: str, value: str, kinds: dict[str, str], width: int = 120) -> str:
+    """The line of ``text`` around ``value``, every issued value in it redacted."""
+    start = text.find(value)
+    end = text.find("\n", start)
+    line = text[text.rfind("\n", 0, start) + 1:end if end >= 0 else len(text)]
+    for known in sorted((k for k in kinds if k in line), key=len, reverse=True):
+        line = line.replace(known, redact_value(known))
+    return line if len(line) <= width else line[:width] + "…"
+
+
+# -- SEC-01 --------------------------------------------------------------------------------
+@check("SEC-01")
+def no_plaintext_client_secret(ctx: Context) -> Finding:
+    folder = ctx.config.project
+    try:
+        report = scan_project(folder)
+    except ScanError as err:
+        return skipped("SEC-01", f"the project folder could not be scanned: {err}")
+    if report.hits:
+        evidence = [ctx.evidence(PROJECT_SCAN, None, f"{hit.path}:{hit.line}: client secret "
+                                 f"{redact_value(hit.value)} ({hit.found_by})") for hit in report.hits]
+        return failed("SEC-01", f"{len(report.hits)} plaintext client secret(s) in {folder}", evidence)
+    unread = f"; {len(report.unreadable)} could not be read: {', '.join(report.unreadable[:5])}" \
+        if report.unreadable else ""
+    return passed("SEC-01", f"scanned {report.files} files in {folder} (git-tracked, .env*, config): "
+                            f"no plaintext client secret{unread}")
+
+
+# -- SEC-02 --------------------------------------------------------------------------------
+@check("SEC-02")
+def separate_apps_per_environment(ctx: Context) -> Finding:
+    test, live = ctx.config.client_id_test, ctx.config.client_id_live
+    if test and live:
+        if test == live:
+            detail = f"client_id_test = client_id_live = {test!r} in {ctx.config.file.name}"
+            return failed("SEC-02", "TEST/DEV and PRODUCTION use the same client ID, so the same OAuth app",
+                          [ctx.evidence("target config", None, detail)])
+        return passed("SEC-02", "TEST/DEV and PRODUCTION have different client IDs (separate OAuth apps)")
+    given = "only client_id_test is" if test else "only client_id_live is" if live else "neither client ID is"
+    return Finding("SEC-02", "manual", f"{given} given in the target config: confirm that PRODUCTION uses an "
+                   "OAuth app of a separate Request Finance account, with a client ID different from TEST/DEV, "
+                   "or set client_id_test and client_id_live in [target]")
+
+
+# -- SEC-03 --------------------------------------------------------------------------------
+@check("SEC-03", ("baseline", "expiry", "rotation"))
+def no_secret_in_logs(ctx: Context) -> Finding:
+    ran = [r for r in ctx.results.values() if r.outcome != "not-run"]
+    if not ran:
+        return skipped("SEC-03", f"none of the scenarios ran ({names(ctx.results.values())})")
+    # requirements.md SEC-03 names the client secret and the tokens. Authorization codes are
+    # left out: single-use, and a web server's access log shows every callback URL.
+    kinds = {value: kind for value, kind in issued_secrets(ctx).items() if kind != CODE}
+    evidence = [ctx.evidence(r.name, None, f"the {kind} {redact_value(value)} is in the target's output: "
+                             f"{_excerpt(r.output, value, kinds)!r}")
+                for r in ran for value, kind in _found_in(r.output, kinds)]
+    if evidence:
+        return failed("SEC-03", f"the target wrote {len(evidence)} secret(s) or token(s) to its logs or output",
+                      evidence[:_MOST_EVIDENCE])
+    size = sum(len(r.output) for r in ran)
+    return passed("SEC-03", f"neither the client secret nor any of the tokens rfcheck issued appears in the "
+                            f"target's output ({size} characters captured in {names(ran)}, at its own log levels)")
+
+
+# -- SEC-04 --------------------------------------------------------------------------------
+def _places(exchange: Exchange) -> Iterator[tuple[str, str]]:
+    """(where, text) of each part of a request that could carry a credential."""
+    yield "URL", exchange.url
+    for name, value in exchange.headers.items():
+        yield f"{name} header", value
+    for name, value in exchange.form.items():
+        yield f"body field {name}", value
+
+
+def _leaks(ctx: Context, scenario: str, exchange: Exchange, kinds: dict[str, str]) -> list[Evidence]:
+    host = httpx.URL(exchange.url).host
+    return [ctx.evidence(scenario, exchange, f"the {kind} {redact_value(value)} sent to {host} in the {where}")
+            for where, text in _places(exchange) for value, kind in _found_in(text, kinds)]
+
+
+def _intercepted(ctx: Context, results: Iterable[ScenarioResult]) -> bool:
+    """Whether requests to other hosts would be seen: in-process (httpx) or through the proxy."""
+    ours = [e for r in results for e in sent_by_target(r) if e.host in ("auth", "api")]
+    return ctx.config.proxy or any(httpx.URL(e.url).host not in _LOOPBACK for e in ours)
+
+
+@check("SEC-04", ("baseline", "expiry"))
+def credentials_only_to_request_finance(ctx: Context) -> Finding:
+    results = completed(ctx.results.values())
+    if not results:
+        return skipped("SEC-04", f"no scenario ran to completion ({names(ctx.results.values())})")
+    elsewhere = [(r.name, e) for r in results for e in sent_by_target(r) if e.host == "other"]
+    kinds = issued_secrets(ctx)
+    evidence = [item for scenario, e in elsewhere for item in _leaks(ctx, scenario, e, kinds)]
+    if evidence:
+        return failed("SEC-04", f"{len(evidence)} credential(s) or token(s) sent to hosts that are not Request "
+                                "Finance", evidence[:_MOST_EVIDENCE])
+    if elsewhere:
+        return passed("SEC-04", f"{len(elsewhere)} request(s) to other hosts carried no credential or token")
+    if not _intercepted(ctx, results):
+        return skipped("SEC-04", "the target reached the mock through its configured loopback URLs, so its "
+                                 "requests to other hosts were not intercepted; set [target.intercept] proxy = "
+                                 "true to observe them")
+    return passed("SEC-04", f"every intercepted request of the target in {names(results)} went to Request Finance")

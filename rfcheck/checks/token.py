@@ -1,0 +1,399 @@
+"""TOKEN: reuse the access token, renew it after expiry, rotate refresh tokens, never loop.
+
+Windows, units and retries are read from the scenario's events (``login``, ``unit``,
+``travel``, ``fault``) and from the ``step`` and position of each exchange; times come
+from the exchanges' ``at``, which the mock's one clock stamps.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
+from rfcheck.checks.queries import (api_calls, completed, issued_access_jti, names, sent_by_target, successful,
+                                   token_requests)
+from rfcheck.journal import Exchange
+from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+from rfcheck.report.model import Evidence, Finding
+from rfcheck.scenarios import Event, ScenarioResult
+
+TOKEN_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
+DEAD_REFRESH = ("revoked", "rotated_reused", "unknown")
+WINDOW_STARTS = ("login", "travel", "fault")
+MAX_EVIDENCE = 6
+MAX_DEAD_REFRESHES = 2  # catalogue TOKEN-04
+MAX_REVOKED_CALLS = 2  # catalogue TOKEN-05
+MAX_IMMEDIATE_RETRIES = 3  # catalogue TOKEN-07
+IMMEDIATE = 0.5  # seconds: a retry sooner than this after a 429/5xx did not back off
+RETRY_AFTER_SLACK = 0.1  # seconds of measuring noise forgiven against Retry-After
+
+
+# -- reading a scenario -----------------------------------------------------------
+def grant_of(exchange: Exchange) -> str | None:
+    """The grant type of a token request, also when a 429/5xx answered before it was parsed."""
+    return exchange.facts.get("grant_type") or exchange.form.get("grant_type")
+
+
+def unavailable(exchange: Exchange) -> bool:
+    """The token endpoint refused to serve (429 or 5xx): the request never reached a grant."""
+    return exchange.status == 429 or exchange.status >= 500
+
+
+def token_calls(result: ScenarioResult, *grants: str) -> list[Exchange]:
+    """The target's requests to ``/oauth/token`` of the given grant types, faulted ones included."""
+    return [e for e in token_requests(result) if not grants or grant_of(e) in grants]
+
+
+def event_of(result: ScenarioResult, exchange: Exchange) -> Event | None:
+    """The step an exchange belongs to (by label and journal position; parallel units share a range)."""
+    return next((ev for ev in result.events if ev.label == exchange.step and ev.first < exchange.n <= ev.last),
+                None)
+
+
+def first_event(result: ScenarioResult, kind: str, label: str | None = None) -> Event | None:
+    return next((ev for ev in result.events if ev.kind == kind and (label is None or ev.label == label)), None)
+
+
+def units_after(result: ScenarioResult, event: Event) -> list[Event]:
+    return [ev for ev in result.events[result.events.index(event) + 1:] if ev.kind == "unit"]
+
+
+def units_before(result: ScenarioResult, event: Event) -> list[Event]:
+    return [ev for ev in result.events[:result.events.index(event)] if ev.kind == "unit"]
+
+
+def last_exchange(result: ScenarioResult, event: Event) -> Exchange | None:
+    during = [e for e in result.during(event) if e.step == event.label]
+    return during[-1] if during else None
+
+
+def no_refresh_token(result: ScenarioResult, then: str = "") -> str | None:
+    """Why no refresh can be expected: the logins returned no refresh token (no offline_access)."""
+    codes = successful(token_calls(result, "authorization_code"))
+    if codes and not any((e.facts.get("issued") or {}).get("refresh_token") for e in codes):
+        return "the login returned no refresh token (offline_access was not granted)" + then
+    return None
+
+
+def clock_note(travel: Event) -> str:
+    return " (the target's clock could not be moved: judged on the reactive path)" if (
+        travel.detail.startswith("only the mock's clock")) else ""
+
+
+# -- TOKEN-01 --------------------------------------------------------------------
+def windows(result: ScenarioResult) -> dict[int, list[Exchange]]:
+    """The target's token requests per expiry window; a login, a time travel or a fault opens a new one."""
+    starts = sorted(ev.first for ev in result.events if ev.kind in WINDOW_STARTS)
+    grouped: dict[int, list[Exchange]] = defaultdict(list)
+    for exchange in token_calls(result, *TOKEN_GRANTS):
+        if not unavailable(exchange):  # a retry after 429/5xx is TOKEN-07's business
+            grouped[bisect_left(starts, exchange.n)].append(exchange)
+    return grouped
+
+
+def _reuse_observed(result: ScenarioResult) -> bool:
+    """Two completed units of work in one window: only then does reuse show."""
+    starts = sorted(ev.first for ev in result.events if ev.kind in WINDOW_STARTS)
+    ok_units = Counter(bisect_right(starts, ev.first) for ev in result.events if ev.kind == "unit" and ev.ok)
+    return any(count >= 2 for count in ok_units.values())
+
+
+@check("TOKEN-01", ("baseline", "expiry", "rotation"))
+def reuses_access_token(ctx: Context) -> Finding:
+    results = completed(ctx.results.values())
+    evidence: list[Evidence] = []
+    for result in results:
+        for group in windows(result).values():
+            evidence += [ctx.evidence(result.name, e, f"token request {i + 2} in one 24 h window "
+                                      f"(grant_type={grant_of(e)})") for i, e in enumerate(group[1:])]
+    if evidence:
+        return failed("TOKEN-01", f"{len(evidence)} token requests beyond the one each 24 h window needs, "
+                      "while the access token was still valid", evidence[:MAX_EVIDENCE])
+    observed = [r for r in results if _reuse_observed(r)]
+    if not observed:
+        return skipped("TOKEN-01", "no 24 h window with two completed units of work was observed "
+                       f"(scenarios: {names(ctx.results.values())})")
+    requests = sum(len(group) for r in observed for group in windows(r).values())
+    return passed("TOKEN-01", f"at most one token request per 24 h window in {names(observed)} "
+                  f"({requests} in all): the access token was reused")
+
+
+# -- TOKEN-02 (and CC-03): renewal after expiry --------------------------------------
+def repeated_expired_uses(result: ScenarioResult, grants: tuple[str, ...]) -> list[tuple[Exchange, str]]:
+    """Calls with an expired token made after a newer token was obtained, or a second one in one unit.
+
+    Parallel units that each meet the 401 once before their shared renewal are fine: a renewal
+    counts against a call only when it happened in the same unit or in a unit that had ended.
+    """
+    renewals = successful(token_calls(result, *grants))
+    minted = {issued_access_jti(e): e.n for e in successful(token_requests(result))}
+    seen: Counter[str] = Counter()
+    found: list[tuple[Exchange, str]] = []
+    for call in api_calls(result):
+        if call.facts.get("token_status") != "expired":
+            continue
+        seen[call.step] += 1
+        unit, since = event_of(result, call), minted.get(call.facts.get("token_jti"), 0)
+        if seen[call.step] > 1:
+            found.append((call, f"expired token used again in {call.step} (use {seen[call.step]})"))
+        elif any(since < r.n < call.n and _obtained_before(result, r, unit) for r in renewals):
+            found.append((call, "expired token used after a new access token was obtained"))
+    return found
+
+
+def _obtained_before(result: ScenarioResult, renewal: Exchange, unit: Event | None) -> bool:
+    source = event_of(result, renewal)
+    return unit is None or source is None or source is unit or source.last <= unit.first
+
+
+def judge_renewal(ctx: Context, requirement_id: str, grants: tuple[str, ...], what: str,
+                  unless: Callable[[ScenarioResult], str | None] = lambda result: None) -> Finding:
+    """The expiry scenario: after the travel, a new token by ``grants`` and work that carries on
+    (``unless`` gives a reason no renewal can be expected; checked after the repeated uses)."""
+    result = ctx.results["expiry"]
+    unobserved = not_observed(requirement_id, result)
+    if unobserved:
+        return unobserved
+    travel = first_event(result, "travel")
+    if travel is None:
+        login = first_event(result, "login")
+        return skipped(requirement_id, "the expiry scenario never reached the time travel: "
+                       f"the login failed ({ctx.redact(login.detail) if login else 'no login'})")
+    repeated = repeated_expired_uses(result, grants)
+    if repeated:
+        return failed(requirement_id, f"the expired access token was used repeatedly ({len(repeated)} times)",
+                      [ctx.evidence("expiry", e, d) for e, d in repeated[:MAX_EVIDENCE]])
+    reason = unless(result)
+    if reason:
+        return skipped(requirement_id, reason)
+    if not any(u.ok for u in units_before(result, travel)):
+        return skipped(requirement_id, "no unit of work succeeded before the expiry, so carrying on after "
+                       "it cannot be judged")
+    return _carried_on(ctx, requirement_id, result, travel, grants, what)
+
+
+def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, travel: Event,
+                grants: tuple[str, ...], what: str) -> Finding:
+    after = [e for e in sent_by_target(result) if e.n > travel.first]
+    requests = [e for e in token_calls(result, *grants) if e.n > travel.first]
+    renewals = successful(requests)
+    broken = [u for u in units_after(result, travel) if not u.ok]
+    if not renewals:
+        attempts = requests or [e for e in after if e.facts.get("token_status") == "expired"]
+        return failed(requirement_id, f"no {what} after the access token expired",
+                      [ctx.evidence("expiry", e, _answer(e)) for e in attempts[:MAX_EVIDENCE]]
+                      or [ctx.evidence("expiry", None, f"no {what} after the travel past 24 h")])
+    if broken and not all(u.ok for u in units_before(result, travel)):
+        return skipped(requirement_id, f"units of work failed before the expiry too, so the {len(broken)} "
+                       f"failures after it ({ctx.redact(broken[0].detail)}) cannot be put down to the renewal")
+    if broken and clock_note(travel):
+        return skipped(requirement_id, f"the {what} after the expiry succeeded, but {len(broken)} units of work "
+                       f"failed afterwards ({ctx.redact(broken[0].detail)}); the target's clock could not be "
+                       "moved, so tokens minted after the time travel look issued in its future (an ID token's "
+                       "iat), which may be the cause")
+    if broken:
+        return failed(requirement_id, f"{len(broken)} units of work failed after the expiry",
+                      [ctx.evidence("expiry", last_exchange(result, u), f"{u.label}: {u.detail}")
+                       for u in broken[:MAX_EVIDENCE]])
+    issued = {(e.facts.get("issued") or {}).get("access_jti") for e in renewals}
+    used = [e for e in successful(api_calls(result)) if e.n > travel.first and e.facts.get("token_jti") in issued]
+    if not used:
+        return skipped(requirement_id, f"a {what} happened after the expiry, but no API call with the new "
+                       "token was observed")
+    path = "reactively, after a 401" if any(e.facts.get("token_status") == "expired" for e in after) else (
+        "proactively, before any 401")
+    return passed(requirement_id, f"after the expiry, {len(renewals)} {what} {path}; {len(used)} API calls "
+                  f"then succeeded with the new token{clock_note(travel)}")
+
+
+def _answer(exchange: Exchange) -> str:
+    problem = exchange.facts.get("error") or exchange.facts.get("token_status")
+    return f"answered {exchange.status}" + (f" {problem}" if problem else "")
+
+
+@check("TOKEN-02", ("expiry",))
+def refreshes_after_expiry(ctx: Context) -> Finding:
+    return judge_renewal(ctx, "TOKEN-02", ("refresh_token",), "refresh (grant_type=refresh_token)",
+                         unless=lambda result: no_refresh_token(result, "; SCOPE-01 judges the session after expiry"))
+
+
+# -- TOKEN-03 --------------------------------------------------------------------
+@check("TOKEN-03", ("rotation",))
+def uses_newest_refresh_token(ctx: Context) -> Finding:
+    result = ctx.results["rotation"]
+    unobserved = not_observed("TOKEN-03", result)
+    if unobserved:
+        return unobserved
+    refreshes = token_calls(result, "refresh_token")
+    reused = [e for e in refreshes if e.facts.get("refresh_status") == "rotated_reused"]
+    if reused:
+        return failed("TOKEN-03", "a rotated-out refresh token was presented again: the provider revoked "
+                      "the whole family", [ctx.evidence("rotation", e, "refresh token already rotated out "
+                                           "(reuse detection revoked the family)") for e in reused])
+    rotated = [e for e in successful(refreshes) if e.facts.get("refresh_status") == "current"]
+    if len(rotated) < 2:
+        return skipped("TOKEN-03", no_refresh_token(result) or f"the rotation scenario saw {len(rotated)} "
+                       "successful refreshes; two in a row are needed to see the newest refresh token used")
+    return passed("TOKEN-03", f"{len(rotated)} refreshes in a row each presented the newest refresh token")
+
+
+# -- TOKEN-04 --------------------------------------------------------------------
+@check("TOKEN-04", ("revoked_refresh",))
+def stops_on_invalid_grant(ctx: Context) -> Finding:
+    result = ctx.results["revoked_refresh"]
+    unobserved = not_observed("TOKEN-04", result)
+    if unobserved:
+        return unobserved
+    fault = first_event(result, "fault")
+    if fault is None:
+        return skipped("TOKEN-04", "the login failed, so the revoked refresh token was never met")
+    dead = [e for e in token_calls(result, "refresh_token")
+            if e.n > fault.first and e.facts.get("refresh_status") in DEAD_REFRESH]
+    if len(dead) > MAX_DEAD_REFRESHES:
+        evidence = [ctx.evidence("revoked_refresh", e, f"invalid_grant ({e.facts.get('refresh_status')}), "
+                                 f"attempt {i + 1}") for i, e in enumerate(dead)]
+        return failed("TOKEN-04", f"{len(dead)} refresh attempts with a dead refresh token (at most "
+                      f"{MAX_DEAD_REFRESHES})", evidence[:MAX_EVIDENCE])
+    if not dead:
+        return skipped("TOKEN-04", no_refresh_token(result) or "no refresh with the revoked refresh token was "
+                       "observed after the expiry")
+    return _reconnected(ctx, result, fault, len(dead))
+
+
+def _reconnected(ctx: Context, result: ScenarioResult, fault: Event, dead: int) -> Finding:
+    reconnect = first_event(result, "login", "reconnect")
+    if reconnect is None:
+        return skipped("TOKEN-04", "the scenario did not reach the user's new login")
+    if not reconnect.ok:
+        return failed("TOKEN-04", f"after invalid_grant, the user's new login failed: {ctx.redact(reconnect.detail)}",
+                      [ctx.evidence("revoked_refresh", last_exchange(result, reconnect), reconnect.detail)])
+    broken = [u for u in units_after(result, reconnect) if not u.ok]
+    if broken and any(u.ok for u in units_before(result, fault)):
+        return failed("TOKEN-04", "after invalid_grant and a new login, work did not resume",
+                      [ctx.evidence("revoked_refresh", last_exchange(result, u), u.detail) for u in broken])
+    after = "work failed before the revocation too" if broken else "the user's new login restored the session"
+    return passed("TOKEN-04", f"{dead} refresh attempt(s) with the revoked refresh token, then it stopped; {after}")
+
+
+# -- TOKEN-05 --------------------------------------------------------------------
+@check("TOKEN-05", ("revoked_access",))
+def no_loop_on_revoked_token(ctx: Context) -> Finding:
+    result = ctx.results["revoked_access"]
+    unobserved = not_observed("TOKEN-05", result)
+    if unobserved:
+        return unobserved
+    revoked = [e for e in api_calls(result) if e.facts.get("token_status") == "revoked"]
+    if not revoked:
+        return skipped("TOKEN-05", "no API call with the revoked access token was observed")
+    per_token = Counter(e.facts.get("token_jti") for e in revoked)
+    looping = {jti for jti, count in per_token.items() if count > MAX_REVOKED_CALLS}
+    calls = [e for e in revoked if e.facts.get("token_jti") in looping]
+    if calls:
+        evidence = [ctx.evidence("revoked_access", e, f"401 invalid_token (revoked), call {i + 1}")
+                    for i, e in enumerate(calls)]
+        return failed("TOKEN-05", f"{len(calls)} API calls with a revoked access token (at most "
+                      f"{MAX_REVOKED_CALLS})", evidence[:MAX_EVIDENCE])
+    return passed("TOKEN-05", f"the revoked access token was used {max(per_token.values())} time(s), "
+                  "then the target refreshed or stopped")
+
+
+# -- TOKEN-06 --------------------------------------------------------------------
+@check("TOKEN-06", ("concurrency",))
+def one_refresh_for_parallel_units(ctx: Context) -> Finding:
+    result = ctx.results["concurrency"]
+    unobserved = not_observed("TOKEN-06", result)
+    if unobserved:
+        return unobserved
+    parallel = [ev for ev in result.events_of("unit") if ev.label.startswith("parallel unit")]
+    if not parallel:
+        return skipped("TOKEN-06", "the login failed, so no parallel units of work ran")
+    start, end = min(ev.first for ev in parallel), max(ev.last for ev in parallel)
+    refreshes = [e for e in token_calls(result, "refresh_token") if start < e.n <= end]
+    if len(refreshes) > 1:
+        evidence = [ctx.evidence("concurrency", e, f"refresh from {e.step} ({_answer(e)})") for e in refreshes]
+        return failed("TOKEN-06", f"{len(parallel)} parallel units of work made {len(refreshes)} refresh "
+                      "requests instead of sharing one", evidence[:MAX_EVIDENCE])
+    if not refreshes:
+        return skipped("TOKEN-06", no_refresh_token(result) or "no refresh was observed during the parallel "
+                       "units after expiry")
+    return passed("TOKEN-06", f"{len(parallel)} parallel units of work after expiry shared one refresh")
+
+
+# -- TOKEN-07 --------------------------------------------------------------------
+def retries(result: ScenarioResult) -> list[tuple[Exchange, Exchange]]:
+    """(refused, next) pairs: a 429/5xx token answer and the target's next token request in that unit."""
+    calls = token_calls(result)
+    return [(refused, nxt) for refused, nxt in zip(calls, calls[1:])
+            if unavailable(refused) and nxt.step == refused.step]
+
+
+def _hasty(refused: Exchange, retry: Exchange) -> str | None:
+    """Why a retry came too soon: before Retry-After (RFC 9110 §10.2.3), or without any back-off."""
+    waited, header = retry.at - refused.at, refused.response_headers.get("retry-after", "")
+    asked = float(header) if header.replace(".", "", 1).isdigit() else None
+    if asked is not None and waited < asked - RETRY_AFTER_SLACK:
+        return f"retried {waited:.2f} s after a {refused.status} with Retry-After: {asked:g}"
+    if waited < IMMEDIATE:
+        return f"retried {waited:.2f} s after a {refused.status}, without backing off"
+    return None
+
+
+@check("TOKEN-07", ("token_endpoint_unavailable",))
+def backs_off_on_unavailable(ctx: Context) -> Finding:
+    result = ctx.results["token_endpoint_unavailable"]
+    unobserved = not_observed("TOKEN-07", result)
+    if unobserved:
+        return unobserved
+    refused = [e for e in token_calls(result) if unavailable(e)]
+    if not refused:
+        return skipped("TOKEN-07", "the target never met the token endpoint's 429/503 answers")
+    pairs = retries(result)
+    hasty = [(retry, problem) for refused_one, retry in pairs if (problem := _hasty(refused_one, retry))]
+    if len(hasty) > MAX_IMMEDIATE_RETRIES:
+        return failed("TOKEN-07", f"{len(hasty)} token requests retried at once after 429/503 (at most "
+                      f"{MAX_IMMEDIATE_RETRIES})", [ctx.evidence(result.name, e, p) for e, p in hasty[:MAX_EVIDENCE]])
+    waits = [retry.at - first.at for first, retry in pairs]
+    how = f"{len(pairs)} retries, the shortest after {min(waits):.2f} s" if waits else "no retry"
+    return passed("TOKEN-07", f"{len(refused)} 429/503 answers from the token endpoint met with back-off "
+                  f"({how}; {len(hasty)} hasty)")
+
+
+# -- TOKEN-08 --------------------------------------------------------------------
+LEAK_SCENARIOS = ("baseline", "expiry", "rotation", "revoked_refresh", "revoked_access", "concurrency",
+                  "token_endpoint_unavailable")
+TOKEN_ENDPOINTS = ("/oauth/token", "/oauth/revoke")  # RFC 7009: revocation may carry it in the body
+
+
+def _places(exchange: Exchange) -> dict[str, str]:
+    """Where a refresh token must not be: any URL; headers and body except at the token endpoints."""
+    places = {"URL": exchange.url}
+    if not (exchange.host == "auth" and exchange.path.rstrip("/") in TOKEN_ENDPOINTS):
+        places.update({f"header {k}": v for k, v in exchange.headers.items()})
+        places.update({f"body field {k}": v for k, v in exchange.form.items()})
+    return places
+
+
+def _leak(exchange: Exchange, tokens: frozenset[str]) -> str | None:
+    places = [place for place, value in _places(exchange).items() if any(t in value for t in tokens)]
+    return f"a refresh token in the {places[0]}" if places else None
+
+
+@check("TOKEN-08", LEAK_SCENARIOS)
+def refresh_token_only_to_token_endpoint(ctx: Context) -> Finding:
+    tokens = frozenset(t for f in ctx.harness.provider.tokens.families.values() for t in f.tokens)
+    if not tokens:
+        why = "the client credentials flow never gets one" if ctx.config.flow == CLIENT_CREDENTIALS else (
+            "offline_access was never granted")
+        return skipped("TOKEN-08", f"no refresh token was issued in this run: {why}")
+    results = completed(ctx.results.values())
+    searched = [(r.name, e) for r in results for e in r.exchanges if e.origin in ("target", "browser")]
+    if not searched:
+        return skipped("TOKEN-08", f"no exchange was observed (scenarios: {names(ctx.results.values())})")
+    evidence = [ctx.evidence(s, e, leak) for s, e in searched if (leak := _leak(e, tokens))]
+    if evidence:
+        return failed("TOKEN-08", f"{len(evidence)} requests carried a refresh token outside the token "
+                      "endpoint's body", evidence[:MAX_EVIDENCE])
+    return passed("TOKEN-08", f"none of the {len(tokens)} refresh tokens issued appeared on the API or in a "
+                  f"URL ({len(searched)} exchanges searched)")

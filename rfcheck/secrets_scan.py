@@ -1,0 +1,194 @@
+"""Find plaintext client secrets in an integration's project folder (SEC-01).
+
+The detection is Yelp's detect-secrets: its ``KeywordDetector`` finds secret-sounding
+assignments (``client_secret = "..."``) and its entropy plugins find random-looking
+strings. rfcheck keeps the hits that are a *client secret*: the value is assigned to a key
+that names one (``CLIENT_SECRET``, ``clientSecret``, ``AUTH0_CLIENT_SECRET``…) and is not
+a placeholder (``YOUR_CLIENT_SECRET``, ``changeme``, ``<secret>``, ``${VAR}``, ``env:NAME``,
+empty). Files: the git-tracked ones when the folder is in a git repository, plus every
+``.env*`` and config/source file on disk (requirements.md, SEC-01).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from detect_secrets import SecretsCollection
+from detect_secrets.plugins.keyword import CONFIG_DENYLIST_REGEX_TO_GROUP, KeywordDetector
+from detect_secrets.settings import transient_settings
+
+__all__ = ["ScanError", "ScanReport", "SecretHit", "is_placeholder", "project_files", "scan_project"]
+
+SKIPPED_DIRS = frozenset({"node_modules", ".venv", "venv", ".git", "reports", "__pycache__", ".mypy_cache",
+                          ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".hypothesis", "site-packages"})
+CONFIG_SUFFIXES = frozenset({".toml", ".yaml", ".yml", ".json", ".ini", ".cfg", ".conf", ".properties",
+                             ".py", ".js", ".mjs", ".cjs", ".ts", ".env"})
+MAX_FILE_BYTES = 1_000_000
+SHORTEST_SECRET = 8  # as the journal's redaction: shorter values are no real client secret
+PLUGINS = [{"name": "KeywordDetector"}, {"name": "Base64HighEntropyString", "limit": 4.5},
+           {"name": "HexHighEntropyString", "limit": 3.0}]
+
+# A key naming a client secret: client_secret, CLIENT_SECRET, clientSecret, client-secret, client.secret.
+_CLIENT_SECRET_KEY = re.compile(r"client[._-]?secret", re.IGNORECASE)
+_TEMPLATE = re.compile(r"^(\$\{.*\}|\$\w+|\{\{.*\}\}|\{.*\}|<.*>|%\(.*\)s|\[\[.*\]\])$", re.DOTALL)
+_REFERENCE = re.compile(r"^(env:|vault:|op://|secret:|ssm:|arn:aws:secretsmanager|process\.env|os\.environ"
+                        r"|os\.getenv|getenv\(|ENV\[|\$\()", re.IGNORECASE)
+_ALLOWLISTED = "pragma: allowlist secret"  # detect-secrets' inline allowlist comment
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+PLACEHOLDER_WORDS = frozenset({
+    "your", "my", "our", "the", "a", "an", "client", "secret", "app", "oauth", "auth0", "rf", "request",
+    "finance", "here", "goes", "change", "changeme", "me", "replace", "replaceme", "placeholder", "example",
+    "sample", "dummy", "fake", "test", "todo", "tbd", "fixme", "redacted", "insert", "put", "enter", "set",
+    "none", "null", "nil", "undefined", "empty", "value", "string", "key", "default", "not", "real", "dev",
+    "prod", "production", "staging", "live", "xxx", "env", "from", "vault", "manager", "in", "of", "to",
+    "with", "for", "this", "that", "actual", "own", "new", "paste", "generated",
+})
+
+
+class ScanError(Exception):
+    """The project folder cannot be read at all."""
+
+
+@dataclass(frozen=True)
+class SecretHit:
+    """A plaintext client secret: where it is and its value (redact before showing it)."""
+
+    path: str  # relative to the scanned folder, with forward slashes
+    line: int
+    value: str
+    found_by: str  # the detect-secrets plugin's secret type
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    folder: Path
+    files: int
+    hits: tuple[SecretHit, ...]
+    unreadable: tuple[str, ...] = ()
+
+
+# -- placeholders ----------------------------------------------------------------------
+def is_placeholder(value: str) -> bool:
+    """True for values that stand in for a secret rather than being one."""
+    value = value.strip().strip("'\"`").strip()
+    if len(value) < SHORTEST_SECRET or not re.search(r"[A-Za-z0-9]", value):
+        return True
+    if _TEMPLATE.match(value) or _REFERENCE.match(value):
+        return True
+    words = [w.lower() for w in _WORD.findall(value)]
+    return all(w in PLACEHOLDER_WORDS or set(w) <= {"x"} or w.isdigit() and len(w) < 4 for w in words)
+
+
+# -- which files -----------------------------------------------------------------------
+def _skipped(relative: Path) -> bool:
+    return any(part in SKIPPED_DIRS for part in relative.parts[:-1])
+
+
+def _is_config(name: str) -> bool:
+    return name.startswith(".env") or Path(name).suffix.lower() in CONFIG_SUFFIXES
+
+
+def _git_tracked(folder: Path) -> list[Path]:
+    """Files git tracks under ``folder``; empty when it is not in a repository or git is missing."""
+    try:
+        done = subprocess.run(["git", "-C", str(folder), "ls-files", "-z", "--cached"], capture_output=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if done.returncode != 0:
+        return []
+    return [Path(p) for p in done.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def _config_files(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        for name in sorted(files):
+            if _is_config(name):
+                yield (Path(root) / name).relative_to(folder)
+
+
+def project_files(folder: Path) -> list[Path]:
+    """Git-tracked files plus ``.env*`` and config files on disk, relative to ``folder``, sorted."""
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except OSError as err:
+        raise ScanError(f"cannot read {folder}: {err.strerror or err}") from None
+    found = set(_git_tracked(folder)) | set(_config_files(folder))
+    return sorted(p for p in found if not _skipped(p) and (folder / p).is_file())
+
+
+# -- scanning --------------------------------------------------------------------------
+def _lines(path: Path) -> list[str] | None:
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return []
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        return []  # binary: nothing to read
+    except OSError:
+        return None
+
+
+def _detect(path: Path, lines: list[str]) -> Iterator[tuple[int, str, str]]:
+    """(line, value, type) of every detect-secrets hit in ``path``, whose text is ``lines``."""
+    collection = SecretsCollection()
+    collection.scan_file(str(path))
+    for _, secret in collection:
+        if secret.secret_value:
+            yield secret.line_number, secret.secret_value, secret.type
+    if path.name.startswith(".env") and path.suffix.lower() not in CONFIG_SUFFIXES - {".env"}:
+        yield from _detect_dotenv(lines)
+
+
+def _detect_dotenv(lines: list[str]) -> Iterator[tuple[int, str, str]]:
+    # detect-secrets reads dotenv files as unknown text, where KeywordDetector wants quoted values;
+    # KEY=value is the config syntax, so use its config-file patterns on each line.
+    detector = KeywordDetector()
+    for number, line in enumerate(lines, start=1):
+        if line.lstrip().startswith("#") or _ALLOWLISTED in line:
+            continue
+        for value in detector.analyze_string(line, CONFIG_DENYLIST_REGEX_TO_GROUP):
+            yield number, re.split(r"\s+#", value)[0].strip(), detector.secret_type
+
+
+def _names_client_secret(line: str, value: str) -> bool:
+    """The key the value is assigned to (the text before it on its line) names a client secret."""
+    index = line.find(value)
+    return bool(_CLIENT_SECRET_KEY.search(line[:index] if index >= 0 else line))
+
+
+def _hits(folder: Path, relative: Path, lines: list[str]) -> Iterator[SecretHit]:
+    if not any(_CLIENT_SECRET_KEY.search(line) for line in lines):
+        return  # every hit kept names a client secret on its line: nothing for detect-secrets here
+    seen: set[tuple[int, str]] = set()
+    for number, value, kind in _detect(folder / relative, lines):
+        line = lines[number - 1] if 0 < number <= len(lines) else ""
+        if (number, value) in seen or is_placeholder(value) or not _names_client_secret(line, value):
+            continue
+        seen.add((number, value))
+        yield SecretHit(relative.as_posix(), number, value, kind)
+
+
+def scan_project(folder: Path) -> ScanReport:
+    """Scan ``folder`` for plaintext client secrets; raises :class:`ScanError` when it cannot be read."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ScanError(f"{folder} is not a folder")
+    files = project_files(folder)
+    hits: list[SecretHit] = []
+    unreadable: list[str] = []
+    with transient_settings({"plugins_used": PLUGINS}):
+        for relative in files:
+            lines = _lines(folder / relative)
+            if lines is None:
+                unreadable.append(relative.as_posix())
+                continue
+            hits.extend(_hits(folder, relative, lines))
+    return ScanReport(folder, len(files) - len(unreadable), tuple(hits), tuple(unreadable))

@@ -1,0 +1,170 @@
+"""SEC checks: the project scan, the client IDs, secrets in the output, credentials sent elsewhere.
+
+SEC-03 and SEC-04 run real scenarios on ``TinyApp`` (see ``test_checks_oidc``) with one leak
+switched on; the rest build the context by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from rfcheck.checks import CHECKS, Context
+from rfcheck.journal import Exchange
+from rfcheck.provider.accounts import AUTHORIZATION_CODE
+from rfcheck.provider.app import Provider
+from rfcheck.report.model import Finding
+from rfcheck.scenarios import ScenarioResult
+from tests.test_checks_oidc import Options, judge_all, target_config
+
+SECRET = "q8ZrDZmDr1vMheumHvtlrCBRoBbdkznxhtBygQKQOdMLYSEzgng4emj63d1ZNMKl"
+
+
+def context(project: Path, results: dict[str, ScenarioResult] | None = None, **config: Any) -> Context:
+    """A context over a fresh provider with one registered client, without running anything."""
+    provider = Provider()
+    client = provider.register_client(AUTHORIZATION_CODE, ("http://localhost:8000/callback",))
+    harness = SimpleNamespace(config=target_config(project, **config), provider=provider, client=client)
+    return Context(harness, results or {})  # type: ignore[arg-type]
+
+
+def run(requirement_id: str, ctx: Context) -> Finding:
+    return CHECKS[requirement_id].function(ctx)
+
+
+def exchange(n: int, url: str, host: str, headers: dict[str, str] | None = None,
+             form: dict[str, str] | None = None) -> Exchange:
+    path = "/" + url.split("/", 3)[3] if url.count("/") >= 3 else "/"
+    return Exchange(n=n, at=0.0, origin="target", host=host, method="POST", url=url, path=path, query={},
+                    headers=headers or {}, form=form or {}, step="unit 1", status=200)
+
+
+def no_whole_secret(finding: Finding, *values: str) -> None:
+    text = finding.reason + "".join(e.detail + e.request for e in finding.evidence)
+    assert not any(value in text for value in values), text
+
+
+# -- SEC-01 --------------------------------------------------------------------------------
+def test_sec_01_reads_no_scenario() -> None:
+    assert CHECKS["SEC-01"].scenarios == ()
+
+
+def test_sec_01_fails_on_a_committed_secret(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"RF_CLIENT_ID=abc\nRF_CLIENT_SECRET={SECRET}\n")
+    finding = run("SEC-01", context(tmp_path))
+    assert finding.status == "fail"
+    assert [e.scenario for e in finding.evidence] == ["project scan"]
+    assert finding.evidence[0].detail.startswith(".env:2: client secret q8ZrDZ…#")
+    no_whole_secret(finding, SECRET)
+
+
+def test_sec_01_passes_placeholders(tmp_path: Path) -> None:
+    (tmp_path / ".env.example").write_text("RF_CLIENT_SECRET=YOUR_CLIENT_SECRET\n")
+    (tmp_path / "app.py").write_text('import os\nSECRET = os.environ["RF_CLIENT_SECRET"]\n')
+    finding = run("SEC-01", context(tmp_path))
+    assert finding.status == "pass" and "scanned 2 files" in finding.reason
+
+
+def test_sec_01_skips_an_unreadable_folder(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx.harness.config = target_config(tmp_path / "gone")  # type: ignore[misc]
+    finding = run("SEC-01", ctx)
+    assert finding.status == "skip" and "could not be scanned" in finding.reason
+
+
+# -- SEC-02 --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("test", "live", "status"), [
+    ("rfc_test_1", "rfc_live_2", "pass"),
+    ("rfc_same", "rfc_same", "fail"),
+    ("rfc_test_1", None, "manual"),
+    (None, "rfc_live_2", "manual"),
+    (None, None, "manual"),
+])
+def test_sec_02_compares_the_client_ids(tmp_path: Path, test: str | None, live: str | None, status: str) -> None:
+    finding = run("SEC-02", context(tmp_path, client_id_test=test, client_id_live=live))
+    assert finding.status == status, finding
+    if status == "manual":
+        assert "confirm" in finding.reason
+    if status == "fail":
+        assert "rfc_same" in finding.evidence[0].detail
+
+
+# -- SEC-03 --------------------------------------------------------------------------------
+def test_sec_03_passes_a_quiet_target_and_fails_one_that_prints_tokens(tmp_path: Path) -> None:
+    assert judge_all(tmp_path, ["SEC-03"])["SEC-03"].status == "pass"
+    finding = judge_all(tmp_path, ["SEC-03"], Options(log_tokens=True))["SEC-03"]
+    assert finding.status == "fail"
+    assert {e.scenario for e in finding.evidence} == {"baseline", "expiry", "rotation"}
+    assert all("the access token eyJ" in e.detail and "logged in with access token" in e.detail
+               for e in finding.evidence)
+
+
+def test_sec_03_names_each_kind_and_basic_credentials(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    client = ctx.harness.client
+    basic = base64.b64encode(f"{client.client_id}:{client.client_secret}".encode()).decode()
+    output = f"DEBUG body client_secret={client.client_secret} headers Authorization: Basic {basic}\n"
+    ctx.results["baseline"] = ScenarioResult("baseline", "completed", output=output)
+    ctx.results["expiry"] = ScenarioResult("expiry", "completed", output="all good")
+    ctx.results["rotation"] = ScenarioResult("rotation", "not-run", "does not apply")
+    finding = run("SEC-03", ctx)
+    assert finding.status == "fail"
+    details = [e.detail for e in finding.evidence]
+    assert any(d.startswith("the client secret ") for d in details)
+    assert any(d.startswith("the client secret (as Basic credentials) ") for d in details)
+    no_whole_secret(finding, client.client_secret, basic)
+
+
+def test_sec_03_ignores_authorization_codes_in_access_logs(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    code = "Vq3nC0d3Xy7LmPq2Rs8Tu1Wv"
+    ctx.harness.provider.codes[code] = None  # as if /authorize had issued it
+    line = f'INFO: 127.0.0.1 - "GET /callback?code={code}&state=abc HTTP/1.1" 302\n'
+    ctx.results.update({name: ScenarioResult(name, "completed", output=line)
+                        for name in ("baseline", "expiry", "rotation")})
+    assert run("SEC-03", ctx).status == "pass"
+
+
+def test_sec_03_skips_when_nothing_ran(tmp_path: Path) -> None:
+    results = {name: ScenarioResult(name, "not-run", "deselected") for name in ("baseline", "expiry", "rotation")}
+    assert run("SEC-03", context(tmp_path, results)).status == "skip"
+
+
+# -- SEC-04 --------------------------------------------------------------------------------
+def test_sec_04_fails_a_token_sent_to_telemetry(tmp_path: Path) -> None:
+    finding = judge_all(tmp_path, ["SEC-04"], Options(token_to_other_host=True))["SEC-04"]
+    assert finding.status == "fail"
+    assert finding.evidence[0].request == "POST /events"
+    assert "access token" in finding.evidence[0].detail
+    assert "telemetry.example.com in the body field token" in finding.evidence[0].detail
+
+
+def test_sec_04_passes_other_hosts_without_credentials(tmp_path: Path) -> None:
+    findings = judge_all(tmp_path, ["SEC-04"], Options(post_to_other_host=True))
+    assert findings["SEC-04"].status == "pass" and "carried no credential" in findings["SEC-04"].reason
+    assert judge_all(tmp_path, ["SEC-04"])["SEC-04"].status == "pass"
+
+
+def test_sec_04_finds_the_client_secret_in_a_header(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    secret = ctx.harness.client.client_secret
+    leak = exchange(3, "https://errors.example.com/report", "other", headers={"x-debug": f"secret={secret}"})
+    ctx.results["baseline"] = ScenarioResult("baseline", "completed", exchanges=[leak])
+    ctx.results["expiry"] = ScenarioResult("expiry", "completed")
+    finding = run("SEC-04", ctx)
+    assert finding.status == "fail" and "client secret" in finding.evidence[0].detail
+    assert "x-debug header" in finding.evidence[0].detail
+    no_whole_secret(finding, secret)
+
+
+def test_sec_04_skips_when_other_hosts_cannot_be_seen(tmp_path: Path) -> None:
+    loopback = exchange(1, "http://127.0.0.1:4100/invoices", "api")
+    results = {"baseline": ScenarioResult("baseline", "completed", exchanges=[loopback]),
+               "expiry": ScenarioResult("expiry", "completed")}
+    finding = run("SEC-04", context(tmp_path, results))
+    assert finding.status == "skip" and "proxy = true" in finding.reason
+    assert run("SEC-04", context(tmp_path, results, proxy=True)).status == "pass"

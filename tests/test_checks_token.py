@@ -1,0 +1,473 @@
+"""Tests for rfcheck.checks.token: real scenarios against the correct examples and broken variants.
+
+Each broken target is the correct httpx example (``Acme``) or client credentials worker
+(``Worker``) with one mistake; the check's own scenarios run through
+:class:`rfcheck.harness.Harness`, and each test asserts pass on the correct target, fail
+(or warn) with evidence on the broken one, and skip where nothing could be observed.
+``make_judge`` and the loaded examples are shared with ``test_checks_cc``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from rfcheck import Environment
+from rfcheck.checks import CHECKS, Context
+from rfcheck.checks import token
+from rfcheck.config import TargetConfig
+from rfcheck.harness import Harness
+from rfcheck.journal import Exchange
+from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.report.model import Finding
+from rfcheck.scenarios import Event, ScenarioResult
+from rfcheck.targets.python import PythonDriver
+from rfcheck.targets.base import Driver
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+FULL_SCOPES = ("openid", "profile", "email", "offline_access", "user:read")
+NO_OFFLINE = ("openid", "profile", "email", "user:read")
+
+
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+acme = _load(EXAMPLES / "httpx_code" / "acme_invoices.py", "rfcheck_tests_token_acme")
+worker = _load(EXAMPLES / "cc_worker" / "acme_worker.py", "rfcheck_tests_token_worker")
+Acme: type = acme.AcmeInvoices
+Worker: type = worker.AcmeWorker
+
+
+class FrozenClockDriver(PythonDriver):
+    """A Python target whose clock rfcheck cannot move (like a statically linked process)."""
+
+    can_move_clock = False
+
+    def _follow(self, clock: Any) -> None:
+        pass
+
+
+class FrozenClockHarness(Harness):
+    def _make_driver(self) -> Driver:
+        assert self.python_factory is not None
+        return FrozenClockDriver(self.python_factory)
+
+
+def start_harness(target: type, scopes: tuple[str, ...], harness_type: type[Harness] = Harness) -> Harness:
+    """A started harness running ``target`` (a subclass of ``Acme`` or ``Worker``)."""
+    flow = CLIENT_CREDENTIALS if issubclass(target, Worker) else AUTHORIZATION_CODE
+    config = TargetConfig(file=Path("rfcheck.toml"), root=Path("."), name=target.__name__, kind="python",
+                          flow=flow, network="test", redirect_uri="http://localhost:8000/callback",
+                          scopes=scopes, project=Path("."))
+
+    def make(env: Environment) -> Any:
+        if flow == CLIENT_CREDENTIALS:
+            return target(client_id=env.client_id, client_secret=env.client_secret, network=env.network)
+        return target(client_id=env.client_id, client_secret=env.client_secret, redirect_uri=env.redirect_uri,
+                      network=env.network, scopes=tuple(env.scopes))
+
+    harness = harness_type(config, make)
+    harness.start()
+    return harness
+
+
+class Judge:
+    """``judge(ID, target, scopes, harness_type)``: the check on its own scenarios, one harness per target."""
+
+    def __init__(self) -> None:
+        self.harnesses: dict[tuple[Any, ...], Harness] = {}
+
+    def harness(self, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
+                harness_type: type[Harness] = Harness) -> Harness:
+        key = (target, scopes, harness_type)
+        if key not in self.harnesses:
+            self.harnesses[key] = start_harness(target, scopes, harness_type)
+        return self.harnesses[key]
+
+    def __call__(self, requirement_id: str, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
+                 harness_type: type[Harness] = Harness) -> Finding:
+        harness, check = self.harness(target, scopes, harness_type), CHECKS[requirement_id]
+        return check.function(Context(harness, {name: harness.scenario(name) for name in check.scenarios}))
+
+    def close(self) -> None:
+        for harness in self.harnesses.values():
+            harness.stop()
+
+
+@pytest.fixture(scope="module")
+def judge() -> Iterator[Judge]:
+    run = Judge()
+    yield run
+    run.close()
+
+
+def details(finding: Finding) -> str:
+    return " | ".join(e.detail for e in finding.evidence)
+
+
+# -- broken variants of the code flow example ------------------------------------------
+class LoginRefused(Acme):  # type: ignore[misc, valid-type]
+    def finish_login(self, callback_url: str) -> None:
+        raise acme.LoginError("refuses every login")
+
+
+class RefreshEveryUnit(Acme):  # type: ignore[misc, valid-type]
+    def exercise(self) -> None:
+        if self._session is not None:
+            self._refresh(stale=self._session)
+        super().exercise()
+
+
+class Reactive(Acme):  # type: ignore[misc, valid-type]
+    """Correct, but never looks at expires_at: refreshes once after a 401 invalid_token."""
+
+    def _current_session(self) -> Any:
+        if self._session is None:
+            raise acme.ReauthorizationRequired("not logged in")
+        return self._session
+
+
+class ResendsOn401(Reactive):
+    """A generic retry wrapper: sends a call three times with the same token before refreshing."""
+
+    def _send(self, session: Any, path: str, org_id: str | None) -> httpx.Response:
+        for _ in range(3):
+            response: httpx.Response = super()._send(session, path, org_id)
+            if response.status_code != 401:
+                break
+        return response
+
+
+class NeverRefreshes(Reactive):
+    def _refresh(self, stale: Any) -> Any:
+        raise acme.ReauthorizationRequired("refreshing is not implemented")
+
+
+class KeepsFirstRefreshToken(Acme):  # type: ignore[misc, valid-type]
+    def _token_request(self, form: dict[str, str]) -> Any:
+        tokens = super()._token_request(form)
+        if form.get("grant_type") == "refresh_token":
+            tokens.pop("refresh_token", None)
+        return tokens
+
+
+class RetriesDeadRefreshToken(Acme):  # type: ignore[misc, valid-type]
+    def _token_request(self, form: dict[str, str]) -> Any:
+        for attempt in range(5):
+            try:
+                return super()._token_request(form)
+            except acme.TokenEndpointError as exc:
+                if exc.error != "invalid_grant" or attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+
+class ReconnectRefused(Acme):  # type: ignore[misc, valid-type]
+    """Stops cleanly on invalid_grant, but cannot take a second login."""
+
+    def finish_login(self, callback_url: str) -> None:
+        if getattr(self, "_logged_in", False):
+            raise acme.LoginError("already set up")
+        super().finish_login(callback_url)
+        self._logged_in = True
+
+
+class NoRefreshLock(Acme):  # type: ignore[misc, valid-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refresh_lock = contextlib.nullcontext()
+
+
+class NoBackoff(Acme):  # type: ignore[misc, valid-type]
+    retry_sleep = 0.0
+
+    def _token_request(self, form: dict[str, str]) -> Any:
+        form = {**form, "client_id": self._client_id, "client_secret": self._client_secret}
+        for _ in range(5):
+            response = self._http.post(f"{self._auth}/oauth/token", data=form)
+            if response.status_code != 429 and response.status_code < 500:
+                break
+            time.sleep(self.retry_sleep)
+        if response.status_code != 200:
+            raise acme.TokenEndpointError(str(response.json().get("error")))
+        return response.json()
+
+
+class IgnoresRetryAfter(NoBackoff):
+    retry_sleep = 0.6  # backs off, but less than the Retry-After: 1 it was given
+
+
+class RefreshTokenInHeader(Acme):  # type: ignore[misc, valid-type]
+    def _send(self, session: Any, path: str, org_id: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {session.access_token}", "X-Network": self._network,
+                   "X-Refresh-Token": session.refresh_token or ""}
+        return self._http.get(f"{self._api}{path}", headers=headers)
+
+
+class RefreshTokenInUrl(Acme):  # type: ignore[misc, valid-type]
+    def _token_request(self, form: dict[str, str]) -> Any:
+        if form.get("grant_type") != "refresh_token":
+            return super()._token_request(form)
+        body = {**form, "client_id": self._client_id, "client_secret": self._client_secret}
+        return self._http.post(f"{self._auth}/oauth/token", params=body, data=body).json()
+
+
+# -- broken variants of the client credentials worker ----------------------------------
+class TokenPerUnit(Worker):  # type: ignore[misc, valid-type]
+    def exercise(self) -> None:
+        self._new_token(stale=self._token)
+        super().exercise()
+
+
+class HastyWorker(Worker):  # type: ignore[misc, valid-type]
+    def _token_request(self, form: dict[str, str]) -> Any:
+        with _patched(worker, "_retry_after", lambda response, default: 0.0):
+            return super()._token_request(form)
+
+
+@contextlib.contextmanager
+def _patched(module: ModuleType, name: str, value: Any) -> Iterator[None]:
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+# -- TOKEN-01 ----------------------------------------------------------------------------
+def test_token01_passes_when_the_token_is_reused(judge: Judge) -> None:
+    finding = judge("TOKEN-01")
+    assert finding.status == "pass" and "baseline, expiry, rotation" in finding.reason
+    assert judge("TOKEN-01", Worker, ()).status == "pass"
+
+
+def test_token01_fails_a_refresh_per_unit_of_work(judge: Judge) -> None:
+    finding = judge("TOKEN-01", RefreshEveryUnit)
+    assert finding.status == "fail"
+    assert "token request 2 in one 24 h window (grant_type=refresh_token)" in details(finding)
+    assert {e.scenario for e in finding.evidence} >= {"baseline"}
+
+
+def test_token01_fails_a_client_credentials_token_per_unit(judge: Judge) -> None:
+    finding = judge("TOKEN-01", TokenPerUnit, ())
+    assert finding.status == "fail" and "grant_type=client_credentials" in details(finding)
+
+
+def test_token01_skips_when_no_unit_of_work_completed(judge: Judge) -> None:
+    finding = judge("TOKEN-01", LoginRefused)
+    assert finding.status == "skip" and "two completed units" in finding.reason
+
+
+# -- TOKEN-02 ----------------------------------------------------------------------------
+def test_token02_passes_a_proactive_refresh(judge: Judge) -> None:
+    finding = judge("TOKEN-02")
+    assert finding.status == "pass" and "proactively" in finding.reason
+
+
+def test_token02_passes_one_refresh_after_a_401(judge: Judge) -> None:
+    finding = judge("TOKEN-02", Reactive)
+    assert finding.status == "pass" and "reactively, after a 401" in finding.reason
+
+
+class SkipsRefreshedIdToken(Reactive):
+    """Reactive, and does not verify the ID token of a refresh response."""
+
+    def _check_refreshed_id_token(self, id_token: str, current: Any) -> None:
+        pass
+
+
+def test_token02_judges_a_target_whose_clock_cannot_move_on_the_reactive_path(judge: Judge) -> None:
+    finding = judge("TOKEN-02", SkipsRefreshedIdToken, FULL_SCOPES, FrozenClockHarness)
+    assert finding.status == "pass" and "reactively" in finding.reason
+    assert "clock could not be moved" in finding.reason
+
+
+def test_token02_skips_failures_a_frozen_clock_may_cause(judge: Judge) -> None:
+    # The correct app checks the refreshed ID token's iat, a day ahead of its unmoved clock.
+    finding = judge("TOKEN-02", Reactive, FULL_SCOPES, FrozenClockHarness)
+    assert finding.status == "skip" and "clock could not be moved" in finding.reason
+
+
+def test_token02_fails_repeated_use_of_the_expired_token(judge: Judge) -> None:
+    finding = judge("TOKEN-02", ResendsOn401)
+    assert finding.status == "fail" and "expired token used again in unit 3" in details(finding)
+
+
+def test_token02_fails_when_work_stops_after_expiry(judge: Judge) -> None:
+    finding = judge("TOKEN-02", NeverRefreshes)
+    assert finding.status == "fail" and "no refresh" in finding.reason
+    assert "expired" in details(finding)
+
+
+def test_token02_skips_without_a_refresh_token(judge: Judge) -> None:
+    finding = judge("TOKEN-02", Acme, NO_OFFLINE)
+    assert finding.status == "skip" and "no refresh token" in finding.reason
+
+
+def test_parallel_units_meeting_the_401_once_each_are_not_repeated_use(judge: Judge) -> None:
+    result = judge.harness(Reactive).scenario("concurrency")
+    expired = [e for e in result.exchanges if e.facts.get("token_status") == "expired"]
+    assert len(expired) >= 2  # several parallel units met the 401 before the shared refresh
+    assert token.repeated_expired_uses(result, ("refresh_token",)) == []
+
+
+# -- TOKEN-03 ----------------------------------------------------------------------------
+def test_token03_passes_rotation(judge: Judge) -> None:
+    assert judge("TOKEN-03").status == "pass"
+
+
+def test_token03_fails_reuse_of_a_rotated_refresh_token(judge: Judge) -> None:
+    finding = judge("TOKEN-03", KeepsFirstRefreshToken)
+    assert finding.status == "fail" and "already rotated out" in details(finding)
+
+
+def test_token03_skips_without_a_refresh_token(judge: Judge) -> None:
+    finding = judge("TOKEN-03", Acme, NO_OFFLINE)
+    assert finding.status == "skip" and "no refresh token" in finding.reason
+
+
+# -- TOKEN-04 ----------------------------------------------------------------------------
+def test_token04_passes_a_clean_stop_and_reconnect(judge: Judge) -> None:
+    finding = judge("TOKEN-04")
+    assert finding.status == "pass" and "restored the session" in finding.reason
+
+
+def test_token04_fails_a_retry_loop_on_invalid_grant(judge: Judge) -> None:
+    finding = judge("TOKEN-04", RetriesDeadRefreshToken)
+    assert finding.status == "fail" and "5 refresh attempts" in finding.reason
+    assert "invalid_grant (revoked), attempt 3" in details(finding)
+
+
+def test_token04_fails_when_the_user_cannot_connect_again(judge: Judge) -> None:
+    finding = judge("TOKEN-04", ReconnectRefused)
+    assert finding.status == "fail" and "new login failed" in finding.reason
+
+
+def test_token04_skips_without_a_refresh_token(judge: Judge) -> None:
+    assert judge("TOKEN-04", Acme, NO_OFFLINE).status == "skip"
+
+
+# -- TOKEN-05 ----------------------------------------------------------------------------
+def test_token05_passes_one_refresh_after_revocation(judge: Judge) -> None:
+    finding = judge("TOKEN-05")
+    assert finding.status == "pass" and "used 1 time" in finding.reason
+
+
+def test_token05_fails_a_loop_on_the_revoked_token(judge: Judge) -> None:
+    finding = judge("TOKEN-05", ResendsOn401)
+    assert finding.status == "fail" and "3 API calls with a revoked access token" in finding.reason
+
+
+def test_token05_skips_when_the_revoked_token_was_never_used(judge: Judge) -> None:
+    finding = judge("TOKEN-05", RefreshEveryUnit)  # refreshes before each unit: never meets the revocation
+    assert finding.status == "skip" and "no API call with the revoked" in finding.reason
+
+
+# -- TOKEN-06 ----------------------------------------------------------------------------
+def test_token06_passes_one_shared_refresh(judge: Judge) -> None:
+    assert judge("TOKEN-06").status == "pass"
+    assert judge("TOKEN-06", Reactive).status == "pass"
+
+
+def test_token06_warns_a_refresh_storm(judge: Judge) -> None:
+    finding = judge("TOKEN-06", NoRefreshLock)
+    assert finding.status == "warn" and "parallel unit" in details(finding)
+
+
+def test_token06_skips_without_a_refresh_token(judge: Judge) -> None:
+    assert judge("TOKEN-06", Acme, NO_OFFLINE).status == "skip"
+
+
+# -- TOKEN-07 ----------------------------------------------------------------------------
+def test_token07_passes_back_off_that_honours_retry_after(judge: Judge) -> None:
+    finding = judge("TOKEN-07")
+    assert finding.status == "pass" and "0 hasty" in finding.reason
+    assert judge("TOKEN-07", Worker, ()).status == "pass"
+
+
+def test_token07_warns_immediate_retries(judge: Judge) -> None:
+    finding = judge("TOKEN-07", NoBackoff)
+    assert finding.status == "warn" and "4 token requests retried at once" in finding.reason
+    assert "retried 0.00 s after a 429 with Retry-After: 1" in details(finding)
+    assert judge("TOKEN-07", HastyWorker, ()).status == "warn"
+
+
+def test_token07_warns_back_off_shorter_than_retry_after(judge: Judge) -> None:
+    finding = judge("TOKEN-07", IgnoresRetryAfter)
+    assert finding.status == "warn" and "retried 0.6" in details(finding)
+
+
+def test_token07_skips_when_no_token_request_met_the_outage(judge: Judge) -> None:
+    finding = judge("TOKEN-07", Acme, NO_OFFLINE)
+    assert finding.status == "skip" and "never met" in finding.reason
+
+
+def _token_exchange(n: int, at: float, status: int, step: str = "unit 2", retry_after: str = "1") -> Exchange:
+    return Exchange(n=n, at=at, origin="target", host="auth", method="POST", url="https://auth.request.finance"
+                    "/oauth/token", path="/oauth/token", query={}, headers={}, form={"grant_type": "refresh_token"},
+                    step=step, status=status, response_headers={"retry-after": retry_after} if status != 200 else {})
+
+
+def _synthetic(judge: Judge, exchanges: list[Exchange]) -> Finding:
+    harness = judge.harness()
+    result = ScenarioResult("token_endpoint_unavailable", "completed", events=[Event("unit", "unit 2", True)],
+                            exchanges=exchanges)
+    return CHECKS["TOKEN-07"].function(Context(harness, {"token_endpoint_unavailable": result}))
+
+
+def test_token07_tolerates_three_immediate_retries_and_warns_the_fourth(judge: Judge) -> None:
+    hasty = [_token_exchange(i, 100 + i * 0.01, 429 if i < 4 else 200) for i in range(1, 5)]
+    assert _synthetic(judge, hasty).status == "pass"
+    hastier = hasty[:3] + [_token_exchange(4, 100.04, 503), _token_exchange(5, 100.05, 200)]
+    assert _synthetic(judge, hastier).status == "warn"
+
+
+def test_token07_does_not_count_a_new_unit_of_work_as_a_retry(judge: Judge) -> None:
+    exchanges = [_token_exchange(i, 100 + i * 0.01, 429, step=f"unit {i}") for i in range(1, 6)]
+    assert _synthetic(judge, exchanges).status == "pass"
+
+
+# -- TOKEN-08 ----------------------------------------------------------------------------
+def test_token08_passes_when_refresh_tokens_go_only_to_the_token_endpoint(judge: Judge) -> None:
+    assert judge("TOKEN-08").status == "pass"
+
+
+def test_token08_fails_a_refresh_token_on_the_api(judge: Judge) -> None:
+    finding = judge("TOKEN-08", RefreshTokenInHeader)
+    assert finding.status == "fail" and "header x-refresh-token" in details(finding)
+
+
+def test_token08_fails_a_refresh_token_in_a_url(judge: Judge) -> None:
+    finding = judge("TOKEN-08", RefreshTokenInUrl)
+    assert finding.status == "fail" and "in the URL" in details(finding)
+    assert all("POST /oauth/token" == e.request for e in finding.evidence)
+
+
+def test_token08_skips_the_client_credentials_flow(judge: Judge) -> None:
+    finding = judge("TOKEN-08", Worker, ())
+    assert finding.status == "skip" and "client credentials" in finding.reason
+
+
+# -- scenarios that could not run -----------------------------------------------------------
+@pytest.mark.parametrize("requirement_id", ["TOKEN-02", "TOKEN-03", "TOKEN-04", "TOKEN-05", "TOKEN-06", "TOKEN-07"])
+def test_a_scenario_that_could_not_run_is_a_skip(judge: Judge, requirement_id: str) -> None:
+    check = CHECKS[requirement_id]
+    results = {name: ScenarioResult(name, "error", "the target factory raised") for name in check.scenarios}
+    finding = check.function(Context(judge.harness(), results))
+    assert finding.status == "skip" and "could not run" in finding.reason
