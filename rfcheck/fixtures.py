@@ -92,9 +92,7 @@ def _judge(request: pytest.FixtureRequest, session: RfcheckSession, requirement_
     entry = requirement(requirement_id)
     if session.target.flow not in entry.applies_to:
         return skipped(requirement_id, f"does not apply to the {session.target.flow} flow")
-    check = CHECKS.get(requirement_id)
-    if check is None:
-        return skipped(requirement_id, "TEMPORARY: no check yet")
+    check = CHECKS[requirement_id]
     harness: Harness = request.getfixturevalue("rfcheck_harness")
     results = {name: request.getfixturevalue(f"rfcheck_scenario_{name}") for name in check.scenarios}
     return check.function(Context(harness, results))

@@ -78,11 +78,7 @@ def check(requirement_id: str, scenarios: Iterable[str] = ()) -> Callable[[Check
 def load_all() -> dict[str, Check]:
     """Import every group module so that their checks register."""
     for name in GROUP_MODULES:
-        try:
-            importlib.import_module(f"rfcheck.checks.{name}")
-        except ModuleNotFoundError as err:  # TEMPORARY while groups are written
-            if err.name != f"rfcheck.checks.{name}":
-                raise
+        importlib.import_module(f"rfcheck.checks.{name}")
     return CHECKS
 
 
