@@ -13,6 +13,9 @@ Fixtures
 ``cc_token``      ``agent.cc_token`` bound to ``cc_client``: returns an access token string
 ``pkce``          makes a ``(verifier, challenge)`` pair (S256)
 ``make_provider`` / ``make_agent``  session-scoped factories, for module-scoped setups (hypothesis)
+
+Plain helpers (``Agent``, ``Login``, ``pkce_pair``, ``redirect_params``, ``unverified``,
+``basic_header``, ``REDIRECT_URI``...) live in ``tests/helpers.py``.
 """
 
 from __future__ import annotations

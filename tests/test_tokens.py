@@ -169,3 +169,18 @@ def test_tokens_signed_before_a_rotation_stay_valid(store: TokenStore) -> None:
     assert jwt.get_unverified_header(after.token)["kid"] != jwt.get_unverified_header(before.token)["kid"]
     assert store.verify_access(before.token, ISSUERS).valid
     assert store.verify_access(after.token, ISSUERS).valid
+
+
+def test_other_spellings_of_a_token_are_refused_even_by_a_lenient_pyjwt(store: TokenStore,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyjwt < 2.14 decodes base64url leniently (ignores unused bits, accepts '+' '/'): the
+    # store must not depend on that. Simulate the older decoder and tamper with the last bits.
+    monkeypatch.setattr(jwt.api_jws.PyJWS, "_decode_base64url_segment",
+                        staticmethod(lambda segment, name: jwt.utils.base64url_decode(segment)), raising=False)
+    token = mint(store).token
+    alphabet = string.ascii_letters + string.digits + "-_"
+    last = alphabet.index(token[-1])
+    same_bytes = alphabet[last ^ 1]  # a 2048-bit signature leaves 4 unused bits in its last character
+    respelled = token[:-1] + same_bytes
+    assert jwt.utils.base64url_decode(respelled.split(".")[2]) == jwt.utils.base64url_decode(token.split(".")[2])
+    assert store.verify_access(respelled, ISSUERS).status == "bad_signature"

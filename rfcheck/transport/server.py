@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 import httpx
-from cheroot import wsgi
+from cheroot import server, wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from rfcheck.provider.app import Provider
@@ -23,6 +23,17 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 
 PROXY = "proxy"
+
+
+class _ProxyRequest(server.HTTPRequest):
+    """cheroot refuses absolute-form request targets (400) unless it runs as a proxy."""
+
+    def __init__(self, http_server: Any, conn: Any, proxy_mode: bool = True, strict_mode: bool = True) -> None:
+        super().__init__(http_server, conn, proxy_mode=True, strict_mode=strict_mode)
+
+
+class _ProxyConnection(server.HTTPConnection):
+    RequestHandlerClass = _ProxyRequest
 
 
 class LoopbackServer:
@@ -39,6 +50,8 @@ class LoopbackServer:
         # cheroot's default listen backlog (5) drops SYNs under parallel clients: 1 s retransmit stalls
         self._server = wsgi.Server(("127.0.0.1", 0), self._wsgi, numthreads=threads,
                                    server_name="rfcheck", request_queue_size=128)
+        if kind == PROXY:  # absolute-form requests come from the proxy's relay (RFC 9112 §3.2.2)
+            self._server.ConnectionClass = _ProxyConnection
         if tls:
             self._server.ssl_adapter = BuiltinSSLAdapter(*tls)
         self._scheme = "https" if tls else "http"
@@ -68,13 +81,20 @@ class LoopbackServer:
 
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = self._request(environ)
-        response = self.provider.handle(request, site=None if self.kind == PROXY else self.site)
+        response = self.provider.handle(request, site=self._site_for(request.url))
         reason = response.reason_phrase or "Unknown"
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP]
         body = response.content
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{response.status_code} {reason}", headers)
         return [body]
+
+    def _site_for(self, url: httpx.URL) -> Site | None:
+        if self.kind != PROXY:
+            return self.site
+        # a plain-http absolute-form request to a real host (curl -x, requests' proxies) reaches the
+        # same mock host; the journal keeps its http:// URL as evidence
+        return self.provider.site_for(url) or self.provider.site_for(url.copy_with(scheme="https"))
 
     def _request(self, environ: dict[str, Any]) -> httpx.Request:
         raw_uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
@@ -83,7 +103,10 @@ class LoopbackServer:
             base = f"https://{environ.get('HTTP_HOST', '')}" if self.kind == PROXY else self.url
             raw_uri = f"{base}{raw_uri}"
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        # a chunked body has no Content-Length: cheroot's input then reads the chunks to the end
+        stream = environ["wsgi.input"]
+        body = stream.read() if chunked else stream.read(length) if length else b""
         return httpx.Request(environ["REQUEST_METHOD"], raw_uri, headers=_headers(environ), content=body)
 
 
