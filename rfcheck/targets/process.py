@@ -53,14 +53,19 @@ class TargetProcess:
             return None
 
     def output(self) -> str:
-        self._reader.join(timeout=0.2 if self.running else 2)
+        self._settle()
         with self._lock:
             return "\n".join(self._lines)
 
     def tail(self) -> str:
+        self._settle()
         with self._lock:
             lines = self._lines[-TAIL_LINES:]
         return "\n".join(lines) or "(no output)"
+
+    def _settle(self) -> None:
+        # the reader lags behind the process: once it has exited, wait for its last lines (EOF)
+        self._reader.join(timeout=0.2 if self.running else 2)
 
     def stop(self) -> str:
         """SIGTERM to the whole process group, SIGKILL after a grace period; returns all output."""

@@ -1,0 +1,190 @@
+"""Tests for rfcheck.targets.command: ``run`` starts one process per unit of work (exit 0 is
+success), ``serve`` starts one worker whose ``actions`` trigger a unit; both time out, fail
+with the tail of the output, and leave no process behind. The worker used through the
+harness is tests/apps/cc_worker.py (client credentials with requests)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cheroot import server as cheroot_server
+
+from rfcheck import Environment
+from rfcheck.config import CommandSpec, load_config
+from rfcheck.harness import Harness, free_port
+from rfcheck.provider.clock import Clock
+from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.targets.command import CommandDriver
+
+WORKER = Path(__file__).parent / "apps" / "cc_worker.py"
+PYTHON = f'"{sys.executable}"'
+ENVIRONMENT = Environment(issuer="http://127.0.0.1:1", api_url="http://127.0.0.1:2", client_id="id",
+                          client_secret="secret", audience="accounts", redirect_uri="", network="test")
+WORKER_ENV = {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_AUDIENCE": "{audience}",
+              "RF_CLIENT_ID": "{client_id}", "RF_CLIENT_SECRET": "{client_secret}", "PORT": "{port}"}
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has ended: PID 1 here does not reap orphans)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def gone(pid: int, within: float = 2.0) -> bool:
+    deadline = time.monotonic() + within
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not alive(pid)
+
+
+def pids(text: str) -> set[int]:
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", text)}
+
+
+@pytest.fixture(autouse=True)
+def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cheroot checks for stop every 0.5 s; the tests stop many servers."""
+    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
+
+
+@pytest.fixture
+def command(tmp_path: Path) -> Iterator[Callable[..., CommandDriver]]:
+    """``command(run=..., serve=..., actions=..., step_timeout=..., **env)``: a started driver."""
+    drivers: list[CommandDriver] = []
+
+    def make(run: str = "", serve: str = "", actions: tuple[str, ...] = (), step_timeout: float = 5,
+             **env: str) -> CommandDriver:
+        spec = CommandSpec(run, serve, actions, step_timeout)
+        driver = CommandDriver(spec, tmp_path, spec, {**os.environ, **env}, can_move_clock=False)
+        drivers.append(driver)
+        driver.start(ENVIRONMENT, Clock())
+        return driver
+
+    yield make
+    for driver in drivers:
+        driver.stop()
+
+
+# -- run: one process per unit --------------------------------------------------------------
+def test_run_succeeds_on_exit_0_and_collects_each_runs_output(command: Callable[..., CommandDriver]) -> None:
+    driver = command(run="echo unit $UNIT_NAME; echo warnings go to stderr >&2", UNIT_NAME="sync")
+    driver.exercise()
+    driver.exercise()
+    assert driver.stop().splitlines() == ["unit sync", "warnings go to stderr"] * 2
+    assert driver.stop() == "", "each scenario gets its own output"
+
+
+def test_run_fails_the_step_on_a_non_zero_exit_with_the_output_tail(command: Callable[..., CommandDriver]) -> None:
+    driver = command(run="echo syncing; echo 'token endpoint said invalid_client' >&2; exit 4")
+    with pytest.raises(StepFailed) as failed:
+        driver.exercise()
+    assert str(failed.value) == ("the run exited with status 4; output ends with:\n"
+                                 "syncing\ntoken endpoint said invalid_client")
+    assert "invalid_client" in driver.stop()
+
+
+def test_run_that_hangs_fails_after_the_step_timeout_and_is_killed(command: Callable[..., CommandDriver]) -> None:
+    driver = command(run="echo pid=$$; exec sleep 30", step_timeout=0.3)
+    began = time.monotonic()
+    with pytest.raises(StepFailed, match=r"^the run did not finish within 0.3 s \(step_timeout\); "
+                                         r"output ends with:\npid=\d+$") as failed:
+        driver.exercise()
+    assert time.monotonic() - began < 2
+    (pid,) = pids(str(failed.value))
+    assert gone(pid)
+
+
+def test_command_targets_have_no_login(command: Callable[..., CommandDriver]) -> None:
+    driver = command(run="true")
+    with pytest.raises(StepFailed, match="no login"):
+        driver.start_login()
+    with pytest.raises(StepFailed, match="no login callback"):
+        driver.finish_login("http://127.0.0.1/callback?code=x")
+
+
+# -- serve: one worker, actions trigger it -------------------------------------------------
+def test_serve_actions_that_fail_or_hang_fail_the_step(command: Callable[..., CommandDriver]) -> None:
+    port = free_port()
+    serve = f"{PYTHON} {WORKER} serve"
+    failing = command(serve=serve, actions=(f"http://127.0.0.1:{port}/fail",), PORT=str(port))
+    with pytest.raises(StepFailed, match=rf"^GET http://127.0.0.1:{port}/fail answered 500: broken$"):
+        failing.exercise()
+    failing.stop()
+    hanging = command(serve=serve, actions=(f"http://127.0.0.1:{port}/hang",), step_timeout=0.3, PORT=str(port))
+    began = time.monotonic()
+    with pytest.raises(StepFailed, match=rf"^GET http://127.0.0.1:{port}/hang: ReadTimeout"):
+        hanging.exercise()
+    assert time.monotonic() - began < 2
+
+
+def test_serve_worker_that_exits_before_listening_is_a_driver_error(tmp_path: Path) -> None:
+    spec = CommandSpec(serve="echo 'PORT is not set' >&2; exit 2", actions=(f"http://127.0.0.1:{free_port()}/work",))
+    driver = CommandDriver(spec, tmp_path, spec, dict(os.environ), can_move_clock=False)
+    with pytest.raises(DriverError, match=r"^the worker exited with status 2; its output ends with:\nPORT is not set$"):
+        driver.start(ENVIRONMENT, Clock())
+    assert driver.stop() == "PORT is not set"
+
+
+# -- through the harness: the worker does client credentials against the mock ----------------
+def toml(tables: dict[str, dict[str, Any]]) -> str:
+    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+                     for name, table in tables.items())
+
+
+@pytest.fixture
+def worker_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    harnesses: list[Harness] = []
+
+    def make(**command: Any) -> Harness:
+        (tmp_path / "rfcheck.toml").write_text(toml({
+            "target": {"name": "worker", "kind": "command", "flow": "client_credentials"},
+            "target.command": command, "target.env": WORKER_ENV}))
+        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
+        harnesses.append(harness)
+        harness.start()
+        return harness
+
+    yield make
+    for harness in harnesses:
+        harness.stop()
+
+
+def units_reached_the_mock(harness: Harness, scenario: str) -> list[tuple[str, str, int, str]]:
+    result = harness.scenario(scenario)
+    assert result.outcome == "completed", result.reason
+    assert [(e.kind, e.ok) for e in result.events] == [("unit", True)] * 3, result.events
+    return [(e.host, e.path, e.status, e.step) for e in result.exchanges]
+
+
+EXPECTED = [(host, path, 200, f"unit {n}") for n in (1, 2, 3)
+            for host, path in (("auth", "/oauth/token"), ("api", "/invoices"))]
+
+
+def test_run_mode_does_a_unit_of_work_per_process(worker_harness: Callable[..., Harness]) -> None:
+    harness = worker_harness(run=f"{PYTHON} {WORKER} once")
+    assert units_reached_the_mock(harness, "baseline") == EXPECTED
+    output = harness.scenario("baseline").output
+    assert len(re.findall(r"synced \d+ invoices", output)) == 3 and len(pids(output)) == 3
+
+
+def test_serve_mode_actions_trigger_the_worker(worker_harness: Callable[..., Harness]) -> None:
+    harness = worker_harness(serve=f"{PYTHON} {WORKER} serve", actions=["http://127.0.0.1:{port}/work"])
+    assert units_reached_the_mock(harness, "baseline") == EXPECTED
+    output = harness.scenario("baseline").output
+    assert len(re.findall(r"/work: \d+ invoices", output)) == 3
+    (pid,) = pids(output)
+    assert gone(pid), "the worker outlived its scenario"

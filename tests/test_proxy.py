@@ -1,0 +1,188 @@
+"""Tests for rfcheck.transport.proxy: through the proxy, CONNECT tunnels and absolute-form
+requests to auth.request.finance and api.request.finance reach the mock (curl and requests
+as clients); anything else is refused, never forwarded, and recorded as host "other" (the
+evidence SEC-04 reads). Last, proxy mode end to end: a web app that hard-codes the real hosts."""
+
+from __future__ import annotations
+
+import functools
+import json
+import socket
+import socketserver
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cheroot import server as cheroot_server
+
+import rfcheck.transport.proxy as proxy_module
+from rfcheck.config import load_config
+from rfcheck.harness import Harness
+from rfcheck.journal import Exchange
+from rfcheck.provider.app import Provider
+from rfcheck.tls import RunCA
+from rfcheck.transport.proxy import ProxyServer
+
+DISCOVERY = "/.well-known/openid-configuration"
+
+
+@pytest.fixture(autouse=True)
+def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cheroot and socketserver look for a stop request every 0.5 s; the tests stop many servers."""
+    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
+    monkeypatch.setattr(proxy_module._ThreadingServer, "serve_forever",
+                        functools.partialmethod(socketserver.BaseServer.serve_forever, poll_interval=0.02))
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> RunCA:
+    return RunCA(tmp_path)
+
+
+@pytest.fixture
+def proxy(provider: Provider, ca: RunCA) -> Iterator[str]:
+    server = ProxyServer(provider, ca)
+    yield server.start()
+    server.stop()
+
+
+def curl(proxy: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["curl", "--silent", "--show-error", "--max-time", "5", "--proxy", proxy, *args],
+                          capture_output=True, text=True, timeout=10)
+
+
+def seen(provider: Provider) -> list[tuple[str, str, str, int]]:
+    return [(e.host, e.method, e.url, e.status) for e in provider.journal]
+
+
+def only(provider: Provider) -> Exchange:
+    (exchange,) = list(provider.journal)
+    return exchange
+
+
+# -- CONNECT tunnels ------------------------------------------------------------------------------
+def test_curl_tunnels_to_both_real_hosts_reach_the_mock(proxy: str, ca: RunCA, provider: Provider) -> None:
+    discovery = curl(proxy, "--cacert", ca.ca_file, "https://auth.request.finance" + DISCOVERY)
+    assert discovery.returncode == 0, discovery.stderr
+    assert json.loads(discovery.stdout)["issuer"] == "https://auth.request.finance/"
+    invoices = curl(proxy, "--cacert", ca.ca_file, "--write-out", "%{http_code}", "--output", "/dev/null",
+                    "-H", "X-Network: test", "https://api.request.finance/invoices")
+    assert invoices.stdout == "401", invoices.stderr  # the mock's answer: no token
+    assert seen(provider) == [("auth", "GET", "https://auth.request.finance" + DISCOVERY, 200),
+                              ("api", "GET", "https://api.request.finance/invoices", 401)]
+
+
+def test_requests_tunnels_reach_the_mock_and_keep_the_connection(proxy: str, ca: RunCA, provider: Provider) -> None:
+    with requests.Session() as session:
+        session.proxies = {"https": proxy}
+        for _ in range(2):  # the second request goes through the same tunnel
+            answer = session.get("https://api.request.finance/invoices", verify=ca.ca_file, timeout=5,
+                                 headers={"Authorization": "Bearer not-a-token", "X-Network": "test"})
+            assert answer.status_code == 401
+            assert 'error="invalid_token"' in answer.headers["WWW-Authenticate"]
+    assert [(e.host, e.path, e.header("authorization")) for e in provider.journal] == [
+        ("api", "/invoices", "Bearer not-a-token")] * 2
+
+
+def test_a_tunnel_is_only_trusted_with_the_runs_ca(proxy: str, provider: Provider) -> None:
+    refused = curl(proxy, "https://auth.request.finance" + DISCOVERY)  # the system's CAs only
+    assert refused.returncode == 60, refused.stderr  # curl: peer certificate cannot be authenticated
+    assert list(provider.journal) == []
+
+
+def test_curl_connect_to_another_host_is_refused_and_recorded(proxy: str, provider: Provider) -> None:
+    refused = curl(proxy, "https://example.com/")
+    assert refused.returncode == 56 and "403" in refused.stderr, refused.stderr
+    exchange = only(provider)
+    assert (exchange.host, exchange.method, exchange.url) == ("other", "CONNECT", "https://example.com/")
+    assert exchange.facts["foreign"] is True
+
+
+def test_requests_connect_to_another_host_is_refused(proxy: str, ca: RunCA, provider: Provider) -> None:
+    with pytest.raises(requests.exceptions.ProxyError, match="403"):
+        requests.get("https://telemetry.example:8443/collect", proxies={"https": proxy}, verify=ca.ca_file,
+                     timeout=5)
+    assert seen(provider) == [("other", "CONNECT", "https://telemetry.example:8443/", 502)]
+
+
+# -- absolute-form requests -------------------------------------------------------------------------
+def test_absolute_form_http_requests_to_the_real_hosts_reach_the_mock(proxy: str, provider: Provider) -> None:
+    answer = requests.get("http://api.request.finance/invoices", proxies={"http": proxy}, timeout=5,
+                          headers={"X-Network": "test"})
+    assert answer.status_code == 401, answer.text
+    by_curl = curl(proxy, "http://auth.request.finance" + DISCOVERY)
+    assert json.loads(by_curl.stdout)["issuer"] == "https://auth.request.finance/", by_curl.stdout
+    # the journal keeps the scheme the target used
+    assert seen(provider) == [("api", "GET", "http://api.request.finance/invoices", 401),
+                              ("auth", "GET", "http://auth.request.finance" + DISCOVERY, 200)]
+
+
+def test_absolute_form_https_requests_reach_the_mock(proxy: str, provider: Provider) -> None:
+    # what axios sends through an http proxy: the https URL in the request line, no tunnel
+    host, port = proxy.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(b"GET https://api.request.finance/currency HTTP/1.1\r\nHost: api.request.finance\r\n"
+                    b"X-Network: test\r\nConnection: close\r\n\r\n")
+        status_line = raw.makefile("rb").readline()
+    assert status_line.startswith(b"HTTP/1.1 401"), status_line
+    assert seen(provider) == [("api", "GET", "https://api.request.finance/currency", 401)]
+
+
+def test_an_absolute_form_request_with_a_token_to_another_host_is_answered_502_and_recorded(
+        proxy: str, provider: Provider) -> None:
+    answer = requests.get("http://telemetry.example/collect?event=login", proxies={"http": proxy}, timeout=5,
+                          headers={"Authorization": "Bearer x"})
+    assert answer.status_code == 502
+    assert "telemetry.example" in answer.json()["message"]
+    exchange = only(provider)
+    assert (exchange.host, exchange.url, exchange.status) == ("other", "http://telemetry.example/collect?event=login",
+                                                              502)
+    assert exchange.header("authorization") == "Bearer x", "the evidence of a token sent elsewhere"
+
+
+def test_absolute_form_with_a_body_reaches_the_mock_whole(proxy: str, provider: Provider) -> None:
+    answer = requests.post("http://auth.request.finance/oauth/token", proxies={"http": proxy}, timeout=5,
+                           data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x" * 40,
+                                 "audience": "accounts"})
+    assert answer.status_code == 401 and answer.json()["error"] == "invalid_client"
+    assert only(provider).form["grant_type"] == "client_credentials"
+
+
+# -- proxy mode end to end -------------------------------------------------------------------------
+def toml(tables: dict[str, dict[str, Any]]) -> str:
+    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+                     for name, table in tables.items())
+
+
+@pytest.fixture
+def proxied_harness(tmp_path: Path) -> Iterator[Harness]:
+    app = Path(__file__).parent / "apps" / "web_app.py"
+    (tmp_path / "rfcheck.toml").write_text(toml({
+        "target": {"name": "hard-coded", "kind": "web", "redirect_uri": "http://127.0.0.1:{port}/callback"},
+        "target.web": {"start": f'"{sys.executable}" "{app}"', "url": "http://127.0.0.1:{port}",
+                       "actions": ["/invoices"]},
+        "target.env": {"RF_ISSUER": "https://auth.request.finance", "RF_API_URL": "https://api.request.finance",
+                       "RF_CLIENT_ID": "{client_id}", "RF_CLIENT_SECRET": "{client_secret}",
+                       "RF_REDIRECT_URI": "{redirect_uri}", "PORT": "{port}"},
+        "target.intercept": {"proxy": True}}))
+    harness = Harness(load_config(tmp_path / "rfcheck.toml"))
+    harness.start()
+    yield harness
+    harness.stop()
+
+
+def test_an_app_that_hard_codes_the_real_hosts_is_judged_through_the_proxy(proxied_harness: Harness) -> None:
+    values = proxied_harness.values
+    assert values["proxy_url"].startswith("http://127.0.0.1:")
+    assert values["issuer"].startswith("http://"), "proxy mode alone does not turn the loopback servers to https"
+    result = proxied_harness.scenario("baseline")
+    assert [(e.kind, e.ok) for e in result.events] == [("login", True)] + [("unit", True)] * 3, result.events
+    assert [(e.origin, e.host, e.url) for e in result.exchanges][:3] == [
+        ("browser", "auth", result.exchanges[0].url),
+        ("target", "auth", "https://auth.request.finance/oauth/token"),
+        ("target", "api", "https://api.request.finance/invoices")]
+    assert result.exchanges[0].url.startswith("https://auth.request.finance/authorize?")

@@ -1,0 +1,184 @@
+"""Tests for rfcheck.targets.web through the harness: rfcheck starts a real web app
+(tests/apps/web_app.py: stdlib server + requests) in its own process, waits until it answers,
+logs in as a browser would (the app's redirects, consent at the mock, the callback with the
+app's cookie), exercises it, and stops it after each scenario or at the end of the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cheroot import server as cheroot_server
+
+from rfcheck.config import load_config
+from rfcheck.harness import Harness
+from rfcheck.scenarios import ScenarioResult
+
+APP = Path(__file__).parent / "apps" / "web_app.py"
+APP_ENV = {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_CLIENT_ID": "{client_id}",
+           "RF_CLIENT_SECRET": "{client_secret}", "RF_REDIRECT_URI": "{redirect_uri}", "PORT": "{port}"}
+
+
+def toml(tables: dict[str, dict[str, Any]]) -> str:
+    """A small TOML writer: JSON strings, lists, numbers and booleans are TOML too."""
+    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+                     for name, table in tables.items())
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie has ended: PID 1 here does not reap orphans)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def gone(pid: int, within: float = 2.0) -> bool:
+    deadline = time.monotonic() + within
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not alive(pid)
+
+
+def pids(text: str) -> set[int]:
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", text)}
+
+
+@pytest.fixture(autouse=True)
+def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cheroot checks for stop every 0.5 s; the tests stop many servers."""
+    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
+
+
+@pytest.fixture
+def web_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    """``web_harness(mode="", **web)``: a started harness for the test app; stopped at teardown."""
+    harnesses: list[Harness] = []
+
+    def make(mode: str = "", **web: Any) -> Harness:
+        settings = {"start": f'"{sys.executable}" "{APP}"', "url": "http://127.0.0.1:{port}",
+                    "actions": ["/invoices"], "ready_timeout": 10, "step_timeout": 5, **web}
+        (tmp_path / "rfcheck.toml").write_text(toml({
+            "target": {"name": "web-app", "kind": "web", "redirect_uri": "http://127.0.0.1:{port}/callback"},
+            "target.web": settings, "target.env": {**APP_ENV, "APP_MODE": mode}}))
+        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
+        harnesses.append(harness)
+        harness.start()
+        return harness
+
+    yield make
+    for harness in harnesses:
+        harness.stop()
+        for result in harness.results.values():  # a safety net for when stopping is what broke
+            for pid in pids(result.output + result.reason):
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def steps(result: ScenarioResult) -> list[tuple[str, bool]]:
+    return [(event.kind, event.ok) for event in result.events]
+
+
+def test_a_browser_login_and_the_actions_reach_the_mock(web_harness: Callable[..., Harness]) -> None:
+    harness = web_harness()
+    result = harness.scenario("baseline")
+    assert result.outcome == "completed", result.reason
+    assert steps(result) == [("login", True), ("unit", True), ("unit", True), ("unit", True)], result.events
+    assert [(e.origin, e.host, e.method, e.path, e.status, e.step) for e in result.exchanges] == [
+        ("browser", "auth", "GET", "/authorize", 302, "login 1"),  # rfcheck consenting as the user
+        ("target", "auth", "POST", "/oauth/token", 200, "login 1"),  # the app redeems the code...
+        ("target", "api", "GET", "/invoices", 200, "unit 1"),  # ...and uses the token (session cookie)
+        ("target", "api", "GET", "/invoices", 200, "unit 2"),
+        ("target", "api", "GET", "/invoices", 200, "unit 3"),
+    ]
+    authorize = result.exchanges[0]
+    assert authorize.query["client_id"] == harness.client_id
+    assert authorize.query["redirect_uri"] == harness.values["redirect_uri"]
+    assert authorize.facts["pkce_method"] == "S256"
+
+
+def test_the_apps_stdout_and_stderr_are_the_scenarios_output(web_harness: Callable[..., Harness]) -> None:
+    result = web_harness().scenario("baseline")
+    assert "logged in" in result.output  # the app's stdout
+    assert result.output.count('"GET /invoices HTTP/1.1" 200') == 3  # http.server's request log, stderr
+    (pid,) = pids(result.output)
+    assert gone(pid), "the app outlived its scenario"
+
+
+def test_an_app_that_never_answers_fails_the_scenario_with_its_output(web_harness: Callable[..., Harness]) -> None:
+    harness = web_harness(mode="mute", ready_timeout=0.5)
+    began = time.monotonic()
+    result = harness.scenario("baseline")
+    assert time.monotonic() - began < 4
+    assert result.outcome == "error"
+    port = harness.values["port"]
+    assert f"did not answer http://127.0.0.1:{port}/ within 0.5 s (ready_timeout)" in result.reason
+    assert "warming up the caches" in result.reason  # the tail of its output
+    assert result.events == []
+    (pid,) = pids(result.reason)
+    assert gone(pid)
+
+
+def test_an_app_that_crashes_at_start_fails_the_scenario_with_the_reason(web_harness: Callable[..., Harness]) -> None:
+    harness = web_harness(mode="crash")
+    result = harness.scenario("baseline")
+    assert result.outcome == "error"
+    assert "exited with status 3" in result.reason
+    assert "RF_MISSING_SETTING is not set, giving up" in result.reason
+    assert result.events == [] and result.exchanges == []
+    assert harness.scenario("expiry").outcome == "error", "the run goes on to the next scenario"
+
+
+def test_a_step_that_hangs_fails_after_the_step_timeout(web_harness: Callable[..., Harness]) -> None:
+    result = web_harness(actions=["/slow"], step_timeout=0.3).scenario("baseline")
+    assert result.outcome == "completed"
+    assert steps(result) == [("login", True), ("unit", False), ("unit", False), ("unit", False)]
+    assert result.events[1].detail == "GET /slow: no answer within 0.3 s (step_timeout)"
+
+
+def test_an_action_the_app_refuses_fails_the_step_with_its_answer(web_harness: Callable[..., Harness]) -> None:
+    result = web_harness(actions=["/nowhere"]).scenario("baseline")
+    assert steps(result)[1] == ("unit", False)
+    assert result.events[1].detail == "GET /nowhere answered 404: not found"
+
+
+def test_a_login_route_that_does_not_redirect_fails_the_login(web_harness: Callable[..., Harness]) -> None:
+    result = web_harness(login="/").scenario("baseline")
+    assert steps(result) == [("login", False)]
+    assert result.events[0].detail.startswith("GET / led to 200 instead of a redirect to the authorization server")
+
+
+def test_restart_session_keeps_one_process_until_the_harness_stops(web_harness: Callable[..., Harness]) -> None:
+    harness = web_harness(restart="session")
+    first, second = harness.scenario("baseline"), harness.scenario("revoked_access")
+    assert first.outcome == second.outcome == "completed"
+    assert steps(second)[:2] == [("login", True), ("unit", True)], "logged in again in the same app"
+    assert pids(first.output) == pids(second.output) and len(pids(first.output)) == 1
+    assert "listening on" in first.output and "listening on" not in second.output  # each its own output
+    (pid,) = pids(first.output)
+    assert alive(pid)
+    harness.stop()
+    assert gone(pid)
+
+
+def test_restart_scenario_starts_a_fresh_process_for_each_scenario(web_harness: Callable[..., Harness]) -> None:
+    harness = web_harness()
+    first = harness.scenario("baseline")
+    (first_pid,) = pids(first.output)
+    assert gone(first_pid), "stopped after its scenario"
+    second = harness.scenario("revoked_access")
+    (second_pid,) = pids(second.output)
+    assert second_pid != first_pid
+    assert "listening on" in second.output
