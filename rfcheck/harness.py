@@ -154,9 +154,7 @@ class Harness:
         if self._faketime is None:
             library_path = find_library()
             if library_path is None:
-                if UNAVAILABLE not in self.notes:
-                    self.notes.append(UNAVAILABLE)
-                    self.provider.tokens.id_token_clock = Clock()  # the target's (real) clock
+                self.note(UNAVAILABLE)
                 return False
             self._faketime = FakeTime(self.provider.clock, library_path)
         env.update(self._faketime.environment())
@@ -172,6 +170,16 @@ class Harness:
         return dataclasses.replace(
             spec, run=fill(spec.run, self.values, f"{where} run"), serve=fill(spec.serve, self.values, f"{where} serve"),
             actions=tuple(fill(a, self.values, f"{where} actions") for a in spec.actions))
+
+    def note(self, text: str) -> None:
+        """A run-level note for the report (each once)."""
+        if text and text not in self.notes:
+            self.notes.append(text)
+
+    def follow_target_clock(self, driver: Driver) -> None:
+        """ID tokens are checked against the target's clock: the real one when it cannot travel."""
+        self.provider.tokens.id_token_clock = self.provider.clock if driver.can_move_clock else Clock()
+        self.note(driver.clock_note)
 
     # -- scenarios ----------------------------------------------------------------------
     @contextmanager

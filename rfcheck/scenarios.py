@@ -222,18 +222,25 @@ def scenario(name: str, flows: tuple[str, ...] = (AUTHORIZATION_CODE, CLIENT_CRE
 def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:
     """Run one scenario on a fresh target; a target that cannot start yields an ``error`` result."""
     mark = harness.provider.journal.mark()
-    driver = harness.new_driver()
+    result = ScenarioResult(spec.name, "completed")
+    try:
+        driver = harness.new_driver()
+    except DriverError as err:
+        result.outcome, result.reason = "error", str(err)
+        return result
     run = ScenarioRun(harness, spec.name, driver)
+    run.result = result
     with harness.scenario_context():
         try:
             driver.start(harness.environment, harness.provider.clock)
+            harness.follow_target_clock(driver)
             spec.run(run)
         except DriverError as err:
-            run.result.outcome, run.result.reason = "error", str(err)
+            result.outcome, result.reason = "error", str(err)
         finally:
-            run.result.output = _stop(driver)
-    run.result.exchanges = harness.provider.journal.since(mark)
-    return run.result
+            result.output = _stop(driver)
+    result.exchanges = harness.provider.journal.since(mark)
+    return result
 
 
 def _stop(driver: Driver) -> str:

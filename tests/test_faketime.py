@@ -20,7 +20,7 @@ from rfcheck.config import load_config
 from rfcheck.harness import Harness
 from rfcheck.provider.clock import Clock
 from rfcheck.scenarios import PAST_EXPIRY
-from rfcheck.targets.faketime import LIBRARY_PATTERNS, UNAVAILABLE, FakeTime, find_library
+from rfcheck.targets.faketime import PYTHON_NOT_MOVED, LIBRARY_PATTERNS, UNAVAILABLE, FakeTime, find_library
 
 DAY = 86_400
 SYSTEM_LIBRARY = next((path for pattern in LIBRARY_PATTERNS for path in glob.glob(pattern)), None)
@@ -153,7 +153,7 @@ def test_without_libfaketime_the_harness_says_so_and_only_the_mocks_clock_moves(
 @needs_libfaketime
 def test_with_libfaketime_a_command_targets_clock_travels_with_rfcheck(
         command_harness: Callable[[str], Harness]) -> None:
-    harness = command_harness(f'"{sys.executable}" -c "import time; print(time.time())"')
+    harness = command_harness("date +%s.%N")
     assert harness.new_driver().can_move_clock is True
     result = harness.scenario("expiry")  # two units, travel, three units
     assert UNAVAILABLE not in harness.notes
@@ -163,3 +163,17 @@ def test_with_libfaketime_a_command_targets_clock_travels_with_rfcheck(
     assert len(times) == 5
     assert times[1] - times[0] < 5 and times[4] - times[2] < 5
     assert PAST_EXPIRY - 5 < times[2] - times[1] < PAST_EXPIRY + 5
+
+
+@needs_libfaketime
+def test_a_python_command_runs_on_the_real_clock_and_the_report_says_why(
+        command_harness: Callable[[str], Harness]) -> None:
+    # libfaketime 0.9.10 makes time.sleep fail with EINVAL on Python 3.11+
+    harness = command_harness(f'"{sys.executable}" -c "import time; time.sleep(0.01); print(time.time())"')
+    result = harness.scenario("expiry")
+    assert [e.ok for e in result.events_of("unit")] == [True] * 5
+    (travel,) = result.events_of("travel")
+    assert travel.detail == "only the mock's clock moved: the target's clock cannot be moved"
+    assert PYTHON_NOT_MOVED in harness.notes
+    times = [float(line) for line in result.output.splitlines()]
+    assert times[-1] - times[0] < 60

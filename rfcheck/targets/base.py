@@ -20,6 +20,7 @@ class Driver(Protocol):
     """One target for one scenario: started, logged in, exercised, stopped."""
 
     can_move_clock: bool
+    clock_note: str  # why the clock cannot be moved, when a capable machine still could not
 
     def start(self, env: Environment, clock: Clock) -> None:
         """Create or start the target; its clock follows ``clock`` from now on, if it can."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 import time
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from rfcheck import Environment
 from rfcheck.config import CommandSpec
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.targets.faketime import PYTHON_NAMES, PYTHON_NOT_MOVED, without_faketime
 from rfcheck.targets.process import TargetProcess
 
 READY_TIMEOUT = 30.0
@@ -24,10 +26,11 @@ class CommandDriver:
     def __init__(self, spec: CommandSpec, cwd: Path, filled: CommandSpec, env: Mapping[str, str],
                  can_move_clock: bool) -> None:
         self.spec = spec
-        self.can_move_clock = can_move_clock
+        self.can_move_clock = can_move_clock and not _names_python(filled.run or filled.serve)
+        self.clock_note = "" if self.can_move_clock or not can_move_clock else PYTHON_NOT_MOVED
         self._cwd = cwd
         self._filled = filled  # the spec with its placeholders filled in
-        self._env = env
+        self._env = without_faketime(env) if _names_python(filled.run or filled.serve) else env
         self._server: TargetProcess | None = None
         self._outputs: list[str] = []
 
@@ -41,6 +44,7 @@ class CommandDriver:
         first = httpx.URL(self._filled.actions[0])
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
+            self._spare_python()
             if not self._server.running:
                 raise DriverError(f"the worker exited with status {self._server.returncode}; its output ends "
                                   f"with:\n{self._server.tail()}")
@@ -50,6 +54,15 @@ class CommandDriver:
             except OSError:
                 time.sleep(0.1)
         raise DriverError(f"the worker did not listen on {first.host}:{first.port} within {READY_TIMEOUT:g} s")
+
+    def _spare_python(self) -> None:
+        """Start a Python worker again without libfaketime (see :data:`PYTHON_NOT_MOVED`)."""
+        assert self._server is not None
+        if self.can_move_clock and self._server.runs_python():
+            self._server.stop()
+            self._env = without_faketime(self._env)
+            self.can_move_clock, self.clock_note = False, PYTHON_NOT_MOVED
+            self._server = TargetProcess(self._filled.serve, self._cwd, self._env, "[target.command] serve")
 
     def start_login(self) -> str:
         raise StepFailed("command targets have no login: use flow = \"client_credentials\" or kind = \"web\"")
@@ -93,3 +106,9 @@ class CommandDriver:
 
 def _tail(output: str, lines: int = 20) -> str:
     return "\n".join(output.splitlines()[-lines:]) or "(no output)"
+
+
+def _names_python(command: str) -> bool:
+    """Whether ``command`` starts a Python interpreter (``python3 -m worker``, ``.venv/bin/python x.py``)."""
+    words = shlex.split(command) if command else []
+    return bool(words) and Path(words[0]).name in PYTHON_NAMES

@@ -10,12 +10,19 @@ from __future__ import annotations
 import glob
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from rfcheck.provider.clock import Clock
 
 LIBRARY_PATTERNS = ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/faketime/libfaketimeMT.so.1",
                     "/usr/local/lib/faketime/libfaketimeMT.so.1")
+# libfaketime 0.9.10 breaks Python 3.11+'s time.sleep (clock_nanosleep on an unfaked monotonic
+# clock fails with EINVAL) and hangs its timed waits when monotonic is faked: a Python target is
+# restarted without it, and rfcheck treats its clock as one it cannot move.
+PYTHON_NAMES = ("python", "python3", *(f"python3.{minor}" for minor in range(8, 16)))
+PYTHON_NOT_MOVED = ("the target runs on Python, whose clock libfaketime cannot move safely (it breaks "
+                    "time.sleep on Python 3.11+): only the mock's clock travels for it")
 UNAVAILABLE = ("libfaketime is not installed (Debian: apt-get install faketime), so the target's clock "
                "cannot be moved: only the mock's clock travels, and proactive refresh is not observable")
 
@@ -26,6 +33,17 @@ def find_library() -> str | None:
         return override if Path(override).exists() else None
     found = [path for pattern in LIBRARY_PATTERNS for path in glob.glob(pattern)]
     return found[0] if found else None
+
+
+def without_faketime(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with libfaketime taken out again (for a Python target, see :data:`PYTHON_NOT_MOVED`)."""
+    plain = {k: v for k, v in env.items() if not k.startswith("FAKETIME_") and k != "DONT_FAKE_MONOTONIC"}
+    preload = " ".join(p for p in env.get("LD_PRELOAD", "").split() if "faketime" not in p)
+    if preload:
+        plain["LD_PRELOAD"] = preload
+    else:
+        plain.pop("LD_PRELOAD", None)
+    return plain
 
 
 class FakeTime:

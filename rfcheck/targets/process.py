@@ -52,6 +52,17 @@ class TargetProcess:
         except subprocess.TimeoutExpired:
             return None
 
+    def runs_python(self) -> bool:
+        """Whether a process of this target's group is a Python interpreter (read from /proc)."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == self._popen.pid and _is_python(stat.parent / "exe"):
+                    return True
+            except (OSError, ValueError, IndexError):
+                continue
+        return False
+
     def output(self) -> str:
         self._settle()
         with self._lock:
@@ -82,3 +93,7 @@ class TargetProcess:
             os.killpg(self._popen.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _is_python(exe: Path) -> bool:
+    return Path(os.readlink(exe)).name.startswith("python")

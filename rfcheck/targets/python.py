@@ -67,6 +67,7 @@ class PythonDriver:
     """Drives a :class:`rfcheck.Target` made by ``factory`` inside the pytest process."""
 
     can_move_clock = True
+    clock_note = ""
 
     def __init__(self, factory: Factory) -> None:
         self._factory = factory

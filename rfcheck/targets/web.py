@@ -20,6 +20,7 @@ from rfcheck.config import WebSpec
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.targets.faketime import PYTHON_NOT_MOVED, without_faketime
 from rfcheck.targets.process import TargetProcess
 
 MAX_HOPS = 10
@@ -33,6 +34,7 @@ class WebDriver:
                  provider: Provider, can_move_clock: bool) -> None:
         self.spec = spec
         self.can_move_clock = can_move_clock
+        self.clock_note = ""
         self._cwd = cwd
         self._url = filled.url.rstrip("/")  # the spec with its placeholders filled in
         self._command = filled.start
@@ -55,6 +57,7 @@ class WebDriver:
         deadline = time.monotonic() + self.spec.ready_timeout
         probe = self._url + self.spec.ready
         while time.monotonic() < deadline:
+            self._spare_python()
             if not self._process.running:
                 raise DriverError(f"the app exited with status {self._process.returncode} before answering "
                                   f"{probe}; its output ends with:\n{self._process.tail()}")
@@ -65,6 +68,15 @@ class WebDriver:
                 time.sleep(POLL_INTERVAL)
         raise DriverError(f"the app did not answer {probe} within {self.spec.ready_timeout:g} s "
                           f"(ready_timeout); its output ends with:\n{self._process.tail()}")
+
+    def _spare_python(self) -> None:
+        """Start a Python app again without libfaketime (see :data:`PYTHON_NOT_MOVED`)."""
+        assert self._process is not None
+        if self.can_move_clock and self._process.runs_python():
+            self._process.stop()
+            self._env = without_faketime(self._env)
+            self.can_move_clock, self.clock_note = False, PYTHON_NOT_MOVED
+            self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start")
 
     def stop(self) -> str:
         if self._browser is not None:
