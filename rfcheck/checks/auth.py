@@ -86,13 +86,26 @@ def accepts_rs256_id_tokens(ctx: Context) -> Finding:
                       [ctx.evidence("baseline", None, result.reason)])
     login = result.events_of("login")[0]
     if not login.ok:
-        return failed("AUTH-04", f"the baseline login with a valid RS256 ID token failed: {login.detail}",
-                      [ctx.evidence("baseline", _last(result.during(login)), login.detail)])
+        return _failed_login(ctx, result.during(login), login.detail)
     if not successful(api_calls(result)):
         return failed("AUTH-04", "the login completed but no API call succeeded afterwards",
                       [ctx.evidence("baseline", e, f"answered {e.status}") for e in api_calls(result)[:3]]
                       or [ctx.evidence("baseline", None, "no API call after the login")])
     return passed("AUTH-04", "the baseline login with an RS256 ID token completed and led to API use")
+
+
+def _failed_login(ctx: Context, exchanges: list[Exchange], detail: str) -> Finding:
+    """A failed login judges AUTH-04 only once an ID token reached the target, or when the mock refused nothing."""
+    delivered = [e for e in exchanges if (e.facts.get("issued") or {}).get("id_token")
+                 or "id_token=" in e.response_headers.get("location", "")]
+    refused = [e for e in exchanges if e.facts.get("error")]
+    if not delivered and refused:
+        return skipped("AUTH-04", f"the mock refused the login before any ID token was issued "
+                                  f"({refused[0].facts['error']} at {refused[0].request_line}); the FLOW "
+                                  "requirements report why")
+    what = "with a valid RS256 ID token" if delivered else "before any ID token was issued"
+    return failed("AUTH-04", f"the baseline login failed {what}: {detail}",
+                  [ctx.evidence("baseline", _last(delivered or exchanges), detail)])
 
 
 def _last(exchanges: list[Exchange]) -> Exchange | None:

@@ -13,11 +13,12 @@ SCENARIOS = ("baseline", "expiry")
 
 
 def _judge_calls(ctx: Context, requirement_id: str, bad: Callable[[Exchange], str | None],
-                 what: str) -> Finding:
+                 what: str, relevant: Callable[[Exchange], bool] = lambda e: True) -> Finding:
     results = completed(ctx.results.values())
-    calls = [(r.name, e) for r in results for e in api_calls(r)]
+    calls = [(r.name, e) for r in results for e in api_calls(r) if relevant(e)]
     if not calls:
-        return skipped(requirement_id, f"no API call was observed (scenarios: {names(ctx.results.values())})")
+        return skipped(requirement_id, f"no API call this requirement judges was observed "
+                                       f"(scenarios: {names(ctx.results.values())})")
     evidence: list[Evidence] = []
     for scenario, exchange in calls:
         problem = bad(exchange)
@@ -40,7 +41,8 @@ def network_is_test_or_live(ctx: Context) -> Finding:
         value = e.header("x-network")
         return None if value is None or value in ("test", "live") else f"X-Network: {value!r}"
 
-    return _judge_calls(ctx, "NET-02", bad, "sent an X-Network other than exactly test or live")
+    return _judge_calls(ctx, "NET-02", bad, "sent an X-Network other than exactly test or live",
+                        lambda e: e.header("x-network") is not None)
 
 
 @check("NET-03", SCENARIOS)
@@ -48,8 +50,9 @@ def network_matches_deployment(ctx: Context) -> Finding:
     expected = ctx.config.network
 
     def bad(e: Exchange) -> str | None:
-        value = e.header("x-network")
-        return None if value is None or value == expected else (
+        value = e.header("x-network")  # missing or malformed values are NET-01's and NET-02's
+        return None if value not in ("test", "live") or value == expected else (
             f"X-Network: {value!r} in a deployment configured for {expected!r}")
 
-    return _judge_calls(ctx, "NET-03", bad, f"sent another network than the configured {expected!r}")
+    return _judge_calls(ctx, "NET-03", bad, f"sent another network than the configured {expected!r}",
+                        lambda e: e.header("x-network") in ("test", "live"))
