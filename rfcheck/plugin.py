@@ -44,10 +44,12 @@ def _option(config: pytest.Config, name: str) -> Any:
     return value if value not in (None, "") else config.getini(f"rfcheck_{name}" if name else "rfcheck")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rfcheck_requirement(id): a Going Live requirement judged by rfcheck")
     if not _option(config, "") or hasattr(config, "workerinput"):
         return
+    _run_in_one_process(config)
     target = _load_target(config)
     report_dir = Path(_option(config, "report") or config.rootpath / "reports")
     session = RfcheckSession(target, report_dir if report_dir.is_absolute() else config.rootpath / report_dir)
@@ -55,6 +57,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "rfcheck-session")
     config.pluginmanager.import_plugin("rfcheck.fixtures")
     _collect_suite(config)
+
+
+def _run_in_one_process(config: pytest.Config) -> None:
+    """Scenarios are shared by many requirements and drive one target: no pytest-xdist workers."""
+    if getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = None
+        config.option.dist = "no"
+        config.option.tx = []
 
 
 def _load_target(config: pytest.Config) -> TargetConfig:

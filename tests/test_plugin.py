@@ -160,3 +160,10 @@ def test_junitxml_has_one_testcase_per_requirement(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=3)
     xml = (pytester.path / "junit.xml").read_text()
     assert xml.count("<testcase") == 3 and 'name="test_NET_01"' in xml
+
+
+def test_rfcheck_runs_in_one_process_even_when_xdist_workers_are_asked_for(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'httpx_code'}", "-k", "NET",
+                                "-n", "2")
+    result.assert_outcomes(passed=3)
+    assert _report(pytester)["verdict"] == "ready"
