@@ -90,7 +90,7 @@ class CommandDriver:
     def _trigger(self) -> None:
         for action in self._filled.actions:
             try:
-                response = httpx.get(str(action), timeout=self.spec.step_timeout)
+                response = httpx.get(str(action), timeout=self.spec.step_timeout, trust_env=False)
             except httpx.HTTPError as err:
                 raise StepFailed(f"GET {action}: {type(err).__name__}: {err}") from err
             if response.status_code >= 400:

@@ -46,7 +46,7 @@ class WebDriver:
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, env: Environment, clock: Clock) -> None:
-        self._browser = httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False)
+        self._browser = httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False, trust_env=False)
         if self._process is not None and self._process.running:
             return  # restart = "session": the app keeps running
         self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start")
@@ -62,7 +62,7 @@ class WebDriver:
                 raise DriverError(f"the app exited with status {self._process.returncode} before answering "
                                   f"{probe}; its output ends with:\n{self._process.tail()}")
             try:
-                httpx.get(probe, timeout=1.0)
+                httpx.get(probe, timeout=1.0, trust_env=False)
                 return
             except httpx.HTTPError:
                 time.sleep(POLL_INTERVAL)
