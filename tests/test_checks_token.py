@@ -9,6 +9,8 @@ Each broken target is the correct httpx example (``Acme``) or client credentials
 
 from __future__ import annotations
 
+import re
+
 import contextlib
 import importlib.util
 import sys
@@ -404,7 +406,7 @@ def test_token07_passes_back_off_that_honours_retry_after(judge: Judge) -> None:
 def test_token07_warns_immediate_retries(judge: Judge) -> None:
     finding = judge("TOKEN-07", NoBackoff)
     assert finding.status == "warn" and "4 token requests retried at once" in finding.reason
-    assert "retried 0.00 s after a 429 with Retry-After: 1" in details(finding)
+    assert re.search(r"retried 0\.[0-4]\d s after a 429 with Retry-After: 1", details(finding))
     assert judge("TOKEN-07", HastyWorker, ()).status == "warn"
 
 
