@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import asyncio
 import socket
 import threading
@@ -166,21 +167,18 @@ def test_loopback_serves_parallel_clients(loopback: tuple[Provider, LoopbackServ
     assert statuses == [200] * 16
 
 
-def test_loopback_accepts_a_burst_of_connections_without_stalling(
+def test_loopback_listen_backlog_holds_a_burst_of_connections(
         loopback: tuple[Provider, LoopbackServer, LoopbackServer]) -> None:
     # A short listen backlog drops SYNs and the client retransmits after 1 s: a stall that would
-    # distort the concurrency scenarios (TOKEN-06). Fresh connections, all at once.
-    provider, _, api = loopback
-    key = provider.api_key_for(provider.user)
-
-    def timed(_: int) -> float:
-        started = time.monotonic()
-        requests.get(f"{api.url}/currency", headers={"Authorization": key, "X-Network": "test"})
-        return time.monotonic() - started
-
-    with ThreadPoolExecutor(24) as pool:
-        slowest = max(max(pool.map(timed, range(48))) for _ in range(3))
-    assert slowest < 0.9
+    # distort the concurrency scenarios (TOKEN-06). The kernel reports the backlog of a
+    # listening socket as its Send-Q (ss -ltn).
+    _, _, api = loopback
+    port = httpx.URL(api.url).port
+    listing = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True)
+    if listing.returncode != 0:
+        pytest.skip(f"ss is not available: {listing.stderr.strip()}")
+    backlog = int(listing.stdout.split()[2])
+    assert backlog >= 64
 
 
 def test_loopback_binds_127_0_0_1_only(loopback: tuple[Provider, LoopbackServer, LoopbackServer]) -> None:
