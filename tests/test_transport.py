@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import subprocess
 import asyncio
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
