@@ -253,7 +253,8 @@ def refuses_changed_identity(ctx: Context) -> Finding:
     faulty = [e for e in refreshes if e.facts.get("id_token_fault")]
     if not faulty:
         why = ("the refresh responses carried no ID token (openid was not in the refreshed scope)" if refreshes
-               else "the target did not refresh its access token after expiry (TOKEN-02 reports that)")
+               else "the target made no successful refresh after expiry (no refresh token, or it did not "
+                    "refresh: SCOPE-01 and TOKEN-02 judge that)")
         return skipped("OIDC-10", why)
     issued = {issued_access_jti(e) for e in faulty} - {None}
     used = [e for e in api_calls(result) if e.facts.get("token_jti") in issued]

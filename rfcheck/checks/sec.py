@@ -157,6 +157,8 @@ def credentials_only_to_request_finance(ctx: Context) -> Finding:
                                 "Finance", evidence[:_MOST_EVIDENCE])
     if elsewhere:
         return passed("SEC-04", f"{len(elsewhere)} request(s) to other hosts carried no credential or token")
+    if not any(sent_by_target(r) for r in results):
+        return skipped("SEC-04", f"the target sent no request at all in {names(results)}")
     if not _intercepted(ctx, results):
         return skipped("SEC-04", "the target reached the mock through its configured loopback URLs, so its "
                                  "requests to other hosts were not intercepted; set [target.intercept] proxy = "

@@ -385,7 +385,7 @@ def refresh_token_only_to_token_endpoint(ctx: Context) -> Finding:
     tokens = frozenset(t for f in ctx.harness.provider.tokens.families.values() for t in f.tokens)
     if not tokens:
         why = "the client credentials flow never gets one" if ctx.config.flow == CLIENT_CREDENTIALS else (
-            "offline_access was never granted")
+            "no login got as far as a token with offline_access")
         return skipped("TOKEN-08", f"no refresh token was issued in this run: {why}")
     results = completed(ctx.results.values())
     searched = [(r.name, e) for r in results for e in r.exchanges if e.origin in ("target", "browser")]
