@@ -13,21 +13,36 @@ Fixtures
 ``cc_token``      ``agent.cc_token`` bound to ``cc_client``: returns an access token string
 ``pkce``          makes a ``(verifier, challenge)`` pair (S256)
 ``make_provider`` / ``make_agent``  session-scoped factories, for module-scoped setups (hypothesis)
+``quick_server_stop``  cheroot and socketserver look for a stop request every 0.02 s instead of 0.5 s;
+                  not autouse: a module that stops many servers applies it with
+                  ``pytestmark = pytest.mark.usefixtures("quick_server_stop")``
+``toml_harness``  ``toml_harness(tables, start=True)``: a :class:`Harness` for the config
+                  ``toml(tables)`` written to ``tmp_path / "rfcheck.toml"``; all stopped at teardown
+``judge``         a module's :class:`tests.helpers.Judge` (one harness per target), closed at module end
 
 Plain helpers (``Agent``, ``Login``, ``pkce_pair``, ``redirect_params``, ``unverified``,
-``basic_header``, ``REDIRECT_URI``...) live in ``tests/helpers.py``.
+``basic_header``, ``REDIRECT_URI``, ``alive``, ``gone``, ``pids``, ``toml``, ``Judge``...) live
+in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
+import functools
+import socketserver
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from cheroot import server as cheroot_server
 
+import rfcheck.transport.proxy as proxy_module
+from rfcheck.config import load_config
+from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.keys import KeySet, SigningKey
-from tests.helpers import REDIRECT_URI, Agent, Login, pkce_pair
+from tests.helpers import REDIRECT_URI, Agent, Judge, Login, pkce_pair, toml
 
 
 # -- fixtures ---------------------------------------------------------------------
@@ -91,3 +106,38 @@ def cc_token(agent: Agent, cc_client: Client) -> Callable[..., str]:
 @pytest.fixture
 def pkce() -> Callable[[], tuple[str, str]]:
     return pkce_pair
+
+
+# -- servers, harnesses and judges -------------------------------------------------------
+@pytest.fixture
+def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cheroot and socketserver look for a stop request every 0.5 s; the tests stop many servers."""
+    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
+    monkeypatch.setattr(proxy_module._ThreadingServer, "serve_forever",
+                        functools.partialmethod(socketserver.BaseServer.serve_forever, poll_interval=0.02))
+
+
+@pytest.fixture
+def toml_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    """``toml_harness(tables, start=True)``: a harness for the config ``toml(tables)`` (started unless
+    told); every harness made is stopped at teardown."""
+    harnesses: list[Harness] = []
+
+    def make(tables: dict[str, dict[str, Any]], start: bool = True) -> Harness:
+        (tmp_path / "rfcheck.toml").write_text(toml(tables))
+        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
+        harnesses.append(harness)
+        if start:
+            harness.start()
+        return harness
+
+    yield make
+    for harness in harnesses:
+        harness.stop()
+
+
+@pytest.fixture(scope="module")
+def judge() -> Iterator[Judge]:
+    run = Judge()
+    yield run
+    run.close()

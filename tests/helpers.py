@@ -1,4 +1,7 @@
-"""Helpers for rfcheck's own tests: an agent that talks to the provider like an integration.
+"""Helpers for rfcheck's own tests: an agent that talks to the provider like an integration,
+what tests of real target processes share (``alive``, ``gone``, ``pids``, the ``toml`` writer),
+and the judge that runs a check on its own scenarios against the examples (``Judge``, ``Acme``,
+``Worker`` and their broken variants shared by several check tests).
 
 Plain functions and classes live here; the fixtures that build them are in ``conftest.py``.
 """
@@ -7,17 +10,29 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import json
+import os
+import re
 import secrets
+import sys
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import jwt
 
+from rfcheck import Environment
+from rfcheck.checks import CHECKS, Context
+from rfcheck.config import TargetConfig
+from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+from rfcheck.report.model import Finding
 
 ISSUER = AUTH_HOST + "/"
 REDIRECT_URI = "https://app.example/callback"
@@ -171,3 +186,125 @@ def json_of(response: httpx.Response) -> Any:
     return json.loads(response.content)
 
 
+# -- target processes and config files -------------------------------------------------------
+def alive(pid: int) -> bool:
+    """Whether ``pid`` still runs. A killed orphan stays a zombie here (PID 1 does not reap), and
+    a zombie has ended: it runs no code and holds no port."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def gone(pid: int, within: float = 2.0) -> bool:
+    """Whether ``pid`` has ended within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def pids(text: str) -> set[int]:
+    """The process ids a target printed as ``pid=<n>``."""
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", text)}
+
+
+def toml(tables: dict[str, dict[str, Any]]) -> str:
+    """A small TOML writer: JSON strings, lists, numbers and booleans are TOML too."""
+    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
+                     for name, table in tables.items())
+
+
+# -- judging a check on its own scenarios against the examples --------------------------------
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+FULL_SCOPES = ("openid", "profile", "email", "offline_access", "user:read")
+WITHOUT_OFFLINE = ("openid", "profile", "email", "user:read")
+WITHOUT_USER_READ = ("openid", "profile", "email", "offline_access")
+
+
+def load_example(path: Path, name: str) -> ModuleType:
+    """Import the example at ``path`` as module ``name`` (the examples are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+acme = load_example(EXAMPLES / "httpx_code" / "acme_invoices.py", "rfcheck_tests_acme_invoices")
+worker = load_example(EXAMPLES / "cc_worker" / "acme_worker.py", "rfcheck_tests_acme_worker")
+Acme: type = acme.AcmeInvoices
+Worker: type = worker.AcmeWorker
+
+
+def edit_url(url: str, drop: tuple[str, ...] = (), **values: str) -> str:
+    """``url`` with query parameters removed or set."""
+    parts = urlsplit(url)
+    query = {k: v for k, v in parse_qsl(parts.query) if k not in drop}
+    return parts._replace(query=urlencode({**query, **values})).geturl()
+
+
+class PlainPkce(Acme):  # type: ignore[misc, valid-type]
+    """Sends its verifier as a ``plain`` code challenge: the mock refuses the login."""
+
+    def start_login(self) -> str:
+        url = super().start_login()
+        return edit_url(url, code_challenge=self._pending.verifier, code_challenge_method="plain")
+
+
+def start_harness(target: type, scopes: tuple[str, ...], harness_type: type[Harness] = Harness) -> Harness:
+    """A started harness running ``target`` (a subclass of ``Acme`` or ``Worker``) built like the
+    examples' ``make_target``; the target gets the harness as ``rfcheck`` (to turn on faults or
+    find API keys)."""
+    flow = CLIENT_CREDENTIALS if issubclass(target, Worker) else AUTHORIZATION_CODE
+    config = TargetConfig(file=Path("rfcheck.toml"), root=Path("."), name=target.__name__, kind="python",
+                          flow=flow, network="test", redirect_uri="http://localhost:8000/callback",
+                          scopes=scopes, project=Path("."))
+
+    def make(env: Environment) -> Any:
+        if flow == CLIENT_CREDENTIALS:
+            made = target(client_id=env.client_id, client_secret=env.client_secret, network=env.network)
+        else:
+            made = target(client_id=env.client_id, client_secret=env.client_secret, redirect_uri=env.redirect_uri,
+                          network=env.network, scopes=tuple(env.scopes))
+        made.rfcheck = harness
+        return made
+
+    harness = harness_type(config, make)
+    harness.start()
+    return harness
+
+
+class Judge:
+    """``judge(ID, target, scopes, harness_type)``: the check on its own scenarios, one harness per target."""
+
+    def __init__(self) -> None:
+        self.harnesses: dict[tuple[Any, ...], Harness] = {}
+
+    def harness(self, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
+                harness_type: type[Harness] = Harness) -> Harness:
+        key = (target, scopes, harness_type)
+        if key not in self.harnesses:
+            self.harnesses[key] = start_harness(target, scopes, harness_type)
+        return self.harnesses[key]
+
+    def __call__(self, requirement_id: str, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
+                 harness_type: type[Harness] = Harness) -> Finding:
+        harness, check = self.harness(target, scopes, harness_type), CHECKS[requirement_id]
+        return check.function(Context(harness, {name: harness.scenario(name) for name in check.scenarios}))
+
+    def close(self) -> None:
+        for harness in self.harnesses.values():
+            harness.stop()
+
+
+def details(finding: Finding) -> str:
+    """A finding's evidence details in one line."""
+    return " | ".join(e.detail for e in finding.evidence)

@@ -1,27 +1,18 @@
 """Tests for rfcheck.checks.cc: real scenarios against the client credentials worker example and
-broken variants of it (one mistake each), through the harness of ``test_checks_token``."""
+broken variants of it (one mistake each), judged like the TOKEN tests (``tests/helpers.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from rfcheck.checks import CHECKS, Context
 from rfcheck.checks import cc  # noqa: F401  (registers the checks)
 from rfcheck.scenarios import ScenarioResult
-from tests.test_checks_token import Judge, Worker, details, worker
+from tests.helpers import Judge, Worker, details, worker
 
 NO_SCOPES: tuple[str, ...] = ()
-
-
-@pytest.fixture(scope="module")
-def judge() -> Iterator[Judge]:
-    run = Judge()
-    yield run
-    run.close()
 
 
 def cc_judge(judge: Judge, requirement_id: str, target: type = Worker) -> Any:

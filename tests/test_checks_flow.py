@@ -2,104 +2,28 @@
 
 Each broken target changes one thing of the correct example (``Acme``), runs the check's
 own scenarios through :class:`rfcheck.harness.Harness`, and the test asserts the status
-and that the evidence names what was wrong. ``make_judge`` is shared with the SCOPE and
-ORG tests.
+and that the evidence names what was wrong. The ``judge`` fixture (conftest.py), ``Acme``,
+``PlainPkce`` and the other shared helpers come from ``tests/helpers.py``, as for the SCOPE,
+ORG, TOKEN and CC tests.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
-from rfcheck import Environment
 from rfcheck.checks import CHECKS, Context
 from rfcheck.checks import flow  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE
-from rfcheck.report.model import Finding
 from rfcheck.scenarios import ScenarioResult
-
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "httpx_code" / "acme_invoices.py"
-FULL_SCOPES = ("openid", "profile", "email", "offline_access", "user:read")
-
-
-def _load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rfcheck_tests_acme_invoices", EXAMPLE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-acme = _load_example()
-Acme: type = acme.AcmeInvoices
-Judge = Callable[..., Finding]
-
-
-def edit_url(url: str, drop: tuple[str, ...] = (), **values: str) -> str:
-    """``url`` with query parameters removed or set."""
-    parts = urlsplit(url)
-    query = {k: v for k, v in parse_qsl(parts.query) if k not in drop}
-    return parts._replace(query=urlencode({**query, **values})).geturl()
-
-
-def start_harness(target: type, scopes: tuple[str, ...], flow: str = AUTHORIZATION_CODE) -> Harness:
-    """A started harness whose target is ``target`` built like the example's ``make_target``;
-    the target gets the harness as ``rfcheck`` (to turn on faults or find API keys)."""
-    config = TargetConfig(file=Path("rfcheck.toml"), root=Path("."), name=target.__name__, kind="python",
-                          flow=flow, network="test", redirect_uri="http://localhost:8000/callback",
-                          scopes=scopes, project=Path("."))
-
-    def make(env: Environment) -> Any:
-        made = target(client_id=env.client_id, client_secret=env.client_secret, redirect_uri=env.redirect_uri,
-                      network=env.network, scopes=tuple(env.scopes))
-        made.rfcheck = harness
-        return made
-
-    harness = Harness(config, make)
-    harness.start()
-    return harness
-
-
-@contextmanager
-def make_judge() -> Iterator[Judge]:
-    """``judge(ID, target, scopes)``: run the check on its own scenarios; one harness per target."""
-    harnesses: dict[tuple[type, tuple[str, ...]], Harness] = {}
-
-    def judge(requirement_id: str, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES) -> Finding:
-        key = (target, scopes)
-        if key not in harnesses:
-            harnesses[key] = start_harness(target, scopes)
-        harness, check = harnesses[key], CHECKS[requirement_id]
-        return check.function(Context(harness, {name: harness.scenario(name) for name in check.scenarios}))
-
-    try:
-        yield judge
-    finally:
-        for harness in harnesses.values():
-            harness.stop()
-
-
-@pytest.fixture(scope="module")
-def judge() -> Iterator[Judge]:
-    with make_judge() as run:
-        yield run
-
-
-def details(finding: Finding) -> str:
-    return " | ".join(e.detail for e in finding.evidence)
+from tests.helpers import FULL_SCOPES, Acme, Judge, PlainPkce, acme, details, edit_url, start_harness
 
 
 # -- broken variants of the example -------------------------------------------------
@@ -109,12 +33,6 @@ class NoPkce(Acme):  # type: ignore[misc, valid-type]
 
     def _token_request(self, form: dict[str, str]) -> Any:
         return super()._token_request({k: v for k, v in form.items() if k != "code_verifier"})
-
-
-class PlainPkce(Acme):  # type: ignore[misc, valid-type]
-    def start_login(self) -> str:
-        url = super().start_login()
-        return edit_url(url, code_challenge=self._pending.verifier, code_challenge_method="plain")
 
 
 class NoStateCheck(Acme):  # type: ignore[misc, valid-type]

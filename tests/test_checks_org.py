@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,16 +11,9 @@ from rfcheck.checks import org  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.provider.accounts import CLIENT_CREDENTIALS, DEFAULT_USER
-from tests.test_checks_flow import Acme, Judge, PlainPkce, details, make_judge
+from tests.helpers import WITHOUT_USER_READ, Acme, Judge, PlainPkce, details
 
-WITHOUT_USER_READ = ("openid", "profile", "email", "offline_access")
 FOREIGN_ORG = "64f1d2e3a4b5c6d7e8f90123"
-
-
-@pytest.fixture(scope="module")
-def judge() -> Iterator[Judge]:
-    with make_judge() as run:
-        yield run
 
 
 class ForeignOrganization(Acme):  # type: ignore[misc, valid-type]

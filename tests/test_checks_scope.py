@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +13,8 @@ from rfcheck.checks import scope  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.provider.accounts import CLIENT_CREDENTIALS
-from tests.test_checks_flow import FULL_SCOPES, Acme, Judge, PlainPkce, details, edit_url, make_judge
-
-WITHOUT_OFFLINE = ("openid", "profile", "email", "user:read")
-WITHOUT_USER_READ = ("openid", "profile", "email", "offline_access")
-
-
-@pytest.fixture(scope="module")
-def judge() -> Iterator[Judge]:
-    with make_judge() as run:
-        yield run
+from tests.helpers import (FULL_SCOPES, WITHOUT_OFFLINE, WITHOUT_USER_READ, Acme, Judge, PlainPkce, details,
+                           edit_url)
 
 
 class NeverListsOrganizations(Acme):  # type: ignore[misc, valid-type]

@@ -4,7 +4,8 @@ Each broken target is the correct httpx example (``Acme``) or client credentials
 (``Worker``) with one mistake; the check's own scenarios run through
 :class:`rfcheck.harness.Harness`, and each test asserts pass on the correct target, fail
 (or warn) with evidence on the broken one, and skip where nothing could be observed.
-``make_judge`` and the loaded examples are shared with ``test_checks_cc``.
+The ``judge`` fixture (conftest.py) and the loaded examples (``tests/helpers.py``) are shared
+with the FLOW, SCOPE, ORG and CC tests.
 """
 
 from __future__ import annotations
@@ -12,47 +13,23 @@ from __future__ import annotations
 import re
 
 import contextlib
-import importlib.util
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
-from rfcheck import Environment
 from rfcheck.checks import CHECKS, Context
 from rfcheck.checks import token
-from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from rfcheck.report.model import Finding
 from rfcheck.scenarios import Event, ScenarioResult
 from rfcheck.targets.python import PythonDriver
 from rfcheck.targets.base import Driver
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-FULL_SCOPES = ("openid", "profile", "email", "offline_access", "user:read")
-NO_OFFLINE = ("openid", "profile", "email", "user:read")
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-acme = _load(EXAMPLES / "httpx_code" / "acme_invoices.py", "rfcheck_tests_token_acme")
-worker = _load(EXAMPLES / "cc_worker" / "acme_worker.py", "rfcheck_tests_token_worker")
-Acme: type = acme.AcmeInvoices
-Worker: type = worker.AcmeWorker
+from tests.helpers import FULL_SCOPES, WITHOUT_OFFLINE, Acme, Judge, Worker, acme, details, worker
 
 
 class FrozenClockDriver(PythonDriver):
@@ -68,58 +45,6 @@ class FrozenClockHarness(Harness):
     def _make_driver(self) -> Driver:
         assert self.python_factory is not None
         return FrozenClockDriver(self.python_factory)
-
-
-def start_harness(target: type, scopes: tuple[str, ...], harness_type: type[Harness] = Harness) -> Harness:
-    """A started harness running ``target`` (a subclass of ``Acme`` or ``Worker``)."""
-    flow = CLIENT_CREDENTIALS if issubclass(target, Worker) else AUTHORIZATION_CODE
-    config = TargetConfig(file=Path("rfcheck.toml"), root=Path("."), name=target.__name__, kind="python",
-                          flow=flow, network="test", redirect_uri="http://localhost:8000/callback",
-                          scopes=scopes, project=Path("."))
-
-    def make(env: Environment) -> Any:
-        if flow == CLIENT_CREDENTIALS:
-            return target(client_id=env.client_id, client_secret=env.client_secret, network=env.network)
-        return target(client_id=env.client_id, client_secret=env.client_secret, redirect_uri=env.redirect_uri,
-                      network=env.network, scopes=tuple(env.scopes))
-
-    harness = harness_type(config, make)
-    harness.start()
-    return harness
-
-
-class Judge:
-    """``judge(ID, target, scopes, harness_type)``: the check on its own scenarios, one harness per target."""
-
-    def __init__(self) -> None:
-        self.harnesses: dict[tuple[Any, ...], Harness] = {}
-
-    def harness(self, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
-                harness_type: type[Harness] = Harness) -> Harness:
-        key = (target, scopes, harness_type)
-        if key not in self.harnesses:
-            self.harnesses[key] = start_harness(target, scopes, harness_type)
-        return self.harnesses[key]
-
-    def __call__(self, requirement_id: str, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
-                 harness_type: type[Harness] = Harness) -> Finding:
-        harness, check = self.harness(target, scopes, harness_type), CHECKS[requirement_id]
-        return check.function(Context(harness, {name: harness.scenario(name) for name in check.scenarios}))
-
-    def close(self) -> None:
-        for harness in self.harnesses.values():
-            harness.stop()
-
-
-@pytest.fixture(scope="module")
-def judge() -> Iterator[Judge]:
-    run = Judge()
-    yield run
-    run.close()
-
-
-def details(finding: Finding) -> str:
-    return " | ".join(e.detail for e in finding.evidence)
 
 
 # -- broken variants of the code flow example ------------------------------------------
@@ -318,7 +243,7 @@ def test_token02_fails_when_work_stops_after_expiry(judge: Judge) -> None:
 
 
 def test_token02_skips_without_a_refresh_token(judge: Judge) -> None:
-    finding = judge("TOKEN-02", Acme, NO_OFFLINE)
+    finding = judge("TOKEN-02", Acme, WITHOUT_OFFLINE)
     assert finding.status == "skip" and "no refresh token" in finding.reason
 
 
@@ -340,7 +265,7 @@ def test_token03_fails_reuse_of_a_rotated_refresh_token(judge: Judge) -> None:
 
 
 def test_token03_skips_without_a_refresh_token(judge: Judge) -> None:
-    finding = judge("TOKEN-03", Acme, NO_OFFLINE)
+    finding = judge("TOKEN-03", Acme, WITHOUT_OFFLINE)
     assert finding.status == "skip" and "no refresh token" in finding.reason
 
 
@@ -362,7 +287,7 @@ def test_token04_fails_when_the_user_cannot_connect_again(judge: Judge) -> None:
 
 
 def test_token04_skips_without_a_refresh_token(judge: Judge) -> None:
-    assert judge("TOKEN-04", Acme, NO_OFFLINE).status == "skip"
+    assert judge("TOKEN-04", Acme, WITHOUT_OFFLINE).status == "skip"
 
 
 # -- TOKEN-05 ----------------------------------------------------------------------------
@@ -393,7 +318,7 @@ def test_token06_warns_a_refresh_storm(judge: Judge) -> None:
 
 
 def test_token06_skips_without_a_refresh_token(judge: Judge) -> None:
-    assert judge("TOKEN-06", Acme, NO_OFFLINE).status == "skip"
+    assert judge("TOKEN-06", Acme, WITHOUT_OFFLINE).status == "skip"
 
 
 # -- TOKEN-07 ----------------------------------------------------------------------------
@@ -416,7 +341,7 @@ def test_token07_warns_back_off_shorter_than_retry_after(judge: Judge) -> None:
 
 
 def test_token07_skips_when_no_token_request_met_the_outage(judge: Judge) -> None:
-    finding = judge("TOKEN-07", Acme, NO_OFFLINE)
+    finding = judge("TOKEN-07", Acme, WITHOUT_OFFLINE)
     assert finding.status == "skip" and "never met" in finding.reason
 
 

@@ -5,7 +5,6 @@ harness is tests/apps/cc_worker.py (client credentials with requests)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -15,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cheroot import server as cheroot_server
 
 from rfcheck import Environment
-from rfcheck.config import CommandSpec, load_config
+from rfcheck.config import CommandSpec
 from rfcheck.harness import Harness, free_port
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, StepFailed
 from rfcheck.targets.command import CommandDriver
+from tests.helpers import gone, pids
+
+pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 WORKER = Path(__file__).parent / "apps" / "cc_worker.py"
 PYTHON = f'"{sys.executable}"'
@@ -30,35 +31,6 @@ ENVIRONMENT = Environment(issuer="http://127.0.0.1:1", api_url="http://127.0.0.1
                           client_secret="secret", audience="accounts", redirect_uri="", network="test")
 WORKER_ENV = {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_AUDIENCE": "{audience}",
               "RF_CLIENT_ID": "{client_id}", "RF_CLIENT_SECRET": "{client_secret}", "PORT": "{port}"}
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie has ended: PID 1 here does not reap orphans)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def gone(pid: int, within: float = 2.0) -> bool:
-    deadline = time.monotonic() + within
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return not alive(pid)
-
-
-def pids(text: str) -> set[int]:
-    return {int(pid) for pid in re.findall(r"pid=(\d+)", text)}
-
-
-@pytest.fixture(autouse=True)
-def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cheroot checks for stop every 0.5 s; the tests stop many servers."""
-    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
 
 
 @pytest.fixture
@@ -140,27 +112,15 @@ def test_serve_worker_that_exits_before_listening_is_a_driver_error(tmp_path: Pa
 
 
 # -- through the harness: the worker does client credentials against the mock ----------------
-def toml(tables: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
-                     for name, table in tables.items())
-
-
 @pytest.fixture
-def worker_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
-    harnesses: list[Harness] = []
+def worker_harness(toml_harness: Callable[..., Harness]) -> Callable[..., Harness]:
+    """``worker_harness(**command)``: a started harness for the worker with that [target.command]."""
 
     def make(**command: Any) -> Harness:
-        (tmp_path / "rfcheck.toml").write_text(toml({
-            "target": {"name": "worker", "kind": "command", "flow": "client_credentials"},
-            "target.command": command, "target.env": WORKER_ENV}))
-        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
-        harnesses.append(harness)
-        harness.start()
-        return harness
+        return toml_harness({"target": {"name": "worker", "kind": "command", "flow": "client_credentials"},
+                             "target.command": command, "target.env": WORKER_ENV})
 
-    yield make
-    for harness in harnesses:
-        harness.stop()
+    return make
 
 
 def units_reached_the_mock(harness: Harness, scenario: str) -> list[tuple[str, str, int, str]]:

@@ -5,18 +5,14 @@ libfaketime is noted once and leaves the target's clock alone."""
 from __future__ import annotations
 
 import glob
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cheroot import server as cheroot_server
 
-from rfcheck.config import load_config
 from rfcheck.harness import Harness
 from rfcheck.provider.clock import Clock
 from rfcheck.scenarios import PAST_EXPIRY
@@ -27,11 +23,12 @@ SYSTEM_LIBRARY = next((path for pattern in LIBRARY_PATTERNS for path in glob.glo
 needs_libfaketime = pytest.mark.skipif(SYSTEM_LIBRARY is None, reason="libfaketime is not installed")
 CLOCK_PRINTER = "import sys, time\nfor _ in sys.stdin:\n    print(time.time(), time.monotonic(), flush=True)\n"
 
+pytestmark = pytest.mark.usefixtures("quick_server_stop")
+
 
 @pytest.fixture(autouse=True)
 def no_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RFCHECK_FAKETIME_LIB", raising=False)
-    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
 
 
 @pytest.fixture
@@ -115,27 +112,13 @@ def test_a_running_process_sees_its_clock_jump_when_rfcheck_travels(faketime: Ca
 
 
 # -- through the harness ---------------------------------------------------------------------------
-def toml(tables: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
-                     for name, table in tables.items())
-
-
 @pytest.fixture
-def command_harness(tmp_path: Path) -> Iterator[Callable[[str], Harness]]:
-    harnesses: list[Harness] = []
-
+def command_harness(toml_harness: Callable[..., Harness]) -> Callable[[str], Harness]:
     def make(run: str) -> Harness:
-        (tmp_path / "rfcheck.toml").write_text(toml({
-            "target": {"name": "clock-reader", "kind": "command", "flow": "client_credentials"},
-            "target.command": {"run": run}}))
-        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
-        harnesses.append(harness)
-        harness.start()
-        return harness
+        return toml_harness({"target": {"name": "clock-reader", "kind": "command", "flow": "client_credentials"},
+                             "target.command": {"run": run}})
 
-    yield make
-    for harness in harnesses:
-        harness.stop()
+    return make
 
 
 def test_without_libfaketime_the_harness_says_so_and_only_the_mocks_clock_moves(

@@ -4,55 +4,30 @@ one {port} for the whole run, and which driver each scenario gets."""
 
 from __future__ import annotations
 
-import functools
-import json
-import socketserver
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cheroot import server as cheroot_server
 
-import rfcheck.transport.proxy as proxy_module
-from rfcheck.config import load_config
 from rfcheck.harness import Harness, fill
 from rfcheck.targets.base import DriverError
 
 PLACEHOLDERS = ("api_url", "audience", "ca_file", "client_id", "client_secret", "issuer", "port", "proxy_url",
                 "redirect_uri")
 
-
-@pytest.fixture(autouse=True)
-def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cheroot and socketserver look for a stop request every 0.5 s; the tests stop many servers."""
-    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
-    monkeypatch.setattr(proxy_module._ThreadingServer, "serve_forever",
-                        functools.partialmethod(socketserver.BaseServer.serve_forever, poll_interval=0.02))
-
-
-def toml(tables: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
-                     for name, table in tables.items())
+pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 
 @pytest.fixture
-def harness_for(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+def harness_for(toml_harness: Callable[..., Harness]) -> Callable[..., Harness]:
     """``harness_for(target_table, **other_tables)``: a harness for that config (started unless told)."""
-    harnesses: list[Harness] = []
 
     def make(target: dict[str, Any], start: bool = True, **tables: dict[str, Any]) -> Harness:
-        (tmp_path / "rfcheck.toml").write_text(toml({"target": {"name": "t", **target}, **tables}))
-        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
-        harnesses.append(harness)
-        if start:
-            harness.start()
-        return harness
+        return toml_harness({"target": {"name": "t", **target}, **tables}, start=start)
 
-    yield make
-    for harness in harnesses:
-        harness.stop()
+    return make
 
 
 def command(run: str, env: dict[str, str] | None = None, **target: Any) -> dict[str, Any]:

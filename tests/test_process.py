@@ -14,31 +14,10 @@ import pytest
 import rfcheck.targets.process as process_module
 from rfcheck.targets.base import DriverError
 from rfcheck.targets.process import TargetProcess
+from tests.helpers import gone
 
 # A grandchild that ignores SIGTERM and announces its pid once the trap is in place.
 STUBBORN = """sh -c 'trap "" TERM; echo grandchild $$; exec sleep 60' &"""
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs. A killed orphan stays a zombie here (PID 1 does not reap), and
-    a zombie has ended: it runs no code and holds no port."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def gone(pid: int, within: float = 2.0) -> bool:
-    deadline = time.monotonic() + within
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def wait_for_line(process: TargetProcess, prefix: str, within: float = 5.0) -> str:

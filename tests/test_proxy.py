@@ -5,22 +5,16 @@ evidence SEC-04 reads). Last, proxy mode end to end: a web app that hard-codes t
 
 from __future__ import annotations
 
-import functools
 import json
 import socket
-import socketserver
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from cheroot import server as cheroot_server
 
-import rfcheck.transport.proxy as proxy_module
-from rfcheck.config import load_config
 from rfcheck.harness import Harness
 from rfcheck.journal import Exchange
 from rfcheck.provider.app import Provider
@@ -29,13 +23,7 @@ from rfcheck.transport.proxy import ProxyServer
 
 DISCOVERY = "/.well-known/openid-configuration"
 
-
-@pytest.fixture(autouse=True)
-def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cheroot and socketserver look for a stop request every 0.5 s; the tests stop many servers."""
-    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
-    monkeypatch.setattr(proxy_module._ThreadingServer, "serve_forever",
-                        functools.partialmethod(socketserver.BaseServer.serve_forever, poll_interval=0.02))
+pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 
 @pytest.fixture
@@ -153,26 +141,17 @@ def test_absolute_form_with_a_body_reaches_the_mock_whole(proxy: str, provider: 
 
 
 # -- proxy mode end to end -------------------------------------------------------------------------
-def toml(tables: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
-                     for name, table in tables.items())
-
-
 @pytest.fixture
-def proxied_harness(tmp_path: Path) -> Iterator[Harness]:
+def proxied_harness(toml_harness: Callable[..., Harness]) -> Harness:
     app = Path(__file__).parent / "apps" / "web_app.py"
-    (tmp_path / "rfcheck.toml").write_text(toml({
+    return toml_harness({
         "target": {"name": "hard-coded", "kind": "web", "redirect_uri": "http://127.0.0.1:{port}/callback"},
         "target.web": {"start": f'"{sys.executable}" "{app}"', "url": "http://127.0.0.1:{port}",
                        "actions": ["/invoices"]},
         "target.env": {"RF_ISSUER": "https://auth.request.finance", "RF_API_URL": "https://api.request.finance",
                        "RF_CLIENT_ID": "{client_id}", "RF_CLIENT_SECRET": "{client_secret}",
                        "RF_REDIRECT_URI": "{redirect_uri}", "PORT": "{port}"},
-        "target.intercept": {"proxy": True}}))
-    harness = Harness(load_config(tmp_path / "rfcheck.toml"))
-    harness.start()
-    yield harness
-    harness.stop()
+        "target.intercept": {"proxy": True}})
 
 
 def test_an_app_that_hard_codes_the_real_hosts_is_judged_through_the_proxy(proxied_harness: Harness) -> None:

@@ -6,7 +6,6 @@ the mock's URLs into https and tells the target's process to trust the CA."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import ssl
 import sys
 from collections.abc import Callable, Iterator
@@ -16,11 +15,9 @@ from typing import Any
 import httpx
 import pytest
 import requests
-from cheroot import server as cheroot_server
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from rfcheck.config import load_config
 from rfcheck.harness import Harness
 from rfcheck.provider.app import Provider
 from rfcheck.tls import LOOPBACK_NAMES, RunCA
@@ -29,10 +26,7 @@ from rfcheck.transport.server import LoopbackServer, client_tls_context
 DISCOVERY = "/.well-known/openid-configuration"
 YEAR = dt.timedelta(days=365)
 
-
-@pytest.fixture(autouse=True)
-def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
+pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 
 @pytest.fixture(scope="module")
@@ -116,25 +110,12 @@ def test_a_client_without_tls_gets_no_answer_from_the_https_server(https_auth: s
 
 
 # -- tls = true in the target config -----------------------------------------------------------------
-def toml(tables: dict[str, dict[str, Any]]) -> str:
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
-                     for name, table in tables.items())
-
-
 @pytest.fixture
-def tls_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
-    harnesses: list[Harness] = []
-
+def tls_harness(toml_harness: Callable[..., Harness]) -> Callable[..., Harness]:
     def make(target: dict[str, Any], **tables: dict[str, Any]) -> Harness:
-        (tmp_path / "rfcheck.toml").write_text(toml({"target": {"name": "tls", **target}, **tables}))
-        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
-        harnesses.append(harness)
-        harness.start()
-        return harness
+        return toml_harness({"target": {"name": "tls", **target}, **tables})
 
-    yield make
-    for harness in harnesses:
-        harness.stop()
+    return make
 
 
 def test_tls_true_serves_https_and_the_target_trusts_the_ca_through_its_environment(

@@ -5,9 +5,7 @@ app's cookie), exercises it, and stops it after each scenario or at the end of t
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import sys
 import time
@@ -16,64 +14,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cheroot import server as cheroot_server
 
-from rfcheck.config import load_config
 from rfcheck.harness import Harness
 from rfcheck.scenarios import ScenarioResult
+from tests.helpers import alive, gone, pids
+
+pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 APP = Path(__file__).parent / "apps" / "web_app.py"
 APP_ENV = {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_CLIENT_ID": "{client_id}",
            "RF_CLIENT_SECRET": "{client_secret}", "RF_REDIRECT_URI": "{redirect_uri}", "PORT": "{port}"}
 
 
-def toml(tables: dict[str, dict[str, Any]]) -> str:
-    """A small TOML writer: JSON strings, lists, numbers and booleans are TOML too."""
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items())
-                     for name, table in tables.items())
-
-
-def alive(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie has ended: PID 1 here does not reap orphans)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def gone(pid: int, within: float = 2.0) -> bool:
-    deadline = time.monotonic() + within
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return not alive(pid)
-
-
-def pids(text: str) -> set[int]:
-    return {int(pid) for pid in re.findall(r"pid=(\d+)", text)}
-
-
-@pytest.fixture(autouse=True)
-def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cheroot checks for stop every 0.5 s; the tests stop many servers."""
-    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
-
-
 @pytest.fixture
-def web_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+def web_harness(toml_harness: Callable[..., Harness]) -> Iterator[Callable[..., Harness]]:
     """``web_harness(mode="", **web)``: a started harness for the test app; stopped at teardown."""
     harnesses: list[Harness] = []
 
     def make(mode: str = "", **web: Any) -> Harness:
         settings = {"start": f'"{sys.executable}" "{APP}"', "url": "http://127.0.0.1:{port}",
                     "actions": ["/invoices"], "ready_timeout": 10, "step_timeout": 5, **web}
-        (tmp_path / "rfcheck.toml").write_text(toml({
+        harness = toml_harness({
             "target": {"name": "web-app", "kind": "web", "redirect_uri": "http://127.0.0.1:{port}/callback"},
-            "target.web": settings, "target.env": {**APP_ENV, "APP_MODE": mode}}))
-        harness = Harness(load_config(tmp_path / "rfcheck.toml"))
+            "target.web": settings, "target.env": {**APP_ENV, "APP_MODE": mode}}, start=False)
         harnesses.append(harness)
         harness.start()
         return harness
