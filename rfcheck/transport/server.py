@@ -6,6 +6,7 @@ keep-alive, TLS) serves the provider's handler on 127.0.0.1 only.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import threading
 from collections.abc import Iterable
@@ -20,6 +21,12 @@ from rfcheck.provider.http import Site
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+_KEEP_ALIVE_CONNECTIONS = 256
+# Idle keep-alive connections wait in cheroot's selector, not in a thread, so threads bound only the
+# requests served at once. Python work holds the GIL (RSA signing releases it): past a few threads,
+# more only add GIL hand-offs (bench/README.md). 8 still serves the concurrency scenario's parallel
+# token requests (library.PARALLEL_UNITS, each held by the slow-endpoint fault) all at once.
+_THREADS = 8
 
 
 PROXY = "proxy"
@@ -43,13 +50,16 @@ class LoopbackServer:
     URIs, or the ``Host`` header inside a CONNECT tunnel): the back end of proxy mode.
     """
 
-    def __init__(self, provider: Provider, kind: str, *, threads: int = 16,
+    def __init__(self, provider: Provider, kind: str, *, threads: int = _THREADS,
                  tls: tuple[str, str] | None = None) -> None:
         self.provider = provider
         self.kind = kind
         # cheroot's default listen backlog (5) drops SYNs under parallel clients: 1 s retransmit stalls
         self._server = wsgi.Server(("127.0.0.1", 0), self._wsgi, numthreads=threads,
-                                   server_name="rfcheck", request_queue_size=128)
+                                   server_name="rfcheck", request_queue_size=128, shutdown_timeout=1)
+        # past cheroot's default of 10 idle keep-alive connections every answer says "Connection: close":
+        # clients with more parallel connections then reconnect for each request
+        self._server.keep_alive_conn_limit = _KEEP_ALIVE_CONNECTIONS
         if kind == PROXY:  # absolute-form requests come from the proxy's relay (RFC 9112 §3.2.2)
             self._server.ConnectionClass = _ProxyConnection
         if tls:
@@ -107,12 +117,22 @@ class LoopbackServer:
         # a chunked body has no Content-Length: cheroot's input then reads the chunks to the end
         stream = environ["wsgi.input"]
         body = stream.read() if chunked else stream.read(length) if length else b""
-        return httpx.Request(environ["REQUEST_METHOD"], raw_uri, headers=_headers(environ), content=body)
+        return httpx.Request(environ["REQUEST_METHOD"], _url(raw_uri), headers=_headers(environ), content=body)
+
+
+@functools.lru_cache(maxsize=512)
+def _url(raw_uri: str) -> httpx.URL:
+    # parsing a URL costs more than the rest of the request's conversion; httpx.URL is immutable
+    return httpx.URL(raw_uri)
+
+
+@functools.lru_cache(maxsize=256)
+def _header_name(environ_key: str) -> str:
+    return environ_key[5:].replace("_", "-").title()
 
 
 def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
-    headers = [(key[5:].replace("_", "-").title(), value) for key, value in environ.items()
-               if key.startswith("HTTP_")]
+    headers = [(_header_name(key), value) for key, value in environ.items() if key.startswith("HTTP_")]
     for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
         if environ.get(key):
             headers.append((name, environ[key]))

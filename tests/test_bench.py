@@ -1,0 +1,49 @@
+"""bench/token_endpoint.py keeps working: its --quick mode starts the servers, drives them and
+prints every number. Nothing here is timed: the benchmark is read by a person, not asserted on."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench" / "token_endpoint.py"
+NUMBER = r"-?\d+(\.\d+)?"
+ALWAYS = ("rsa2048_signs_per_s_1_thread", "rsa2048_signs_per_s_2_threads", "rfcheck_idle_rss_mib",
+          "rfcheck_tokens_per_s", "rfcheck_p50_ms", "rfcheck_p99_ms", "rfcheck_cpu_cores", "rfcheck_peak_rss_mib",
+          "rfcheck_rss_kib_per_token")
+WITH_PEER = ("peer_tokens_per_s", "peer_p50_ms", "peer_p99_ms", "peer_cpu_cores", "ratio_rfcheck_over_peer")
+
+
+def _numbers(output: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) for m in re.finditer(rf"^(\w+) ({NUMBER})$", output, flags=re.M)}
+
+
+def test_quick_run_prints_every_number_and_stops_its_servers() -> None:
+    done = subprocess.run([sys.executable, str(BENCH), "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    numbers = _numbers(done.stdout)
+    peer_installed = (ROOT / "bench" / "node_modules" / "oauth2-mock-server").exists()
+    expected = ALWAYS + (WITH_PEER if peer_installed else ())
+    assert [name for name in expected if name not in numbers] == [], done.stdout
+    assert float(numbers["rfcheck_tokens_per_s"]) > 0
+    if not peer_installed:
+        assert "# peer skipped: bench/node_modules is absent" in done.stdout
+    pids = [int(pid) for pid in re.findall(r"=(\d+)", _line(done.stdout, "# server pids:"))]
+    assert pids and [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
+
+
+def test_a_server_that_cannot_start_fails_the_run(tmp_path: Path) -> None:
+    # an empty checkout: the child finds no rfcheck package there and says so instead of its URL
+    done = subprocess.run([sys.executable, str(BENCH), "--quick", "--no-peer", "--rfcheck-root", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "bench failed: rfcheck did not start" in done.stderr and "no rfcheck package" in done.stderr
+    assert "rfcheck_tokens_per_s" not in done.stdout
+
+
+def _line(output: str, prefix: str) -> str:
+    return next((line for line in output.splitlines() if line.startswith(prefix)), "")
