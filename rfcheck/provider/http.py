@@ -139,7 +139,7 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
 def bearer_challenge(error: str | None = None, description: str | None = None,
                      scope: str | None = None) -> str:
     """An RFC 6750 §3 ``WWW-Authenticate`` value, quoted exactly as the RFC's grammar says."""
-    params = [f'realm="api.request.finance"']
+    params = ['realm="api.request.finance"']
     for name, value in (("error", error), ("error_description", description), ("scope", scope)):
         if value:
             params.append(f'{name}="{value}"')

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -22,9 +22,6 @@ from rfcheck.provider.faults import change_identity, make_id_token
 from rfcheck.provider.http import (NO_STORE, Call, ProviderError, basic_credentials, bearer_challenge,
                                    json_response, oauth_error, parse_pairs, single_valued)
 from rfcheck.provider.tokens import ACCESS_TOKEN_LIFETIME, AUDIENCE, RefreshFamily
-
-if TYPE_CHECKING:
-    from rfcheck.provider.app import Provider
 
 __all__ = ["authorize", "discovery", "jwks", "revoke", "token", "userinfo"]
 
