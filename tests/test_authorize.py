@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, Client
-from rfcheck.provider.app import Provider
+from rfcheck.provider.app import AUTH_HOST, Provider
 from rfcheck.provider.tokens import half_hash
 from tests.helpers import FULL_SCOPE, REDIRECT_URI, Agent, Login, redirect_params, unverified
 
@@ -289,3 +289,18 @@ def test_implicit_id_token_is_signed_with_the_current_key(agent: Agent, code_cli
                                                           provider: Provider) -> None:
     token = redirect_params(agent.authorize(code_client, response_type="id_token", nonce="n"))["id_token"]
     assert jwt.get_unverified_header(token) == {"alg": "RS256", "kid": provider.keys.current.kid, "typ": "JWT"}
+
+
+def test_a_form_post_to_authorize_is_served_like_a_get(agent: Agent, code_client: Client) -> None:
+    # OIDC Core §3.1.2.1: the authorization endpoint supports GET and POST
+    form = dict(httpx.URL(agent.authorize_url(code_client, state="posted")).params)
+    response = agent.http.post(f"{AUTH_HOST}/authorize", data=form)
+    assert response.status_code == 302
+    answer = redirect_params(response)
+    assert answer["state"] == "posted" and answer["code"]
+
+
+def test_a_post_to_authorize_that_is_not_a_form_is_shown_to_the_user(agent: Agent, code_client: Client) -> None:
+    form = dict(httpx.URL(agent.authorize_url(code_client)).params)
+    response = agent.http.post(f"{AUTH_HOST}/authorize", json=form)
+    assert "form-encoded" in shown_to_user(response)

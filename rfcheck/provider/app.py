@@ -31,6 +31,7 @@ _AUTH_ROUTES: dict[tuple[str, str], Callable[[Call], httpx.Response]] = {
     ("GET", "/.well-known/openid-configuration"): oauth.discovery,
     ("GET", "/.well-known/jwks.json"): oauth.jwks,
     ("GET", "/authorize"): oauth.authorize,
+    ("POST", "/authorize"): oauth.authorize,
     ("POST", "/oauth/token"): oauth.token,
     ("GET", "/userinfo"): oauth.userinfo,
     ("POST", "/userinfo"): oauth.userinfo,

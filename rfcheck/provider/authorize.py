@@ -18,7 +18,7 @@ import httpx
 
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, KNOWN_SCOPES, User
 from rfcheck.provider.faults import make_id_token
-from rfcheck.provider.http import Call, ProviderError
+from rfcheck.provider.http import Call, ProviderError, parse_pairs
 from rfcheck.provider.tokens import AUDIENCE, RefreshFamily, opaque
 
 RESPONSE_TYPES = frozenset({"code", "token", "id_token", "id_token token", "code id_token",
@@ -55,7 +55,8 @@ class _Redirected(Exception):
 
 
 def authorize(call: Call) -> httpx.Response:
-    pairs = list(call.request.url.params.multi_items())
+    """The authorization endpoint; OIDC Core §3.1.2.1: GET with a query, or POST with a form."""
+    pairs = list(call.request.url.params.multi_items()) if call.request.method == "GET" else _form(call)
     params = dict(pairs)
     repeated = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
     if {"client_id", "redirect_uri"} & set(repeated):
@@ -75,6 +76,16 @@ def authorize(call: Call) -> httpx.Response:
     if state is not None:
         answer["state"] = state
     return _deliver(redirect_uri, answer, mode if mode in ("query", "fragment", "form_post") else "query")
+
+
+def _form(call: Call) -> list[tuple[str, str]]:
+    content_type = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise _shown(call, "invalid_request", "A POST to /authorize must be form-encoded "
+                                              "(application/x-www-form-urlencoded)")
+    pairs = parse_pairs(call.request)
+    call.exchange.form.update(dict(pairs))
+    return pairs
 
 
 def _order(part: str) -> int:
