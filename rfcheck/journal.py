@@ -62,6 +62,11 @@ class Exchange:
         self.notes.append(text)
         self.facts.update(facts)
 
+    @property
+    def params(self) -> dict[str, str]:
+        """The request's parameters wherever it carried them: the query, or a form body (a POST /authorize)."""
+        return {**self.query, **self.form}
+
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 

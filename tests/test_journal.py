@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 import rfcheck.provider.app as app_module
@@ -198,3 +199,14 @@ def test_describe_is_redacted(provider: Provider, login: Callable[..., Login]) -
     assert described["method"] == "POST" and described["path"] == "/oauth/token" and described["status"] == 200
     assert described["from"] == "target" and described["to"] == "auth" and described["at"].endswith("Z")
     assert result.access_token not in described["note"] and result.refresh_token not in described["note"]
+
+
+def test_authorization_parameters_are_read_from_the_query_or_a_posted_form(agent: Agent, code_client: Client,
+                                                                           provider: Provider) -> None:
+    agent.authorize(code_client, state="by-get", code_challenge_method=None)
+    form = dict(httpx.URL(agent.authorize_url(code_client, state="by-post")).params)
+    agent.http.post(f"{AUTH_HOST}/authorize", data=form)
+    by_get, by_post = list(provider.journal)
+    assert by_get.params["state"] == "by-get" and by_get.form == {}
+    assert by_post.params["state"] == "by-post" and by_post.query == {}
+    assert by_post.params["client_id"] == code_client.client_id

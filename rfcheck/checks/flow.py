@@ -37,12 +37,12 @@ def own_authorizations(results: Iterable[ScenarioResult]) -> Seen:
 def response_type(exchange: Exchange) -> str:
     """``response_type`` in the canonical order (``code id_token token``), as the mock reads it."""
     order = ("code", "id_token", "token")
-    parts = exchange.query.get("response_type", "").split()
+    parts = exchange.params.get("response_type", "").split()
     return " ".join(sorted(parts, key=lambda p: order.index(p) if p in order else len(order)))
 
 
 def requested_scope(exchange: Exchange) -> tuple[str, ...]:
-    return tuple(exchange.query.get("scope", "").split())
+    return tuple(exchange.params.get("scope", "").split())
 
 
 def refusal(exchange: Exchange) -> str | None:
@@ -77,7 +77,7 @@ def authorization_request_well_formed(ctx: Context) -> Finding:
 
 def _request_problems(ctx: Context, exchange: Exchange) -> list[str]:
     """RFC 6749 §4.1.1 and Going Live: the parameters the real service insists on."""
-    query = exchange.query
+    query = exchange.params
     problems = [p for p in (_response_type_problem(exchange), _client_problem(ctx, query.get("client_id")),
                             _redirect_problem(ctx, query.get("redirect_uri")),
                             _audience_problem(query.get("audience")), _scope_problem(exchange)) if p]
@@ -90,7 +90,7 @@ def _request_problems(ctx: Context, exchange: Exchange) -> list[str]:
 def _response_type_problem(exchange: Exchange) -> str | None:
     if response_type(exchange) in RESPONSE_TYPES:
         return None  # code, or an implicit/hybrid type that FLOW-06 judges
-    return f"response_type={exchange.query.get('response_type', '(missing)')!r}: expected code"
+    return f"response_type={exchange.params.get('response_type', '(missing)')!r}: expected code"
 
 
 def _client_problem(ctx: Context, client_id: str | None) -> str | None:
@@ -192,7 +192,7 @@ def uses_pkce(ctx: Context) -> Finding:
     if not requests:
         return skipped("FLOW-03", "no authorization request for a code was observed")
     missing = [ctx.evidence(s, e, "no code_challenge in the authorization request") for s, e in requests
-               if not e.query.get("code_challenge")]
+               if not e.params.get("code_challenge")]
     if missing:
         return failed("FLOW-03", f"{len(missing)} of {len(requests)} authorization requests did not use PKCE",
                       missing)
@@ -202,7 +202,7 @@ def uses_pkce(ctx: Context) -> Finding:
 @check("FLOW-07", LOGINS)
 def pkce_method_is_s256(ctx: Context) -> Finding:
     requests = [(s, e) for s, e in _code_flow_requests(ctx)
-                if "code_challenge" in e.query or "code_challenge_method" in e.query]
+                if "code_challenge" in e.params or "code_challenge_method" in e.params]
     if not requests:
         return skipped("FLOW-07", "the target does not use PKCE (see FLOW-03)")
     evidence = [ctx.evidence(s, e, problem) for s, e in requests if (problem := _pkce_problem(e))]
@@ -214,7 +214,7 @@ def pkce_method_is_s256(ctx: Context) -> Finding:
 
 def _pkce_problem(exchange: Exchange) -> str | None:
     """RFC 7636 §4.2-4.3; Auth0 supports S256 only, and a missing method means plain."""
-    method, challenge = exchange.query.get("code_challenge_method"), exchange.query.get("code_challenge")
+    method, challenge = exchange.params.get("code_challenge_method"), exchange.params.get("code_challenge")
     why = refusal(exchange)
     refused = f" (refused: {why})" if why else ""
     if not challenge:
@@ -336,7 +336,7 @@ def implicit_and_hybrid_rules(ctx: Context) -> Finding:
 def _front_channel_problem(ctx: Context, scenario: str, exchange: Exchange) -> str | None:
     """OIDC Core §3.2.2.1 and §3.3.2.11: nonce required; no refresh token from the front channel."""
     why = refusal(exchange)
-    if not exchange.query.get("nonce"):
+    if not exchange.params.get("nonce"):
         return "no nonce: the authorization server refuses implicit and hybrid requests without one"
     if why:
         return f"refused by the authorization server: {why}"

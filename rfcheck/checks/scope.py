@@ -162,14 +162,14 @@ def _after_refusal(ctx: Context, result: ScenarioResult, first: Exchange, later:
                                   "more times instead of re-authorizing",
                       [ctx.evidence(result.name, first, "403 insufficient_scope"),
                        *(ctx.evidence(result.name, e, "the same call, refused again") for e in retries[:3])])
-    consent = [e for e in later if "consent" in e.query.get("prompt", "").split()]
+    consent = [e for e in later if "consent" in e.params.get("prompt", "").split()]
     if consent:
         return passed("SCOPE-05", "after 403 insufficient_scope the target re-authorized with prompt=consent")
     if later:
         return failed("SCOPE-05", "the re-authorization after 403 insufficient_scope did not send prompt=consent, "
                                   "so the user was not asked again for the withheld scope",
                       [ctx.evidence(result.name, first, "403 insufficient_scope"),
-                       *(ctx.evidence(result.name, e, f"prompt={e.query.get('prompt')!r}") for e in later[:2])])
+                       *(ctx.evidence(result.name, e, f"prompt={e.params.get('prompt')!r}") for e in later[:2])])
     login = next((ev for ev in result.events_of("login") if ev.first >= first.n), None)
     detail = f": {ctx.redact(login.detail)}" if login and login.detail else ""
     return skipped("SCOPE-05", f"no authorization request after the 403 was observed{detail}")
