@@ -78,7 +78,8 @@ CATALOGUE: tuple[Requirement, ...] = (
          "Register a separate app for each flow: one client uses authorization_code/refresh_token or "
          "client_credentials, never both (Going Live).", "Going Live"),
     _req("AUTH-04", "must", "Accepts valid RS256 ID tokens verified against the JWKS",
-         "the baseline login with a correct RS256 ID token must complete and lead to API use",
+         "the baseline login with a correct RS256 ID token must complete: the code is exchanged and the app's "
+         "answer to its callback is not an error (judged at the callback itself)",
          "Verify ID tokens with RS256 and the keys from /.well-known/jwks.json; do not configure HS256 with "
          "the client secret (OIDC Core §3.1.3.7, Going Live).", "OIDC Core §3.1.3.7"),
     _code("FLOW-01", "must", "Authorization request is well formed",
@@ -86,8 +87,9 @@ CATALOGUE: tuple[Requirement, ...] = (
           "Send response_type=code, client_id, the exact registered redirect_uri, audience=accounts and a "
           "scope containing openid to /authorize (RFC 6749 §4.1.1, Going Live).", "RFC 6749 §4.1.1"),
     _code("FLOW-02", "must", "Refuses forged callbacks (login CSRF, code injection)",
-          "rfcheck delivers a forged callback; a successful exchange of the injected code, or API use with "
-          "its tokens, fails",
+          "rfcheck delivers two forged callbacks with an attacker's code issued without PKCE (a foreign state "
+          "while a login is pending; no state after a completed login); a successful exchange of the injected "
+          "code, or API use with its tokens, fails",
           "Bind each login to the user's session with a one-time state value and reject callbacks whose state "
           "you did not issue; use PKCE so an injected code cannot be redeemed (RFC 9700 §4.5, §4.7).",
           "RFC 9700 §4.5, §4.7"),
@@ -100,7 +102,7 @@ CATALOGUE: tuple[Requirement, ...] = (
           "the redirect_uri used on /authorize; never retry a code that was redeemed (RFC 6749 §4.1.3).",
           "RFC 6749 §4.1.3"),
     _code("FLOW-05", "must", "No client secret or token in the front channel or in any URL",
-          "found in any URL fails",
+          "found in any URL fails (what the app sends back to the browser is SEC-05)",
           "Keep the client secret server-side, send it only in the token request body or Basic header, and "
           "send access tokens only in the Authorization header, never in a URL (RFC 9700 §4.3.2, "
           "RFC 6750 §2.3).", "RFC 9700 §4.3.2"),
@@ -157,15 +159,17 @@ CATALOGUE: tuple[Requirement, ...] = (
           "Refresh with grant_type=refresh_token before expires_in runs out, or once after a 401 "
           "invalid_token, then retry with the new access token (RFC 6749 §6).", "RFC 6749 §6"),
     _code("TOKEN-03", "must", "Uses the newest refresh token (rotation)",
-          "the mock rotates refresh tokens and revokes the family on reuse",
+          "the mock rotates refresh tokens and revokes the family on reuse; a rotated token presented again in "
+          "any scenario fails",
           "Persist the refresh_token from every refresh response, replacing the old one at once; reusing a "
           "rotated token revokes the whole family (RFC 6749 §6, RFC 9700 §4.14.2).", "RFC 6749 §6"),
     _code("TOKEN-04", "must", "Stops and asks for a new login when refresh fails with invalid_grant",
-          "more than 2 refresh attempts with the dead token fails",
+          "more than 2 refresh attempts with the dead token fails, in any scenario; so does a process that "
+          "died on it or a user who cannot connect again",
           "Treat invalid_grant from the token endpoint as final: discard the stored tokens and ask the user "
           "to connect again, without retrying (RFC 6749 §5.2).", "RFC 6749 §5.2"),
     _code("TOKEN-05", "must", "Handles 401 invalid_token before expiry without looping",
-          "more than 2 calls with the revoked token fails",
+          "more than 2 calls with the revoked token fails; so does a process that died on the 401",
           "On 401 invalid_token, refresh once and retry once; if that fails too, stop and surface the error "
           "(RFC 6750 §3.1).", "RFC 6750 §3.1"),
     _code("TOKEN-06", "should", "Concurrent calls after expiry share one refresh",
@@ -174,7 +178,8 @@ CATALOGUE: tuple[Requirement, ...] = (
           "result; with rotation, parallel refreshes revoke each other (RFC 9700 §4.14.2).",
           "RFC 9700 §4.14.2"),
     _req("TOKEN-07", "should", "Backs off on token endpoint 429/5xx and honours Retry-After",
-         "more than 3 immediate retries warns",
+         "more than 3 immediate retries warns; so does throwing the session away on a transient error, or a "
+         "process that died on it",
          "Retry token requests a bounded number of times with exponential backoff and wait at least "
          "Retry-After on 429 (RFC 6585 §4, RFC 9110 §10.2.3).", "RFC 9110 §10.2.3"),
     _req("TOKEN-08", "must", "Refresh tokens go only to the token endpoint",
@@ -237,7 +242,8 @@ CATALOGUE: tuple[Requirement, ...] = (
           "When a refresh response carries an ID token, require the same iss and sub as the original and "
           "refuse it otherwise (OIDC Core §12.2).", "OIDC Core §12.2"),
     _req("SEC-01", "must", "No plaintext client secret in the project's files",
-         "scan of the project folder (git-tracked files, .env*, config); placeholders and empty values pass",
+         "scan of the project folder (git-tracked files, .env*, config); placeholders and empty values pass; "
+         "files git ignores are not judged",
          "Remove the secret from the files (and from git history), rotate it, and load it at runtime from the "
          "environment or a secret manager (Going Live).", "Going Live"),
     _req("SEC-02", "must", "Separate OAuth apps for TEST/DEV and PRODUCTION",
@@ -245,7 +251,7 @@ CATALOGUE: tuple[Requirement, ...] = (
          "Create the production app from a separate Request Finance account so TEST/DEV and PRODUCTION have "
          "different client IDs (Going Live).", "Going Live"),
     _req("SEC-03", "must", "Never logs the client secret or tokens",
-         "rfcheck searches the target's captured output for every secret and token it issued",
+         "rfcheck searches the target's captured output of every scenario for every secret and token it issued",
          "Stop logging request bodies, token responses and Authorization headers, and keep HTTP client "
          "debug logging off in production; log a fingerprint if you need one (Going Live, RFC 6819 §5.1.6).",
          "Going Live"),
@@ -254,6 +260,24 @@ CATALOGUE: tuple[Requirement, ...] = (
          "Send the client secret only to auth.request.finance and access tokens only to api.request.finance; "
          "do not attach the Authorization header in a shared HTTP client used for other hosts "
          "(RFC 6750 §5.3).", "RFC 6750 §5.3"),
+    _req("SEC-05", "must", "Tokens and the client secret never reach the user's browser",
+         "web targets: every page, header, redirect and cookie the app sends its browser (signed session "
+         "cookies decoded) is searched for every access token, refresh token and client secret rfcheck issued",
+         "Keep tokens on the server (the backend-for-frontend pattern): store them in a server-side session "
+         "keyed by an opaque cookie, never in a page, a redirect or a readable cookie such as Flask's default "
+         "session (OAuth 2.0 for Browser-Based Applications, IETF draft, §6.1).",
+         "OAuth 2.0 for Browser-Based Applications §6.1"),
+    _req("REL-01", "must", "No answer from Request Finance takes the integration down",
+         "after each step that meets an error answer, and at the end of each scenario, the process must be "
+         "alive and answer its ready URL",
+         "Handle every error Request Finance can send (401, 403, invalid_grant, 429/5xx, a defective ID token, "
+         "a forged callback) where the call is made: catch rejected promises and exceptions in each route or "
+         "with the framework's error handler, so that one bad answer never ends the process (Going Live).",
+         "Going Live"),
+    _req("REL-02", "should", "Request Finance errors become handled answers, never a 500",
+         "a 500 to the browser right after the mock sent an error answer warns",
+         "Turn Request Finance errors into a page, an error status chosen by the app (4xx, 502, 503) or a "
+         "redirect to log in again; keep 500 for the app's own bugs (RFC 9110 §15.6).", "RFC 9110 §15.6"),
     _manual("MAN-01", "Dedicated integration account with a strong, archived password",
             "Confirm a dedicated Request Finance account exists for the integration, sends and receives no "
             "invoices, and its strong password is archived safely (Going Live).", "Going Live", frozenset({CODE})),
@@ -275,7 +299,7 @@ CATALOGUE: tuple[Requirement, ...] = (
             "personal data was decided (Organizations).", "Organizations"),
 )
 
-GROUPS: tuple[str, ...] = ("AUTH", "FLOW", "CC", "SCOPE", "TOKEN", "NET", "ORG", "OIDC", "SEC", "MAN")
+GROUPS: tuple[str, ...] = ("AUTH", "FLOW", "CC", "SCOPE", "TOKEN", "NET", "ORG", "OIDC", "SEC", "REL", "MAN")
 
 GROUP_TITLES: dict[str, str] = {
     "AUTH": "How the integration authenticates",
@@ -287,6 +311,7 @@ GROUP_TITLES: dict[str, str] = {
     "ORG": "Organizations",
     "OIDC": "ID token validation",
     "SEC": "Secrets and environments",
+    "REL": "Resilience to Request Finance's errors",
     "MAN": "Things a person must confirm",
 }
 

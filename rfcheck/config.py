@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -35,8 +36,12 @@ DEFAULT_REDIRECT_URI = "http://localhost/callback"
 
 TARGET_KEYS = (
     "name", "kind", "flow", "network", "redirect_uri", "scopes", "project", "tls",
-    "client_id_test", "client_id_live", "python", "web", "command", "env", "intercept", "confirm",
+    "client_id_test", "client_id_live", "python", "web", "command", "env", "intercept", "confirm", "accept",
 )
+# what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (target-contract.md)
+PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
+                "proxy_url", "ca_file")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 SPEC_KEYS = {
     "python": ("factory",),
     "web": ("start", "url", "ready", "login", "actions", "restart", "ready_timeout", "step_timeout"),
@@ -101,6 +106,7 @@ class TargetConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     proxy: bool = False
     confirm: Mapping[str, str] = field(default_factory=dict)
+    accept: Mapping[str, str] = field(default_factory=dict)
 
 
 _REQUIRED: Any = object()
@@ -250,7 +256,8 @@ def load_config(path: Path) -> TargetConfig:
         kind=kind,
         flow=target.choice("flow", FLOWS, "authorization_code"),
         network=target.choice("network", NETWORKS, "test"),
-        redirect_uri=_url(target, "redirect_uri", DEFAULT_REDIRECT_URI),
+        redirect_uri=_check_placeholders(target, "redirect_uri", _url(target, "redirect_uri", DEFAULT_REDIRECT_URI),
+                                         ("redirect_uri",)),
         scopes=_scopes(target),
         project=_project(target, file.parent),
         tls=target.flag("tls", False),
@@ -259,6 +266,7 @@ def load_config(path: Path) -> TargetConfig:
         env=_env(target),
         proxy=target.table("intercept", ("proxy",)).flag("proxy", False),
         confirm=_confirm(target),
+        accept=_accept(target),
         **_spec(target, kind),
     )
 
@@ -311,7 +319,32 @@ def _client_id(target: _Table, key: str) -> str | None:
 
 def _env(target: _Table) -> dict[str, str]:
     table = target.table("env", None)
-    return {key: table.string(key) for key in table.data}
+    return {key: _check_placeholders(table, key, table.string(key)) for key in table.data}
+
+
+def _accept(target: _Table) -> dict[str, str]:
+    """``[target.accept]``: should-level shortfalls accepted on purpose, each with a person's reason."""
+    from rfcheck.catalogue import CATALOGUE
+
+    levels = {req.id: req.level for req in CATALOGUE}
+    table = target.table("accept", None)
+    for key in table.data:
+        if key not in levels:
+            raise table.error(f"{key} is not a requirement ID{_hint(key, tuple(levels))}")
+        if levels[key] != "should":
+            raise table.error(f"{key} is a {levels[key]} requirement: only should requirements can be accepted")
+    return {key: table.string(key, empty_ok=False) for key in table.data}
+
+
+def _check_placeholders(table: _Table, key: str, value: str, unknown_too: tuple[str, ...] = ()) -> str:
+    """Every ``{name}`` in ``value`` must be a known placeholder (``unknown_too`` are refused here)."""
+    for match in _PLACEHOLDER.finditer(value):
+        name = match.group(1)
+        if name not in PLACEHOLDERS or name in unknown_too:
+            known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS if p not in unknown_too)
+            raise table.error(f"{key} = {value!r}: unknown placeholder {{{name}}}{_hint(name, PLACEHOLDERS)}; "
+                              f"known: {known}")
+    return value
 
 
 def _confirm(target: _Table) -> dict[str, str]:
@@ -347,8 +380,8 @@ def _is_reference(text: str) -> bool:
 def _web(table: _Table) -> WebSpec:
     d = _WEB_DEFAULTS
     return WebSpec(
-        start=table.string("start", empty_ok=False),
-        url=_url(table, "url"),
+        start=_check_placeholders(table, "start", table.string("start", empty_ok=False)),
+        url=_check_placeholders(table, "url", _url(table, "url")),
         ready=table.string("ready", d.ready),
         login=table.string("login", d.login),
         actions=table.strings("actions", d.actions),
@@ -363,7 +396,9 @@ def _command(table: _Table) -> CommandSpec:
     run, serve = table.string("run", d.run).strip(), table.string("serve", d.serve).strip()
     if bool(run) == bool(serve):
         raise table.error(f"exactly one of run and serve is required{table.why}")
-    actions = table.strings("actions", d.actions)
+    for key, value in (("run", run), ("serve", serve)):
+        _check_placeholders(table, key, value)
+    actions = tuple(_check_placeholders(table, "actions", a) for a in table.strings("actions", d.actions))
     if serve and not actions:
         raise table.error("actions is required (a non-empty list) with serve")
     if run and actions:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -74,18 +76,59 @@ for _name in SCENARIOS:
     globals()[f"rfcheck_scenario_{_name}"] = _scenario_fixture(_name)
 
 
+class TargetNotDriven(Exception):
+    """The target could not be started or driven: the requirement was not judged (a test error, not a fail)."""
+
+
+def requirement_of(node: pytest.Item) -> str | None:
+    """The catalogue ID a suite test judges: ``test_TOKEN_03`` judges TOKEN-03."""
+    name = getattr(node, "originalname", node.name)
+    if not name.startswith("test_"):
+        return None
+    rid = name[len("test_"):].replace("_", "-")
+    try:
+        return requirement(rid).id
+    except KeyError:
+        return None
+
+
 @pytest.fixture
 def rfcheck_judge(request: pytest.FixtureRequest) -> Callable[[str], Finding]:
-    """``rfcheck_judge("NET-01")``: run that requirement's check and turn its finding into an outcome."""
+    """``rfcheck_judge("NET-01")``: run that requirement's check and turn its finding into an outcome.
+
+    The scenarios the requirement reads run while the test is set up, so a target that cannot be
+    started or driven makes the test an error (not judged), never a failed requirement.
+    """
     session = _session(request)
+    own = requirement_of(request.node)
+    if own is not None:
+        _scenarios_for(request, session, own)
 
     def judge(requirement_id: str) -> Finding:
-        finding = _judge(request, session, requirement_id)
+        finding = _accepted(session, _judge(request, session, requirement_id))
         session.record(finding)
-        _act(finding)
+        _act(finding, request.node)
         return finding
 
     return judge
+
+
+def _scenarios_for(request: pytest.FixtureRequest, session: RfcheckSession,
+                   requirement_id: str) -> dict[str, ScenarioResult]:
+    """Run (once) the scenarios ``requirement_id`` reads; raise TargetNotDriven when one could not run."""
+    if session.target.flow not in requirement(requirement_id).applies_to:
+        return {}
+    results = {name: request.getfixturevalue(f"rfcheck_scenario_{name}") for name in CHECKS[requirement_id].scenarios}
+    broken = [r for r in results.values() if r.outcome == "error"]
+    if broken:
+        reason = f"not judged: the target could not be started or driven ({broken[0].reason})"
+        session.record(Finding(requirement_id, "skip", _first_line(reason), judged=False))
+        raise TargetNotDriven(reason)
+    return results
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
 
 
 def _judge(request: pytest.FixtureRequest, session: RfcheckSession, requirement_id: str) -> Finding:
@@ -94,16 +137,26 @@ def _judge(request: pytest.FixtureRequest, session: RfcheckSession, requirement_
         return skipped(requirement_id, f"does not apply to the {session.target.flow} flow")
     check = CHECKS[requirement_id]
     harness: Harness = request.getfixturevalue("rfcheck_harness")
-    results = {name: request.getfixturevalue(f"rfcheck_scenario_{name}") for name in check.scenarios}
-    return check.function(Context(harness, results))
+    return check.function(Context(harness, _scenarios_for(request, session, requirement_id)))
 
 
-def _act(finding: Finding) -> None:
+def _accepted(session: RfcheckSession, finding: Finding) -> Finding:
+    """``[target.accept]``: a should shortfall accepted on purpose keeps its evidence, with the reason."""
+    reason = session.target.accept.get(finding.id)
+    if reason is None or finding.status != "warn":
+        return finding
+    return dataclasses.replace(finding, status="accepted",
+                               reason=f"accepted in [target.accept]: {reason} (shortfall: {finding.reason})")
+
+
+def _act(finding: Finding, node: pytest.Item) -> None:
     message = _message(finding)
     if finding.status == "fail":
         pytest.fail(message, pytrace=False)
     elif finding.status == "warn":
-        warnings.warn(RfcheckWarning(message), stacklevel=2)
+        # shown at the requirement's test, not at this line of rfcheck
+        path, line, _ = node.location
+        warnings.warn_explicit(RfcheckWarning(message), RfcheckWarning, str(node.path), (line or 0) + 1)
     elif finding.status in ("skip", "manual"):
         pytest.skip(message)
 
@@ -115,3 +168,13 @@ def _message(finding: Finding) -> str:
     if finding.status in ("fail", "warn"):
         lines.append(f"  fix: {entry.remediation}")
     return "\n".join(lines)
+
+
+SUITE = Path(__file__).parent / "suite"
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """``-k SEC-01``, the ID as written, selects that requirement."""
+    rid = requirement_of(item)
+    if rid is not None and SUITE in Path(item.path).parents:
+        item.extra_keyword_matches.add(rid)

@@ -70,6 +70,7 @@ class Harness:
         self.values: dict[str, str] = {}
         self.notes: list[str] = []
         self.results: dict[str, ScenarioResult] = {}
+        self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
         self.client: Client | None = None
         self._environment: Environment | None = None
 
@@ -77,6 +78,7 @@ class Harness:
     def start(self) -> None:
         issuer, api_url = (server.start() for server in self._servers)
         self.values = {"issuer": issuer, "api_url": api_url, "audience": AUDIENCE, "port": str(free_port()),
+                       "network": self.config.network,
                        "ca_file": self.ca.ca_file if self.ca else "",
                        "proxy_url": self._proxy.start() if self._proxy else ""}
         redirect_uri = fill(self.config.redirect_uri, self.values, "[target] redirect_uri")
@@ -196,6 +198,10 @@ class Harness:
             spec = SCENARIOS[name]
             if self.config.flow not in spec.flows:
                 self.results[name] = ScenarioResult(name, "not-run", f"does not apply to the {self.config.flow} flow")
+            elif self.start_failure:
+                self.results[name] = ScenarioResult(name, "error", self.start_failure)
             else:
                 self.results[name] = execute(self, spec)
+                if self.results[name].outcome == "error":
+                    self.start_failure = self.results[name].reason
         return self.results[name]

@@ -30,8 +30,9 @@ def redact_value(value: str) -> str:
 class Exchange:
     """One request to the mock and its answer.
 
-    ``host`` is ``auth``, ``api`` or ``other`` (a host that is not Request
-    Finance); ``origin`` is who sent it: ``target`` or rfcheck's ``browser``.
+    ``host`` is ``auth``, ``api``, ``app`` (the web target itself, as its user's
+    browser reached it) or ``other`` (a host that is not Request Finance);
+    ``origin`` is who sent it: the ``target``, rfcheck's ``browser``, or the ``attacker``.
     ``facts`` holds what the provider concluded, in a form checks query
     (``grant_type``, ``token_status``, ``issued``…); ``notes`` says it in words.
     """
@@ -50,8 +51,10 @@ class Exchange:
     status: int = 0
     response_headers: dict[str, str] = field(default_factory=dict)
     response_json: Any = None
+    response_text: str = ""  # pages the app sent its user's browser (host ``app``), for SEC-05
     facts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    done: int = 0  # the journal's length when the answer was complete: what was sent meanwhile overlapped
 
     @property
     def request_line(self) -> str:

@@ -85,9 +85,18 @@ def concurrency(run: ScenarioRun) -> None:
 def forged_callback(run: ScenarioRun) -> None:
     """Login CSRF / code injection: a callback with an attacker's code and state, while a login is pending."""
     forged = run.forge_callback()
-    run.result.facts["forged_code"] = forged.code
     run.start_login_only()
     run.deliver_callback(forged.callback_url, "forged callback")
+
+
+@scenario("forged_callback_no_state", CODE_ONLY)
+def forged_callback_no_state(run: ScenarioRun) -> None:
+    """Login CSRF without state: after a completed login, a callback with an attacker's code and no state."""
+    if run.login():
+        run.units(1)
+        forged = run.forge_callback(with_state=False)
+        run.deliver_callback(forged.callback_url, "forged callback")
+        run.units(1)
 
 
 def _id_token_fault(name: str, fault: str) -> None:

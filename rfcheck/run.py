@@ -13,8 +13,15 @@ from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness, PythonFactory
 from rfcheck.report import write_all
 from rfcheck.report.model import Finding, RunResult, ScenarioRecord, build
+from rfcheck.scenarios import ScenarioResult
 
 OUTPUT_TAIL = 4000
+
+
+def _outcome_reason(result: ScenarioResult) -> str:
+    if result.crash is None:
+        return result.reason
+    return f"the target went down after {result.crash.after}: {result.crash.detail}; the steps after it did not run"
 
 
 class RfcheckWarning(UserWarning):
@@ -32,6 +39,7 @@ class RfcheckSession:
         self.report_paths: list[Path] = []
         self.report_error = ""
         self.verdict = ""
+        self.not_judged: list[str] = []
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
@@ -60,7 +68,7 @@ class RfcheckSession:
         if self.harness is None:
             return []
         journal = self.harness.provider.journal
-        return [ScenarioRecord(r.name, r.outcome, journal.redact(r.reason),
+        return [ScenarioRecord(r.name, "crashed" if r.crash else r.outcome, journal.redact(_outcome_reason(r)),
                                [journal.describe(e) for e in r.exchanges],
                                journal.redact(r.output[-OUTPUT_TAIL:]))
                 for r in self.harness.results.values()]
@@ -69,7 +77,7 @@ class RfcheckSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         try:
             report = build(self.result())
-            self.verdict = report["verdict"]
+            self.verdict, self.not_judged = report["verdict"], report["not_judged"]
             self.report_paths = write_all(report, self.report_dir)
         except Exception as err:  # the run's outcome must still be visible
             self.report_error = f"rfcheck could not write the report: {type(err).__name__}: {err}"
@@ -83,7 +91,10 @@ class RfcheckSession:
             write(self.report_error, red=True)
             return
         write(f"verdict: {self.verdict} ({self.target.name}, {self.target.flow}, network {self.target.network})",
-              bold=True, red=self.verdict != "ready", green=self.verdict == "ready")
+              bold=True, red=self.verdict == "not-ready", yellow=self.verdict == "incomplete",
+              green=self.verdict == "ready")
+        if self.not_judged:
+            write(f"  not judged in this run ({len(self.not_judged)}): {', '.join(self.not_judged)}", yellow=True)
         for finding in self.findings.values():
             if finding.status in ("fail", "warn"):
                 title = requirement(finding.id).title

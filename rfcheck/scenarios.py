@@ -40,6 +40,33 @@ class Event:
     detail: str = ""
     first: int = 0  # journal position before the step
     last: int = 0  # journal position after it
+    failure: str = ""  # how a failed step failed: StepFailed.kind (refused, error_status, login_required…)
+    status: int | None = None  # the status a web app answered its user with, when that failed the step
+
+
+@dataclass(frozen=True)
+class Crash:
+    """REL-01: the target's process died or stopped answering after ``after`` (a step's label).
+
+    ``trigger`` is the journal number of the last error answer the mock sent the target before
+    it (None when there was none); ``detail`` what the probe saw.
+    """
+
+    after: str
+    detail: str
+    trigger: int | None
+    errors: str = ""
+    tail: str = ""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One health probe of a process target (REL-01): after which step, and whether it was alive."""
+
+    after: str
+    alive: bool
+    detail: str
+    mark: int  # journal position when it was taken
 
 
 @dataclass
@@ -53,6 +80,8 @@ class ScenarioResult:
     exchanges: list[Exchange] = field(default_factory=list)
     output: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    probes: list[Probe] = field(default_factory=list)
+    crash: Crash | None = None
 
     def during(self, event: Event) -> list[Exchange]:
         return [e for e in self.exchanges if event.first < e.n <= event.last]
@@ -63,6 +92,18 @@ class ScenarioResult:
     @property
     def completed(self) -> bool:
         return self.outcome == "completed"
+
+
+class TargetDown(Exception):
+    """The target's process is gone: the scenario's remaining steps cannot run (REL-01 reports it)."""
+
+
+ERROR_HOSTS = ("auth", "api")
+
+
+def error_answers(exchanges: list[Exchange]) -> list[Exchange]:
+    """The mock's error answers to the target (4xx/5xx from Request Finance)."""
+    return [e for e in exchanges if e.origin == "target" and e.host in ERROR_HOSTS and e.status >= 400]
 
 
 class ScenarioRun:
@@ -76,6 +117,7 @@ class ScenarioRun:
         self.journal = harness.provider.journal
         self.result = ScenarioResult(name, "completed")
         self._counts: dict[str, int] = {}
+        self._start = self.journal.mark()
 
     @property
     def flow(self) -> str:
@@ -90,10 +132,25 @@ class ScenarioRun:
         try:
             yield event
         except StepFailed as err:
-            event.ok, event.detail = False, str(err)
+            event.ok, event.detail, event.failure, event.status = False, str(err), err.kind, err.status
         finally:
             event.last = self.journal.mark()
             self.result.events.append(event)
+        self.watch(event.label)
+
+    def watch(self, after: str) -> None:
+        """REL-01: after each step, a process target must still run and answer; if not, the scenario ends."""
+        health = self.driver.health()
+        if health is None:
+            return
+        mark = self.journal.mark()
+        self.result.probes.append(Probe(after, health.alive, health.detail, mark))
+        if health.alive:
+            return
+        answers = error_answers(self.journal.since(self._start))
+        self.result.crash = Crash(after, health.detail, answers[-1].n if answers else None, health.errors,
+                                  health.tail)
+        raise TargetDown(health.detail)
 
     # -- the steps -----------------------------------------------------------
     def login(self, label: str | None = None) -> bool:
@@ -119,6 +176,8 @@ class ScenarioRun:
 
     def _parallel_units(self, count: int) -> list[Event]:
         first = self.journal.mark()
+        # what the target sends from its own threads (a web app's) belongs to all of them at once
+        self.journal.set_step(f"{count} parallel units")
         events: list[Event] = []
         barrier = threading.Barrier(count)
 
@@ -129,7 +188,7 @@ class ScenarioRun:
                 try:
                     self.driver.exercise()
                 except StepFailed as err:
-                    event.ok, event.detail = False, str(err)
+                    event.ok, event.detail, event.failure, event.status = False, str(err), err.kind, err.status
             events.append(event)
 
         threads = [threading.Thread(target=work, args=(i,), name=f"rfcheck-unit-{i}") for i in range(count)]
@@ -140,6 +199,7 @@ class ScenarioRun:
         for event in events:
             event.last = self.journal.mark()
         self.result.events.extend(sorted(events, key=lambda e: e.label))
+        self.watch(f"{count} parallel units")
         return events
 
     def travel(self, seconds: float) -> None:
@@ -160,22 +220,29 @@ class ScenarioRun:
             self.driver.finish_login(callback_url)
         return event.ok
 
-    def forge_callback(self) -> "ForgedCallback":
-        """An attacker's authorization code for the target's client, from a login the target never started."""
+    def forge_callback(self, with_state: bool = True) -> "ForgedCallback":
+        """An attacker's authorization code for the target's client, from a login the target never started.
+
+        The attacker's own authorization request has no PKCE, so a PKCE client cannot redeem the code
+        (RFC 9700 §4.8.2); ``with_state`` False drops ``state`` from the forged callback altogether.
+        """
         client = self.harness.client
         assert client is not None
         state = "attacker-" + secrets.token_urlsafe(8)
+        params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uris[0],
+                  "audience": AUDIENCE, "scope": " ".join(self.harness.config.scopes)}
+        if with_state:
+            params["state"] = state
         previous, self.provider.user = self.provider.user, SOLO_USER
         try:
-            url = httpx.URL(self.harness.environment.issuer + "/authorize", params={
-                "response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uris[0],
-                "audience": AUDIENCE, "scope": " ".join(self.harness.config.scopes), "state": state})
+            url = httpx.URL(self.harness.environment.issuer + "/authorize", params=params)
             with self.step("forged_callback", "attacker obtains a code"):
                 callback = consent(self.provider, str(url), origin="attacker")
         finally:
             self.provider.user = previous
         code = httpx.URL(callback).params.get("code", "")
-        return ForgedCallback(code=code, state=state, callback_url=callback)
+        self.result.facts.setdefault("forged_codes", []).append(code)
+        return ForgedCallback(code=code, state=state if with_state else "", callback_url=callback)
 
     def start_login_only(self) -> str:
         """The target starts a login that the user never completes; returns the URL."""
@@ -231,10 +298,14 @@ def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:
     run = ScenarioRun(harness, spec.name, driver)
     run.result = result
     with harness.scenario_context():
+        harness.provider.journal.set_step("start")
         try:
             driver.start(harness.environment, harness.provider.clock)
             harness.follow_target_clock(driver)
             spec.run(run)
+            run.watch("the end of the scenario")
+        except TargetDown:
+            pass  # the crash is on the result; the steps after it could not run
         except DriverError as err:
             result.outcome, result.reason = "error", str(err)
         finally:

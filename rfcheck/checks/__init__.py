@@ -12,15 +12,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rfcheck import library  # noqa: F401  (registers the built-in scenarios)
 from rfcheck.catalogue import requirement
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import ScenarioResult
+from rfcheck.scenarios import SCENARIOS, ScenarioResult
 
 if TYPE_CHECKING:
     from rfcheck.harness import Harness
 
-GROUP_MODULES = ("auth", "flow", "cc", "scope", "token", "net", "org", "oidc", "sec", "man")
+GROUP_MODULES = ("auth", "flow", "cc", "scope", "token", "net", "org", "oidc", "sec", "rel", "man")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class Context:
 
 
 CheckFunction = Callable[[Context], Finding]
+
+# Checks whose violation can show in any scenario read them all (requirements.md, "Levels and statuses").
+ALL_SCENARIOS: tuple[str, ...] = tuple(SCENARIOS)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
 from rfcheck.checks.queries import api_calls, authorize_requests, completed, names, sent_by_target
 from rfcheck.journal import Exchange
 from rfcheck.provider.accounts import KNOWN_SCOPES
@@ -130,21 +130,45 @@ def _logins_elsewhere(ctx: Context) -> list[Evidence]:
 
 
 # -- FLOW-02 ------------------------------------------------------------------------
-@check("FLOW-02", ("forged_callback",))
+FORGERIES = {"forged_callback": "a foreign state while a login was pending",
+             "forged_callback_no_state": "no state, after a completed login"}
+
+
+@check("FLOW-02", tuple(FORGERIES))
 def refuses_forged_callback(ctx: Context) -> Finding:
-    result = ctx.results["forged_callback"]
+    verdicts = [_judge_forgery(ctx, ctx.results[name]) for name in FORGERIES if name in ctx.results]
+    misused = [v for v in verdicts if v.status == "fail"]
+    if misused:
+        return failed("FLOW-02", "; ".join(v.reason for v in misused), [e for v in misused for e in v.evidence])
+    unjudged = [v for v in verdicts if v.status == "skip"]
+    if unjudged:
+        return skipped("FLOW-02", "; ".join(v.reason for v in unjudged))
+    return passed("FLOW-02", "; ".join(v.reason for v in verdicts))
+
+
+def _judge_forgery(ctx: Context, result: ScenarioResult) -> Finding:
+    """One forged callback scenario: ``fail`` (misuse), ``pass`` (refused) or ``skip``, with the reason."""
+    what = FORGERIES[result.name]
     unobserved = not_observed("FLOW-02", result)
     if unobserved:
         return unobserved
-    forged, delivery = result.facts.get("forged_code"), _delivery(result)
+    forged, delivery = result.facts.get("forged_codes") or [], _delivery(result)
     if not forged or delivery is None:
-        return skipped("FLOW-02", "the forged callback could not be prepared (the attacker obtained no code)")
-    exchanges = [e for e in _code_exchanges(result) if e.form.get("code") == forged]
+        return skipped("FLOW-02", f"the forged callback with {what} was never delivered "
+                                  f"({_why_not_delivered(ctx, result)})")
+    exchanges = [e for e in _code_exchanges(result) if e.form.get("code") in forged]
     misuse = _forged_code_misuse(ctx, result, exchanges)
     if misuse:
-        return failed("FLOW-02", "the target redeemed an authorization code from a login it never started "
-                                 "(login CSRF / code injection)", misuse)
-    return _forged_code_refused(ctx, delivery, exchanges)
+        return failed("FLOW-02", f"with {what}, the target redeemed an authorization code from a login it never "
+                                 "started (login CSRF / code injection)", misuse)
+    return _forged_code_refused(ctx, result, delivery, exchanges, what)
+
+
+def _why_not_delivered(ctx: Context, result: ScenarioResult) -> str:
+    failed_steps = [e for e in result.events if not e.ok]
+    if result.crash is not None:
+        return f"the target was down after {result.crash.after}"
+    return ctx.redact(failed_steps[0].detail) if failed_steps else "the attacker obtained no code"
 
 
 def _delivery(result: ScenarioResult) -> Event | None:
@@ -160,25 +184,42 @@ def _forged_code_misuse(ctx: Context, result: ScenarioResult, exchanges: list[Ex
     jtis = {(e.facts.get("issued") or {}).get("access_jti") for e in redeemed}
     jtis |= {(e.facts.get("issued") or {}).get("access_jti") for e in sent_by_target(result)
              if e.facts.get("family") in families}
-    evidence += [ctx.evidence(result.name, e, "API call with a token issued from the attacker's code")
+    evidence += [ctx.evidence(result.name, e, "API call with a token issued from the attacker's code: the "
+                                              "user now works in the attacker's account")
                  for e in api_calls(result) if e.facts.get("token_jti") in jtis - {None}]
     return evidence
 
 
-def _forged_code_refused(ctx: Context, delivery: Event, exchanges: list[Exchange]) -> Finding:
+def _forged_code_refused(ctx: Context, result: ScenarioResult, delivery: Event, exchanges: list[Exchange],
+                         what: str) -> Finding:
     statuses = {e.facts.get("code_status") for e in exchanges}
     if statuses & {"pkce_downgrade", "pkce_failed"}:
-        return passed("FLOW-02", "the target exchanged the injected code but PKCE made the exchange fail "
-                                 "(RFC 9700 §4.8.2); no token came from it")
+        return passed("FLOW-02", f"with {what}, the target exchanged the injected code but PKCE made the "
+                                 "exchange fail (RFC 9700 §4.8.2); no token came from it")
     if exchanges:
-        return skipped("FLOW-02", "the exchange of the injected code failed for another reason "
+        return skipped("FLOW-02", f"with {what}, the exchange of the injected code failed for another reason "
                                   f"({', '.join(sorted(str(s) for s in statuses))}), so neither a state check "
                                   "nor PKCE was seen protecting the login")
+    if result.crash is not None and result.crash.after == delivery.label:
+        return passed("FLOW-02", f"with {what}, the target went down instead of redeeming the code (REL-01 "
+                                 "judges the crash)")
     if not delivery.ok:
-        return passed("FLOW-02", f"the target refused the forged callback before any exchange: "
-                                 f"{ctx.redact(delivery.detail)}")
-    return skipped("FLOW-02", "the target accepted the forged callback without an error but did not exchange "
-                              "the code during the scenario; what it does with it later was not observed")
+        return passed("FLOW-02", f"with {what}, the target refused the forged callback before any exchange "
+                                 f"({_refusal(delivery)})")
+    later = [u for u in result.events_of("unit") if u.first >= delivery.last]
+    if later:
+        return passed("FLOW-02", f"with {what}, the target ignored the forged callback: it never exchanged the "
+                                 "code, and its next unit of work used the user's own tokens")
+    return skipped("FLOW-02", f"with {what}, the target accepted the forged callback without an error but did "
+                              "not exchange the code during the scenario; what it does with it later was not "
+                              "observed")
+
+
+def _refusal(delivery: Event) -> str:
+    if delivery.failure == "error_status":
+        return f"it answered {delivery.status}"
+    return {"crashed": "it went down", "no_answer": "it gave no answer",
+            "login_required": "it sent the user to log in"}.get(delivery.failure, "it raised an error")
 
 
 # -- FLOW-03 and FLOW-07: PKCE -----------------------------------------------------
@@ -236,7 +277,8 @@ def _code_exchanges(result: ScenarioResult) -> list[Exchange]:
 @check("FLOW-04", EXCHANGES)
 def code_exchanged_once_authenticated(ctx: Context) -> Finding:
     results = completed(ctx.results.values())
-    seen = [(r, e) for r in results for e in _code_exchanges(r) if e.form.get("code") != r.facts.get("forged_code")]
+    seen = [(r, e) for r in results for e in _code_exchanges(r)
+            if e.form.get("code") not in (r.facts.get("forged_codes") or ())]
     if not seen:
         return skipped("FLOW-04", f"no code exchange was observed ({names(ctx.results.values())})")
     evidence = [ctx.evidence(r.name, e, problem) for r, e in seen if (problem := _exchange_problem(r, e))]
@@ -276,7 +318,7 @@ def _redemption(result: ScenarioResult, exchange: Exchange) -> Exchange | None:
 
 
 # -- FLOW-05 ------------------------------------------------------------------------
-@check("FLOW-05", EXCHANGES)
+@check("FLOW-05", ALL_SCENARIOS)
 def no_credentials_in_urls(ctx: Context) -> Finding:
     results = completed(ctx.results.values())
     sent = [(r.name, e) for r in results for e in r.exchanges if e.origin in ("target", "browser")]

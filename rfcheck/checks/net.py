@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rfcheck.checks import Context, check, failed, passed, skipped
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, passed, skipped
 from rfcheck.checks.queries import api_calls, completed, names
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
 
-SCENARIOS = ("baseline", "expiry")
 
 
 def _judge_calls(ctx: Context, requirement_id: str, bad: Callable[[Exchange], str | None],
@@ -29,13 +28,13 @@ def _judge_calls(ctx: Context, requirement_id: str, bad: Callable[[Exchange], st
     return passed(requirement_id, f"all {len(calls)} API calls in {names(results)} were right")
 
 
-@check("NET-01", SCENARIOS)
+@check("NET-01", ALL_SCENARIOS)
 def every_call_has_network(ctx: Context) -> Finding:
     return _judge_calls(ctx, "NET-01", lambda e: None if e.header("x-network") is not None
                         else "no X-Network header", "had no X-Network header")
 
 
-@check("NET-02", SCENARIOS)
+@check("NET-02", ALL_SCENARIOS)
 def network_is_test_or_live(ctx: Context) -> Finding:
     def bad(e: Exchange) -> str | None:
         value = e.header("x-network")
@@ -45,7 +44,7 @@ def network_is_test_or_live(ctx: Context) -> Finding:
                         lambda e: e.header("x-network") is not None)
 
 
-@check("NET-03", SCENARIOS)
+@check("NET-03", ALL_SCENARIOS)
 def network_matches_deployment(ctx: Context) -> Finding:
     expected = ctx.config.network
 

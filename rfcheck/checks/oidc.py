@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 
 from rfcheck.catalogue import requirement
 from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
-from rfcheck.checks.queries import (api_calls, authorize_requests, issued_access_jti, successful,
-                                    token_requests)
+from rfcheck.checks.queries import (api_calls, authorize_requests, id_token_accepted, issued_access_jti,
+                                    successful, token_requests)
+from rfcheck.checks.token import describe_failure
 from rfcheck.journal import Exchange
 from rfcheck.library import ID_TOKEN_FAULTS
 from rfcheck.report.model import Evidence, Finding
@@ -61,9 +62,9 @@ def _precondition(ctx: Context, requirement_id: str) -> Finding | None:
     logins = baseline.events_of("login")
     if not logins:
         return skipped(requirement_id, "the baseline scenario has no login, so no ID token to judge")
-    if not logins[0].ok:
-        return skipped(requirement_id, f"the target did not complete even the baseline login "
-                                       f"({ctx.redact(logins[0].detail)}); AUTH-04 reports that")
+    if not id_token_accepted(baseline, logins[0]):
+        return skipped(requirement_id, f"the target did not accept even the baseline login's valid ID token "
+                                       f"({describe_failure(logins[0])}); AUTH-04 reports that")
     asked = [e for e in authorize_requests(baseline) if "openid" in (e.facts.get("scope_requested") or ())]
     if not asked:
         return skipped(requirement_id, "the target does not ask for the openid scope, so it receives no ID token")
@@ -252,7 +253,10 @@ def refuses_changed_identity(ctx: Context) -> Finding:
     refreshes = successful(token_requests(result, "refresh_token"))
     faulty = [e for e in refreshes if e.facts.get("id_token_fault")]
     if not faulty:
-        why = ("the refresh responses carried no ID token (openid was not in the refreshed scope)" if refreshes
+        with_id_token = [e for e in refreshes if (e.facts.get("issued") or {}).get("id_token")]
+        why = (f"{len(with_id_token)} refresh response(s) carried an ID token, but none after the identity "
+               "change was switched on" if with_id_token
+               else "the refresh responses carried no ID token (openid was not in the refreshed scope)" if refreshes
                else "the target made no successful refresh after expiry (no refresh token, or it did not "
                     "refresh: SCOPE-01 and TOKEN-02 judge that)")
         return skipped("OIDC-10", why)

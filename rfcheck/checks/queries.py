@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rfcheck.journal import Exchange
-from rfcheck.scenarios import ScenarioResult
+from rfcheck.scenarios import Event, ScenarioResult
 
 
 def sent_by_target(result: ScenarioResult) -> list[Exchange]:
@@ -47,3 +47,19 @@ def completed(results: Iterable[ScenarioResult]) -> list[ScenarioResult]:
 
 def names(results: Iterable[ScenarioResult]) -> str:
     return ", ".join(r.name for r in results) or "(none)"
+
+
+def id_token_accepted(result: ScenarioResult, login: Event) -> bool:
+    """Whether the target accepted the login's ID token: the login completed, or its code was exchanged
+    and the target went on to call the API (what then went wrong is another requirement's business)."""
+    if login.ok:
+        return True
+    during = [e for e in result.exchanges if login.first < e.n <= login.last]
+    exchanged = [e for e in successful(token_requests_in(during, "authorization_code"))]
+    return bool(exchanged) and any(e.host == "api" and e.origin == "target" and e.n > exchanged[0].n for e in during)
+
+
+def token_requests_in(exchanges: Iterable[Exchange], *grants: str) -> list[Exchange]:
+    found = [e for e in exchanges if e.origin == "target" and e.host == "auth"
+             and e.path.rstrip("/") == "/oauth/token"]
+    return [e for e in found if not grants or e.facts.get("grant_type") in grants]

@@ -1,19 +1,23 @@
 """SEC: secrets and environments (Going Live; RFC 6750 §5.3, RFC 6819 §5.1.6).
 
 SEC-01 scans the project folder with detect-secrets (:mod:`rfcheck.secrets_scan`);
-SEC-02 reads the target config; SEC-03 and SEC-04 look for every secret and token rfcheck
-issued, in the target's captured output and in requests to hosts that are not Request Finance.
+SEC-02 reads the target config; SEC-03, SEC-04 and SEC-05 look for every secret and token rfcheck
+issued: in the target's captured output, in requests to hosts that are not Request Finance, and
+in everything a web app sent its user's browser.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import html
+import zlib
 from collections.abc import Iterable, Iterator
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 
-from rfcheck.checks import Context, check, failed, passed, skipped
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, passed, skipped
 from rfcheck.checks.queries import completed, names, sent_by_target
 from rfcheck.journal import Exchange, redact_value
 from rfcheck.report.model import Evidence, Finding
@@ -103,7 +107,7 @@ def separate_apps_per_environment(ctx: Context) -> Finding:
 
 
 # -- SEC-03 --------------------------------------------------------------------------------
-@check("SEC-03", ("baseline", "expiry", "rotation"))
+@check("SEC-03", ALL_SCENARIOS)
 def no_secret_in_logs(ctx: Context) -> Finding:
     ran = [r for r in ctx.results.values() if r.outcome != "not-run"]
     if not ran:
@@ -144,7 +148,7 @@ def _intercepted(ctx: Context, results: Iterable[ScenarioResult]) -> bool:
     return ctx.config.proxy or any(httpx.URL(e.url).host not in _LOOPBACK for e in ours)
 
 
-@check("SEC-04", ("baseline", "expiry"))
+@check("SEC-04", ALL_SCENARIOS)
 def credentials_only_to_request_finance(ctx: Context) -> Finding:
     results = completed(ctx.results.values())
     if not results:
@@ -164,3 +168,72 @@ def credentials_only_to_request_finance(ctx: Context) -> Finding:
                                  "requests to other hosts were not intercepted; set [target.intercept] proxy = "
                                  "true to observe them")
     return passed("SEC-04", f"every intercepted request of the target in {names(results)} went to Request Finance")
+
+
+# -- SEC-05 --------------------------------------------------------------------------------
+BROWSER_KINDS = ("access token", "refresh token", "client secret")  # ID tokens are not judged here
+
+
+def cookie_readings(set_cookie: str) -> Iterator[str]:
+    """What a cookie says when read: its value as sent, URL-decoded, and each dot-separated part decoded
+    from base64url (zlib-inflated when the value starts with ``.``, as Flask/itsdangerous compress)."""
+    value = set_cookie.split(";", 1)[0].partition("=")[2].strip().strip('"')
+    yield value
+    value = unquote(value)
+    yield value
+    compressed = value.startswith(".")
+    for part in value.lstrip(".").split("."):
+        raw = _base64url(part)
+        if raw is None:
+            continue
+        if compressed:
+            try:
+                raw = zlib.decompress(raw)
+            except zlib.error:
+                pass
+        yield raw.decode("utf-8", "replace")
+
+
+def _base64url(text: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _browser_places(exchange: Exchange) -> Iterator[tuple[str, str]]:
+    """(where, text) of everything the app sent its browser in one answer."""
+    yield "page", exchange.response_text
+    yield "page", html.unescape(exchange.response_text)
+    for name, value in exchange.response_headers.items():
+        if name != "set-cookie":
+            yield f"{name} header", unquote(value)
+    for cookie in exchange.facts.get("set_cookies") or ():
+        name = cookie.split("=", 1)[0].strip()
+        for reading in cookie_readings(cookie):
+            yield f"cookie {name}", reading
+
+
+def _sent_to_browser(ctx: Context, scenario: str, exchange: Exchange, kinds: dict[str, str]) -> Evidence | None:
+    for where, text in _browser_places(exchange):
+        for value, kind in _found_in(text, kinds):
+            return ctx.evidence(scenario, exchange, f"the {kind} {redact_value(value)} in the {where} of "
+                                                    f"the answer to GET {exchange.path}")
+    return None
+
+
+@check("SEC-05", ALL_SCENARIOS)
+def no_token_in_the_browser(ctx: Context) -> Finding:
+    if ctx.config.kind != "web":
+        return skipped("SEC-05", "only a web app sends pages to a user's browser")
+    kinds = {value: kind for value, kind in issued_secrets(ctx).items() if kind in BROWSER_KINDS}
+    answers = [(r.name, e) for r in completed(ctx.results.values()) for e in r.exchanges
+               if e.host == "app" and e.status]
+    if not answers:
+        return skipped("SEC-05", f"the app answered no browser request ({names(ctx.results.values())})")
+    evidence = [found for scenario, e in answers if (found := _sent_to_browser(ctx, scenario, e, kinds))]
+    if evidence:
+        return failed("SEC-05", f"{len(evidence)} answer(s) of the app carried a token or the client secret to "
+                                "the user's browser", evidence[:_MOST_EVIDENCE])
+    return passed("SEC-05", f"none of the {len(answers)} answers the app sent its user's browser (pages, "
+                            "headers, redirects, cookies decoded) carried a token or the client secret")

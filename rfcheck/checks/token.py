@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
 from rfcheck.checks.queries import (api_calls, completed, issued_access_jti, names, sent_by_target, successful,
                                    token_requests)
 from rfcheck.journal import Exchange
@@ -182,9 +182,12 @@ def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, trave
     broken = [u for u in units_after(result, travel) if not u.ok]
     if not renewals:
         attempts = requests or [e for e in after if e.facts.get("token_status") == "expired"]
-        return failed(requirement_id, f"no {what} after the access token expired",
-                      [ctx.evidence("expiry", e, _answer(e)) for e in attempts[:MAX_EVIDENCE]]
-                      or [ctx.evidence("expiry", None, f"no {what} after the travel past 24 h")])
+        did = f": {describe_failure(broken[0])}" if broken else ""
+        evidence = [ctx.evidence("expiry", e, _answer(e)) for e in attempts[:MAX_EVIDENCE]]
+        evidence += [ctx.evidence("expiry", _login_redirect(result, u), f"{u.label}: {describe_failure(u)}")
+                     for u in broken[:MAX_EVIDENCE]]
+        return failed(requirement_id, f"no {what} after the access token expired{did}",
+                      evidence or [ctx.evidence("expiry", None, f"no {what} after the travel past 24 h")])
     if broken and not all(u.ok for u in units_before(result, travel)):
         return skipped(requirement_id, f"units of work failed before the expiry too, so the {len(broken)} "
                        f"failures after it ({ctx.redact(broken[0].detail)}) cannot be put down to the renewal")
@@ -220,42 +223,96 @@ def refreshes_after_expiry(ctx: Context) -> Finding:
 
 
 # -- TOKEN-03 --------------------------------------------------------------------
-@check("TOKEN-03", ("rotation",))
+def _rotating_refresh(result: ScenarioResult, exchange: Exchange) -> Exchange | None:
+    """The earlier refresh that rotated out the refresh token ``exchange`` presents."""
+    token = exchange.form.get("refresh_token")
+    return next((e for e in token_calls(result, "refresh_token") if e.n < exchange.n and e.status == 200
+                 and e.form.get("refresh_token") == token), None)
+
+
+def stale_reuses(result: ScenarioResult) -> list[Exchange]:
+    """Rotated-out refresh tokens presented again after the rotation's answer had arrived.
+
+    A refresh sent while the rotating one was still in flight is a race of parallel refreshes,
+    which TOKEN-06 judges; only one sent afterwards shows an old token kept (RFC 6749 §6).
+    """
+    found = []
+    for exchange in token_calls(result, "refresh_token"):
+        if exchange.facts.get("refresh_status") != "rotated_reused":
+            continue
+        rotating = _rotating_refresh(result, exchange)
+        if rotating is None or exchange.n > rotating.done:
+            found.append(exchange)
+    return found
+
+
+@check("TOKEN-03", ALL_SCENARIOS)
 def uses_newest_refresh_token(ctx: Context) -> Finding:
-    result = ctx.results["rotation"]
-    unobserved = not_observed("TOKEN-03", result)
+    results = completed(ctx.results.values())
+    reused = [(r.name, e) for r in results for e in stale_reuses(r)]
+    if reused:
+        return failed("TOKEN-03", f"a rotated-out refresh token was presented again {len(reused)} time(s) in "
+                      f"{names(r for r in results if stale_reuses(r))}: the provider revoked the whole family",
+                      [ctx.evidence(s, e, "refresh token already rotated out (reuse detection revoked the family)")
+                       for s, e in reused[:MAX_EVIDENCE]])
+    result = ctx.results.get("rotation")
+    unobserved = not_observed("TOKEN-03", result) if result else skipped("TOKEN-03", "the rotation scenario did not run")
     if unobserved:
         return unobserved
-    refreshes = token_calls(result, "refresh_token")
-    reused = [e for e in refreshes if e.facts.get("refresh_status") == "rotated_reused"]
-    if reused:
-        return failed("TOKEN-03", "a rotated-out refresh token was presented again: the provider revoked "
-                      "the whole family", [ctx.evidence("rotation", e, "refresh token already rotated out "
-                                           "(reuse detection revoked the family)") for e in reused])
-    rotated = [e for e in successful(refreshes) if e.facts.get("refresh_status") == "current"]
+    assert result is not None
+    rotated = [e for e in successful(token_calls(result, "refresh_token")) if e.facts.get("refresh_status") == "current"]
     if len(rotated) < 2:
         return skipped("TOKEN-03", no_refresh_token(result) or f"the rotation scenario saw {len(rotated)} "
                        "successful refreshes; two in a row are needed to see the newest refresh token used")
-    return passed("TOKEN-03", f"{len(rotated)} refreshes in a row each presented the newest refresh token")
+    return passed("TOKEN-03", f"{len(rotated)} refreshes in a row each presented the newest refresh token, and "
+                  "no rotated-out token was presented again in any scenario")
 
 
 # -- TOKEN-04 --------------------------------------------------------------------
-@check("TOKEN-04", ("revoked_refresh",))
+def dead_refresh_retries(result: ScenarioResult) -> list[Exchange]:
+    """Refresh attempts with a dead refresh token: the first, then each one sent after an invalid_grant
+    had been answered (parallel attempts already in flight did not know yet)."""
+    dead = [e for e in token_calls(result, "refresh_token") if e.facts.get("refresh_status") in DEAD_REFRESH]
+    return [e for i, e in enumerate(dead) if i == 0 or any(e.n > d.done for d in dead[:i])]
+
+
+def died_on(result: ScenarioResult, check_trigger: Callable[[Exchange], bool]) -> Exchange | None:
+    """The error answer the target's process died on, when ``check_trigger`` says it is the one."""
+    if result.crash is None or result.crash.trigger is None:
+        return None
+    trigger = next((e for e in result.exchanges if e.n == result.crash.trigger), None)
+    return trigger if trigger is not None and check_trigger(trigger) else None
+
+
+def _is_dead_refresh(exchange: Exchange) -> bool:
+    return exchange.facts.get("refresh_status") in DEAD_REFRESH
+
+
+@check("TOKEN-04", ALL_SCENARIOS)
 def stops_on_invalid_grant(ctx: Context) -> Finding:
-    result = ctx.results["revoked_refresh"]
-    unobserved = not_observed("TOKEN-04", result)
+    results = completed(ctx.results.values())
+    looping = [(r, dead) for r in results if len(dead := dead_refresh_retries(r)) > MAX_DEAD_REFRESHES]
+    if looping:
+        evidence = [ctx.evidence(r.name, e, f"invalid_grant ({e.facts.get('refresh_status')}), attempt {i + 1}")
+                    for r, dead in looping for i, e in enumerate(dead)]
+        most = max(len(dead) for _, dead in looping)
+        return failed("TOKEN-04", f"up to {most} refresh attempts with a dead refresh token (at most "
+                      f"{MAX_DEAD_REFRESHES}) in {names(r for r, _ in looping)}", evidence[:MAX_EVIDENCE])
+    died = [(r, e) for r in results if (e := died_on(r, _is_dead_refresh))]
+    if died:
+        return failed("TOKEN-04", f"the process died on invalid_grant in {names(r for r, _ in died)} instead of "
+                      "asking the user to connect again",
+                      [ctx.evidence(r.name, e, "the last answer before the process went down") for r, e in died])
+    result = ctx.results.get("revoked_refresh")
+    unobserved = not_observed("TOKEN-04", result) if result else skipped("TOKEN-04", "the revoked refresh "
+                                                                                  "scenario did not run")
     if unobserved:
         return unobserved
+    assert result is not None
     fault = first_event(result, "fault")
     if fault is None:
         return skipped("TOKEN-04", "the login failed, so the revoked refresh token was never met")
-    dead = [e for e in token_calls(result, "refresh_token")
-            if e.n > fault.first and e.facts.get("refresh_status") in DEAD_REFRESH]
-    if len(dead) > MAX_DEAD_REFRESHES:
-        evidence = [ctx.evidence("revoked_refresh", e, f"invalid_grant ({e.facts.get('refresh_status')}), "
-                                 f"attempt {i + 1}") for i, e in enumerate(dead)]
-        return failed("TOKEN-04", f"{len(dead)} refresh attempts with a dead refresh token (at most "
-                      f"{MAX_DEAD_REFRESHES})", evidence[:MAX_EVIDENCE])
+    dead = [e for e in dead_refresh_retries(result) if e.n > fault.first]
     if not dead:
         return skipped("TOKEN-04", no_refresh_token(result) or "no refresh with the revoked refresh token was "
                        "observed after the expiry")
@@ -267,7 +324,7 @@ def _reconnected(ctx: Context, result: ScenarioResult, fault: Event, dead: int) 
     if reconnect is None:
         return skipped("TOKEN-04", "the scenario did not reach the user's new login")
     if not reconnect.ok:
-        return failed("TOKEN-04", f"after invalid_grant, the user's new login failed: {ctx.redact(reconnect.detail)}",
+        return failed("TOKEN-04", f"after invalid_grant, the user's new login failed ({describe_failure(reconnect)})",
                       [ctx.evidence("revoked_refresh", last_exchange(result, reconnect), reconnect.detail)])
     broken = [u for u in units_after(result, reconnect) if not u.ok]
     if broken and any(u.ok for u in units_before(result, fault)):
@@ -275,6 +332,14 @@ def _reconnected(ctx: Context, result: ScenarioResult, fault: Event, dead: int) 
                       [ctx.evidence("revoked_refresh", last_exchange(result, u), u.detail) for u in broken])
     after = "work failed before the revocation too" if broken else "the user's new login restored the session"
     return passed("TOKEN-04", f"{dead} refresh attempt(s) with the revoked refresh token, then it stopped; {after}")
+
+
+def describe_failure(event: Event) -> str:
+    """What the target did when a step failed, in words that stay the same from run to run."""
+    if event.failure == "error_status":
+        return f"the app answered its user with {event.status}"
+    return {"login_required": "the app sent the user to log in again", "crashed": "the process had gone down",
+            "no_answer": "the app did not answer"}.get(event.failure, "the target raised an error")
 
 
 # -- TOKEN-05 --------------------------------------------------------------------
@@ -285,6 +350,10 @@ def no_loop_on_revoked_token(ctx: Context) -> Finding:
     if unobserved:
         return unobserved
     revoked = [e for e in api_calls(result) if e.facts.get("token_status") == "revoked"]
+    died = died_on(result, lambda e: e.host == "api" and e.status == 401)
+    if died is not None:
+        return failed("TOKEN-05", "the process died on the 401 invalid_token: that is not stopping cleanly",
+                      [ctx.evidence(result.name, died, "the last answer before the process went down")])
     if not revoked:
         return skipped("TOKEN-05", "no API call with the revoked access token was observed")
     per_token = Counter(e.facts.get("token_jti") for e in revoked)
@@ -295,8 +364,10 @@ def no_loop_on_revoked_token(ctx: Context) -> Finding:
                     for i, e in enumerate(calls)]
         return failed("TOKEN-05", f"{len(calls)} API calls with a revoked access token (at most "
                       f"{MAX_REVOKED_CALLS})", evidence[:MAX_EVIDENCE])
-    return passed("TOKEN-05", f"the revoked access token was used {max(per_token.values())} time(s), "
-                  "then the target refreshed or stopped")
+    last = max(e.n for e in revoked)
+    refreshed = any(e.n > last for e in successful(token_calls(result, "refresh_token")))
+    then = "then the target refreshed and carried on" if refreshed else "then the target stopped using it"
+    return passed("TOKEN-05", f"the revoked access token was used {max(per_token.values())} time(s), {then}")
 
 
 # -- TOKEN-06 --------------------------------------------------------------------
@@ -347,8 +418,20 @@ def backs_off_on_unavailable(ctx: Context) -> Finding:
     if unobserved:
         return unobserved
     refused = [e for e in token_calls(result) if unavailable(e)]
+    died = died_on(result, unavailable)
+    if died is not None:
+        return failed("TOKEN-07", f"the process died on the token endpoint's {died.status}",
+                      [ctx.evidence(result.name, died, "the last answer before the process went down")])
     if not refused:
         return skipped("TOKEN-07", "the target never met the token endpoint's 429/503 answers")
+    dropped = [u for u in result.events_of("unit") if u.failure == "login_required" and u.first > refused[0].n - 1]
+    if dropped:
+        return failed("TOKEN-07", f"after a transient {refused[0].status} the app sent its user to log in again "
+                      f"({len(dropped)} unit(s)), although the refresh token was still good: a transient error "
+                      "cost the user their session",
+                      [ctx.evidence(result.name, refused[0], f"the token endpoint answered {refused[0].status}")]
+                      + [ctx.evidence(result.name, _login_redirect(result, u), f"{u.label}: {describe_failure(u)}")
+                         for u in dropped[:MAX_EVIDENCE]])
     pairs = retries(result)
     hasty = [(retry, problem) for refused_one, retry in pairs if (problem := _hasty(refused_one, retry))]
     if len(hasty) > MAX_IMMEDIATE_RETRIES:
@@ -360,9 +443,13 @@ def backs_off_on_unavailable(ctx: Context) -> Finding:
                   f"({how}; {len(hasty)} hasty)")
 
 
+def _login_redirect(result: ScenarioResult, unit: Event) -> Exchange | None:
+    """The app's answer that sent its user to log in during ``unit`` (or the unit's last exchange)."""
+    redirects = [e for e in result.during(unit) if e.facts.get("login_redirect")]
+    return redirects[-1] if redirects else last_exchange(result, unit)
+
+
 # -- TOKEN-08 --------------------------------------------------------------------
-LEAK_SCENARIOS = ("baseline", "expiry", "rotation", "revoked_refresh", "revoked_access", "concurrency",
-                  "token_endpoint_unavailable")
 TOKEN_ENDPOINTS = ("/oauth/token", "/oauth/revoke")  # RFC 7009: revocation may carry it in the body
 
 
@@ -380,7 +467,7 @@ def _leak(exchange: Exchange, tokens: frozenset[str]) -> str | None:
     return f"a refresh token in the {places[0]}" if places else None
 
 
-@check("TOKEN-08", LEAK_SCENARIOS)
+@check("TOKEN-08", ALL_SCENARIOS)
 def refresh_token_only_to_token_endpoint(ctx: Context) -> Finding:
     tokens = frozenset(t for f in ctx.harness.provider.tokens.families.values() for t in f.tokens)
     if not tokens:

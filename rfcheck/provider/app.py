@@ -132,6 +132,7 @@ class Provider:
         exchange.status = response.status_code
         exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
         exchange.response_json = _json_or_none(response)
+        exchange.done = self.journal.mark()
         return response
 
     def _respond(self, request: httpx.Request, site: Site | None, exchange: Exchange) -> httpx.Response:

@@ -86,6 +86,7 @@ def sequence_svg(exchanges: list[dict[str, Any]]) -> Markup:
 
 
 def _lane_x(lane: object) -> int:
+    lane = "target" if lane in ("app", "attacker") else lane  # the web app is the target; the attacker its user
     index = LANES.index(str(lane)) if lane in LANES else LANES.index("other")
     return _MARGIN + index * _LANE_GAP
 

@@ -17,8 +17,9 @@ from rfcheck.catalogue import GROUP_TITLES, GROUPS
 __all__ = ["FILENAME", "ICONS", "render_markdown", "write_markdown"]
 
 FILENAME = "rfcheck-report.md"
-ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "manual": "📝"}
-OUTCOME_ICONS = {"completed": "✅", "failed": "❌", "error": "💥", "not-run": "⏭️"}
+ICONS = {"pass": "✅", "fail": "❌", "warn": "⚠️", "skip": "⏭️", "manual": "📝", "accepted": "☑️"}
+TITLES = {"ready": "✅ READY", "not-ready": "❌ NOT READY", "incomplete": "⏸️ INCOMPLETE"}
+OUTCOME_ICONS = {"completed": "✅", "failed": "❌", "error": "💥", "crashed": "💥", "not-run": "⏭️"}
 _OUTPUT_LINES = 20
 _SPECIAL = re.compile(r"([\\`*|\[\]])")
 
@@ -45,8 +46,7 @@ def _md(text: object) -> str:
 
 def _header(report: dict[str, Any]) -> str:
     target = report["target"]
-    ready = report["verdict"] == "ready"
-    title = "✅ READY" if ready else "❌ NOT READY"
+    title = TITLES.get(report["verdict"], report["verdict"])
     counts = report["summary"]
     lines = [
         f"# Going Live readiness: {title}",
@@ -67,6 +67,11 @@ def _header(report: dict[str, Any]) -> str:
 
 def _verdict_reason(report: dict[str, Any]) -> str:
     failures = sum(r["level"] == "must" and r["status"] == "fail" for r in report["requirements"])
+    levels = {r["id"]: r["level"] for r in report["requirements"]}
+    unjudged = [rid for rid in report.get("not_judged", []) if levels.get(rid) == "must"]
+    if not failures and unjudged:
+        return (f"none fails, but {len(unjudged)} must-level requirement{'s were' if len(unjudged) > 1 else ' was'} "
+                f"not judged in this run: {', '.join(unjudged)}")
     if not failures:
         return "no must-level requirement fails"
     return f"{failures} must-level requirement{'s' if failures > 1 else ''} {'fail' if failures > 1 else 'fails'}"
@@ -78,7 +83,7 @@ def _checklist(report: dict[str, Any]) -> str:
         rows = [f"### {group}: {GROUP_TITLES.get(group, group)}", "",
                 "| | ID | level | requirement | reason |", "| --- | --- | --- | --- | --- |"]
         rows += [f"| {ICONS[r['status']]} {r['status']} | {r['id']} | {r['level']} | {_md(r['title'])} | "
-                 f"{_md(r.get('reason', ''))} |" for r in entries]
+                 f"{_md(first_line(r.get('reason', '')))} |" for r in entries]
         sections.append("\n".join(rows))
     return "\n\n".join(sections)
 
@@ -95,7 +100,7 @@ def _group(entry: dict[str, Any]) -> str:
 
 
 def _problems(report: dict[str, Any]) -> str:
-    problems = [r for r in report["requirements"] if r["status"] in ("fail", "warn")]
+    problems = [r for r in report["requirements"] if r["status"] in ("fail", "warn", "accepted")]
     if not problems:
         return ""
     return "## Failures and warnings\n\n" + "\n\n".join(_problem(r) for r in problems)
@@ -111,7 +116,14 @@ def _problem(entry: dict[str, Any]) -> str:
 
 def _evidence(item: dict[str, Any]) -> str:
     where = _md(item["scenario"]) + (f" #{item['exchange']}" if item.get("exchange") is not None else "")
-    return f"{where} · {_md(item['request'])}: {_md(item['detail'])}"
+    request = f" · {_md(item['request'])}" if item.get("request") else ""
+    return f"{where}{request}: {_md(first_line(item['detail']))}"
+
+
+def first_line(text: str) -> str:
+    """The first line of a long text (a stack trace, an output tail): the JSON and HTML reports keep it whole."""
+    lines = str(text).strip().splitlines()
+    return lines[0] + (" (more in the JSON and HTML reports)" if len(lines) > 1 else "") if lines else ""
 
 
 def _manual(report: dict[str, Any]) -> str:
@@ -130,7 +142,7 @@ def _scenarios(report: dict[str, Any]) -> str:
     lines = ["## Scenarios", ""]
     for scenario in report["scenarios"]:
         lines.append(_scenario_line(scenario))
-        if scenario["outcome"] in ("failed", "error") and scenario.get("output"):
+        if scenario["outcome"] in ("failed", "error", "crashed") and scenario.get("output"):
             lines.append(_output_block(scenario["output"]))
     return "\n".join(lines)
 

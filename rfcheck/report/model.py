@@ -19,7 +19,7 @@ from rfcheck.journal import Journal
 __all__ = ["STATUSES", "Evidence", "Finding", "RunResult", "ScenarioRecord", "build", "verdict"]
 
 SCHEMA = "rfcheck-report/1"
-STATUSES = ("pass", "fail", "warn", "skip", "manual")
+STATUSES = ("pass", "fail", "warn", "skip", "manual", "accepted")
 LEVELS = ("must", "should", "manual")
 NOT_RUN = "not run in this session (deselected or not collected)"
 
@@ -51,15 +51,18 @@ class Finding:
     reason: str
     evidence: tuple[Evidence, ...] = ()
     level: str | None = None
+    judged: bool = True  # False: a skip because this run could not judge it (listed in not_judged)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"{self.id}: status {self.status!r} is not one of {', '.join(STATUSES)}")
         if self.level is not None and self.level not in LEVELS:
             raise ValueError(f"{self.id}: level {self.level!r} is not one of {', '.join(LEVELS)}")
-        if self.status in ("fail", "warn") and not self.evidence:
+        if self.status in ("fail", "warn", "accepted") and not self.evidence:
             raise ValueError(f"{self.id}: {self.status} without evidence")
-        if self.status in ("fail", "warn", "skip") and not self.reason.strip():
+        if not self.judged and self.status != "skip":
+            raise ValueError(f"{self.id}: not judged, so its status must be skip, not {self.status}")
+        if self.status in ("fail", "warn", "skip", "accepted") and not self.reason.strip():
             raise ValueError(f"{self.id}: {self.status} without a reason")
 
 
@@ -89,24 +92,32 @@ def build(result: RunResult) -> dict[str, Any]:
     """The ``rfcheck-report/1`` object: every catalogue ID once, in catalogue order."""
     _check_ids(result.findings)
     flow = result.target.get("flow")
-    entries = [_entry(req, result.findings.get(req.id), flow) for req in CATALOGUE]
+    findings = {req.id: result.findings.get(req.id) or _unjudged(req, flow) for req in CATALOGUE}
+    entries = [_entry(req, findings[req.id]) for req in CATALOGUE]
+    not_judged = [rid for rid, finding in findings.items() if not finding.judged]
     return {
         "schema": SCHEMA,
         "rfcheck": rfcheck.__version__,
         "generated": _utc(result.generated),
         "target": dict(result.target),
-        "verdict": verdict(entries),
+        "verdict": verdict(entries, not_judged),
         "summary": {status: sum(e["status"] == status for e in entries) for status in STATUSES},
+        "not_judged": not_judged,
         "notes": [_guard(note) for note in result.notes],
         "requirements": entries,
         "scenarios": [_scenario(record) for record in result.scenarios],
     }
 
 
-def verdict(entries: list[dict[str, Any]]) -> str:
-    """``ready`` exactly when no must-level requirement has status fail."""
-    failed = any(e["level"] == "must" and e["status"] == "fail" for e in entries)
-    return "not-ready" if failed else "ready"
+def verdict(entries: list[dict[str, Any]], not_judged: list[str] = ()) -> str:  # type: ignore[assignment]
+    """``not-ready`` when a must requirement fails; else ``incomplete`` when a must requirement was not
+    judged in this run; else ``ready`` (target-contract.md, "Reports")."""
+    if any(e["level"] == "must" and e["status"] == "fail" for e in entries):
+        return "not-ready"
+    unjudged = set(not_judged)
+    if any(e["level"] == "must" and e["id"] in unjudged for e in entries):
+        return "incomplete"
+    return "ready"
 
 
 def _check_ids(findings: dict[str, Finding]) -> None:
@@ -116,11 +127,14 @@ def _check_ids(findings: dict[str, Finding]) -> None:
         requirement(key)  # KeyError naming close IDs for an unknown one
 
 
-def _entry(req: Requirement, finding: Finding | None, flow: str | None) -> dict[str, Any]:
-    if finding is None:
-        applies = flow is None or flow in req.applies_to
-        reason = NOT_RUN if applies else f"does not apply to the {flow} flow"
-        finding = Finding(req.id, "skip", reason)
+def _unjudged(req: Requirement, flow: str | None) -> Finding:
+    """The finding of a requirement this run has none for: not judged, unless it does not apply anyway."""
+    if flow is not None and flow not in req.applies_to:
+        return Finding(req.id, "skip", f"does not apply to the {flow} flow")
+    return Finding(req.id, "skip", NOT_RUN, judged=False)
+
+
+def _entry(req: Requirement, finding: Finding) -> dict[str, Any]:
     return {
         "id": req.id,
         "title": req.title,

@@ -23,3 +23,7 @@ def test_SEC_03(rfcheck_judge: Judge) -> None:
 
 def test_SEC_04(rfcheck_judge: Judge) -> None:
     rfcheck_judge("SEC-04")
+
+
+def test_SEC_05(rfcheck_judge: Judge) -> None:
+    rfcheck_judge("SEC-05")

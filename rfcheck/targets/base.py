@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from rfcheck import Environment
@@ -13,7 +14,18 @@ class DriverError(Exception):
 
 
 class StepFailed(Exception):
-    """The target refused or failed one step (a login, a unit of work); the run goes on."""
+    """The target refused or failed one step (a login, a unit of work); the run goes on.
+
+    ``kind`` says how, for the checks: ``refused`` (an error the target raised or showed),
+    ``error_status`` (a web app answered its user with ``status`` >= 400), ``login_required``
+    (the app sent its user to log in again), ``no_answer`` (a timeout) or ``crashed`` (the
+    process was gone).
+    """
+
+    def __init__(self, message: str, kind: str = "refused", status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
 
 
 class Driver(Protocol):
@@ -36,3 +48,20 @@ class Driver(Protocol):
 
     def stop(self) -> str:
         """Stop the target; returns what it wrote (logs, stdout, stderr) during the scenario."""
+
+    def health(self) -> Health | None:
+        """For a target that runs as a process (REL-01): is it alive and answering? None otherwise."""
+
+
+@dataclass(frozen=True)
+class Health:
+    """One probe of a process target: ``alive`` means running and answering its ``ready`` URL.
+
+    ``detail`` says what was seen (``exited with status 1``, ``no answer from GET /``);
+    ``errors`` are the first error lines of its output and ``tail`` its last lines.
+    """
+
+    alive: bool
+    detail: str = ""
+    errors: str = ""
+    tail: str = ""

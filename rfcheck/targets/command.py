@@ -13,11 +13,12 @@ import httpx
 from rfcheck import Environment
 from rfcheck.config import CommandSpec
 from rfcheck.provider.clock import Clock
-from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.targets.base import DriverError, Health, StepFailed
 from rfcheck.targets.faketime import PYTHON_NAMES, PYTHON_NOT_MOVED, without_faketime
 from rfcheck.targets.process import TargetProcess
 
 READY_TIMEOUT = 30.0
+HEALTH_TIMEOUT = 5.0
 
 
 class CommandDriver:
@@ -46,14 +47,32 @@ class CommandDriver:
         while time.monotonic() < deadline:
             self._spare_python()
             if not self._server.running:
-                raise DriverError(f"the worker exited with status {self._server.returncode}; its output ends "
-                                  f"with:\n{self._server.tail()}")
+                raise DriverError(f"the worker exited with status {self._server.returncode}; "
+                                  f"{self._server.failure_output()}")
             try:
                 socket.create_connection((first.host, first.port or 80), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.1)
-        raise DriverError(f"the worker did not listen on {first.host}:{first.port} within {READY_TIMEOUT:g} s")
+        raise DriverError(f"the worker did not listen on {first.host}:{first.port} within {READY_TIMEOUT:g} s; "
+                          f"{self._server.failure_output()}")
+
+    def health(self) -> Health | None:
+        """REL-01 for ``serve``: the worker runs and accepts connections; ``run`` commands are not watched."""
+        server = self._server
+        if server is None:
+            return None
+        first = httpx.URL(self._filled.actions[0])
+        if server.running:
+            try:
+                socket.create_connection((first.host, first.port or 80), timeout=HEALTH_TIMEOUT).close()
+                return Health(True, f"running and listening on {first.host}:{first.port}")
+            except OSError:
+                if not server.wait_exit(1.0):
+                    return Health(False, f"still running but no longer listening on {first.host}:{first.port}",
+                                  server.first_errors(), server.tail())
+        return Health(False, f"the process exited with status {server.returncode}", server.first_errors(),
+                      server.tail())
 
     def _spare_python(self) -> None:
         """Start a Python worker again without libfaketime (see :data:`PYTHON_NOT_MOVED`)."""
@@ -92,9 +111,12 @@ class CommandDriver:
             try:
                 response = httpx.get(str(action), timeout=self.spec.step_timeout, trust_env=False)
             except httpx.HTTPError as err:
-                raise StepFailed(f"GET {action}: {type(err).__name__}: {err}") from err
+                crashed = self._server is not None and self._server.wait_exit(1.0)
+                raise StepFailed(f"GET {action}: {type(err).__name__}", kind="crashed" if crashed else "no_answer"
+                                 ) from err
             if response.status_code >= 400:
-                raise StepFailed(f"GET {action} answered {response.status_code}: {response.text[:200]}")
+                raise StepFailed(f"GET {action} answered {response.status_code}: {response.text[:200]}",
+                                 kind="error_status", status=response.status_code)
 
     def stop(self) -> str:
         if self._server is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -13,6 +14,10 @@ from rfcheck.targets.base import DriverError
 
 STOP_GRACE = 5.0
 TAIL_LINES = 40
+ERROR_LINES = 8
+# what a first error line looks like in Python, Node, the JVM and most loggers
+_ERROR_LINE = re.compile(r"error|exception|traceback|fatal|panic|unhandled|cannot |could not|failed|refused",
+                         re.IGNORECASE)
 
 
 class TargetProcess:
@@ -73,6 +78,23 @@ class TargetProcess:
         with self._lock:
             lines = self._lines[-TAIL_LINES:]
         return "\n".join(lines) or "(no output)"
+
+    def first_errors(self) -> str:
+        """The first lines that look like an error: the cause, before a long dump can push it out of the tail."""
+        self._settle()
+        with self._lock:
+            found = [line for line in self._lines if _ERROR_LINE.search(line)][:ERROR_LINES]
+        return "\n".join(found)
+
+    def failure_output(self) -> str:
+        """What a failure message shows of the output: its first error lines, then its tail."""
+        errors, tail = self.first_errors(), self.tail()
+        head = f"its first error lines:\n{errors}\n" if errors and errors not in tail else ""
+        return f"{head}its output ends with:\n{tail}"
+
+    def wait_exit(self, timeout: float) -> bool:
+        """Whether the process exits within ``timeout`` seconds (it may be dying after a crash)."""
+        return self.wait(timeout) is not None
 
     def _settle(self) -> None:
         # the reader lags behind the process: once it has exited, wait for its last lines (EOF)

@@ -111,6 +111,10 @@ class PythonDriver:
     def exercise(self) -> None:
         _step("exercise", self.target.exercise)
 
+    def health(self) -> None:
+        """In-process targets share pytest's process: REL-01 does not apply to them."""
+        return None
+
     def stop(self) -> str:
         close = getattr(self._target, "close", None)
         if callable(close):

@@ -8,9 +8,11 @@ each scenario (or at the end of the run with ``restart = "session"``).
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -19,12 +21,16 @@ from rfcheck.browser import consent
 from rfcheck.config import WebSpec
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
-from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.journal import Exchange
+from rfcheck.targets.base import DriverError, Health, StepFailed
 from rfcheck.targets.faketime import PYTHON_NOT_MOVED, without_faketime
 from rfcheck.targets.process import TargetProcess
 
 MAX_HOPS = 10
 POLL_INTERVAL = 0.1
+HEALTH_TIMEOUT = 5.0  # seconds for the app to answer its ready URL after an error answer (REL-01)
+EXIT_GRACE = 1.0  # seconds a crashing app may take to exit once its connection broke
+MAX_PAGE = 256 * 1024  # characters of each page kept for SEC-05
 
 
 class WebDriver:
@@ -49,8 +55,20 @@ class WebDriver:
         self._browser = httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False, trust_env=False)
         if self._process is not None and self._process.running:
             return  # restart = "session": the app keeps running
+        self._refuse_taken_port()
         self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start")
         self._wait_ready()
+
+    def _refuse_taken_port(self) -> None:
+        """Never drive another program that happens to listen where the app should (target-contract.md)."""
+        url = httpx.URL(self._url)
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme, 80)
+        try:
+            socket.create_connection((url.host, port), timeout=0.5).close()
+        except OSError:
+            return
+        raise DriverError(f"port {port} of [target.web] url {self._url} is already taken by another program; "
+                          "stop it, or use {port} in url so that rfcheck picks a free port")
 
     def _wait_ready(self) -> None:
         assert self._process is not None
@@ -60,14 +78,32 @@ class WebDriver:
             self._spare_python()
             if not self._process.running:
                 raise DriverError(f"the app exited with status {self._process.returncode} before answering "
-                                  f"{probe}; its output ends with:\n{self._process.tail()}")
+                                  f"{probe}; {self._process.failure_output()}")
             try:
                 httpx.get(probe, timeout=1.0, trust_env=False)
                 return
             except httpx.HTTPError:
                 time.sleep(POLL_INTERVAL)
         raise DriverError(f"the app did not answer {probe} within {self.spec.ready_timeout:g} s "
-                          f"(ready_timeout); its output ends with:\n{self._process.tail()}")
+                          f"(ready_timeout); {self._process.failure_output()}")
+
+    def health(self) -> Health:
+        """REL-01: the app is running and answers its ``ready`` URL (any HTTP answer will do)."""
+        process = self._process
+        if process is None:
+            return Health(False, "the app was not running")
+        what = f"GET {self.spec.ready}"
+        if process.running:
+            try:
+                httpx.get(self._url + self.spec.ready, timeout=HEALTH_TIMEOUT, trust_env=False)
+                return Health(True, f"running and answering {what}")
+            except httpx.HTTPError as err:
+                if not process.wait_exit(EXIT_GRACE):
+                    return Health(False, f"still running but no answer to {what} within "
+                                         f"{HEALTH_TIMEOUT:g} s ({type(err).__name__})",
+                                  process.first_errors(), process.tail())
+        return Health(False, f"the process exited with status {process.returncode}", process.first_errors(),
+                      process.tail())
 
     def _spare_python(self) -> None:
         """Start a Python app again without libfaketime (see :data:`PYTHON_NOT_MOVED`)."""
@@ -120,13 +156,15 @@ class WebDriver:
     def finish_login(self, callback_url: str) -> None:
         response = self._browse(callback_url, allow_login=False)
         if response.status_code >= 400:
-            raise StepFailed(f"the app answered the callback with {response.status_code}: {_snippet(response)}")
+            raise StepFailed(f"the app answered the callback with {response.status_code}: {_snippet(response)}",
+                             kind="error_status", status=response.status_code)
 
     def exercise(self) -> None:
         for action in self.spec.actions:
             response = self._browse(self._url + action, allow_login=False)
             if response.status_code >= 400:
-                raise StepFailed(f"GET {action} answered {response.status_code}: {_snippet(response)}")
+                raise StepFailed(f"GET {action} answered {response.status_code}: {_snippet(response)}",
+                                 kind="error_status", status=response.status_code)
 
     def _browse(self, url: str, allow_login: bool) -> httpx.Response:
         """GET ``url`` and follow the app's redirects; reaching ``/authorize`` means the app wants a login."""
@@ -135,7 +173,7 @@ class WebDriver:
             site = self._provider.site_for(target)
             if site is not None and site.kind == "auth":
                 if not allow_login:
-                    raise StepFailed(f"the app sent the user to log in again ({target.path})")
+                    raise StepFailed("the app sent the user to log in again", kind="login_required")
                 url = consent(self._provider, url)
                 continue
             response = self._get(url, f"GET {target.path}")
@@ -145,20 +183,50 @@ class WebDriver:
         raise StepFailed(f"more than {MAX_HOPS} redirects from {url}")
 
     def _get(self, url: str, what: str) -> httpx.Response:
+        """One request of the user's browser to the app, recorded in the journal with the app's answer."""
         assert self._browser is not None, "start() first"
         self._check_alive(what)
+        exchange = self._record(url)
         try:
-            return self._browser.get(url)
+            response = self._browser.get(url)
         except httpx.TimeoutException as err:
-            raise StepFailed(f"{what}: no answer within {self.spec.step_timeout:g} s (step_timeout)") from err
+            exchange.note(f"no answer within {self.spec.step_timeout:g} s", no_answer=True)
+            raise StepFailed(f"{what}: no answer within {self.spec.step_timeout:g} s (step_timeout)",
+                             kind="no_answer") from err
         except httpx.HTTPError as err:
-            self._check_alive(what)
-            raise StepFailed(f"{what}: {type(err).__name__}: {err}") from err
+            exchange.note(f"no answer: {type(err).__name__}", no_answer=True)
+            if self._process is not None and self._process.wait_exit(EXIT_GRACE):
+                self._check_alive(what)
+            raise StepFailed(f"{what}: the connection failed ({type(err).__name__})", kind="no_answer") from err
+        finally:
+            exchange.done = self._provider.journal.mark()
+        self._answered(exchange, response)
+        return response
+
+    def _record(self, url: str) -> Exchange:
+        target = httpx.URL(url).copy_with(fragment=None)  # a fragment never leaves the browser
+        return self._provider.journal.open(
+            at=self._provider.clock.now(), origin="browser", host="app", method="GET", url=str(target),
+            path=target.path,
+            query=dict(parse_qsl(target.query.decode(), keep_blank_values=True)), headers={}, form={})
+
+    def _answered(self, exchange: Exchange, response: httpx.Response) -> None:
+        exchange.status = response.status_code
+        exchange.headers = {k.lower(): v for k, v in response.request.headers.items()}
+        exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
+        exchange.response_text = response.text[:MAX_PAGE]
+        exchange.facts["set_cookies"] = response.headers.get_list("set-cookie")
+        location = response.headers.get("location")
+        if response.is_redirect and location:
+            site = self._provider.site_for(response.url.join(location))
+            sent_to = "the authorization server (log in)" if site is not None and site.kind == "auth" else location
+            exchange.note(f"redirect to {sent_to}", login_redirect=site is not None and site.kind == "auth")
+        elif response.status_code >= 400:
+            exchange.note(f"the app answered its user with {response.status_code}")
 
     def _check_alive(self, what: str) -> None:
         if self._process is not None and not self._process.running:
-            raise StepFailed(f"{what}: the app exited with status {self._process.returncode}; its output ends "
-                             f"with:\n{self._process.tail()}")
+            raise StepFailed(f"{what}: the app had exited (status {self._process.returncode})", kind="crashed")
 
 
 def _snippet(response: httpx.Response) -> str:
