@@ -265,7 +265,7 @@ CATALOGUE: tuple[Requirement, ...] = (
          "cookies decoded) is searched for every access token, refresh token and client secret rfcheck issued",
          "Keep tokens on the server (the backend-for-frontend pattern): store them in a server-side session "
          "keyed by an opaque cookie, never in a page, a redirect or a readable cookie such as Flask's default "
-         "session (OAuth 2.0 for Browser-Based Applications, IETF draft, §6.1).",
+         "session (OAuth 2.0 for Browser-Based Applications §6.1, an IETF draft).",
          "OAuth 2.0 for Browser-Based Applications §6.1"),
     _req("REL-01", "must", "No answer from Request Finance takes the integration down",
          "after each step that meets an error answer, and at the end of each scenario, the process must be "

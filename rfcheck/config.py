@@ -41,7 +41,7 @@ TARGET_KEYS = (
 # what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (target-contract.md)
 PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
                 "proxy_url", "ca_file")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # as the harness fills them: not {Port}, {a: 1} or a shell's ${HOME}
 SPEC_KEYS = {
     "python": ("factory",),
     "web": ("start", "url", "ready", "login", "actions", "restart", "ready_timeout", "step_timeout"),
@@ -341,9 +341,11 @@ def _check_placeholders(table: _Table, key: str, value: str, unknown_too: tuple[
     for match in _PLACEHOLDER.finditer(value):
         name = match.group(1)
         if name not in PLACEHOLDERS or name in unknown_too:
-            known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS if p not in unknown_too)
-            raise table.error(f"{key} = {value!r}: unknown placeholder {{{name}}}{_hint(name, PLACEHOLDERS)}; "
-                              f"known: {known}")
+            known = [p for p in PLACEHOLDERS if p not in unknown_too]
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            raise table.error(f"{key} = {value!r}: unknown placeholder {{{name}}}{hint}; known: "
+                              + ", ".join(f"{{{p}}}" for p in known))
     return value
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from rfcheck.config import PLACEHOLDERS as CONFIG_PLACEHOLDERS
+from rfcheck.config import ConfigError
 from rfcheck.harness import Harness, fill
 from rfcheck.targets.base import DriverError
 
@@ -66,28 +68,33 @@ def test_an_unknown_placeholder_names_the_key_and_the_known_ones() -> None:
                                   "known: api_url, issuer, port")
 
 
-def test_an_unknown_placeholder_in_target_env_is_reported_with_the_variable(
+def test_an_unknown_placeholder_in_target_env_is_a_config_error_naming_the_variable(
         harness_for: Callable[..., Harness]) -> None:
     tables = command("true", {"AUTH0_DOMAIN": "{domain}"})
-    harness = harness_for(tables.pop("target"), **tables)
-    with pytest.raises(DriverError) as unknown:
-        harness.new_driver()
-    assert str(unknown.value) == (f"[target.env] AUTH0_DOMAIN: unknown placeholder {{domain}}; "
-                                  f"known: {', '.join(PLACEHOLDERS)}")
+    with pytest.raises(ConfigError) as unknown:
+        harness_for(tables.pop("target"), **tables)
+    assert str(unknown.value) == ("rfcheck.toml: [target.env] AUTH0_DOMAIN = '{domain}': unknown placeholder "
+                                  "{domain}; known: " + ", ".join(f"{{{p}}}" for p in CONFIG_PLACEHOLDERS))
 
 
-def test_an_unknown_placeholder_in_the_redirect_uri_stops_the_start(harness_for: Callable[..., Harness]) -> None:
-    harness = harness_for({"kind": "command", "redirect_uri": "http://localhost:{app_port}/cb"}, start=False,
-                          **{"target.command": {"run": "true"}})
-    with pytest.raises(DriverError, match=r"^\[target\] redirect_uri: unknown placeholder \{app_port\}"):
-        harness.start()
+def test_an_unknown_placeholder_in_the_redirect_uri_is_a_config_error(harness_for: Callable[..., Harness]) -> None:
+    with pytest.raises(ConfigError, match=r"\[target\] redirect_uri = .*unknown placeholder \{app_port\} "
+                                          r"\(did you mean \{port\}\?\)"):
+        harness_for({"kind": "command", "redirect_uri": "http://localhost:{app_port}/cb"}, start=False,
+                    **{"target.command": {"run": "true"}})
 
 
 def test_unknown_placeholders_in_the_web_settings_name_their_key(harness_for: Callable[..., Harness]) -> None:
-    harness = harness_for({"kind": "web"}, **{"target.web": {"start": "node app.js --port {prot}",
-                                                             "url": "http://localhost:3000"}})
-    with pytest.raises(DriverError, match=r"^\[target.web\] start: unknown placeholder \{prot\}"):
-        harness.new_driver()
+    with pytest.raises(ConfigError, match=r"\[target.web\] start = .*unknown placeholder \{prot\}"):
+        harness_for({"kind": "web"}, **{"target.web": {"start": "node app.js --port {prot}",
+                                                       "url": "http://localhost:3000"}})
+
+
+def test_the_network_placeholder_is_the_run_s_network(harness_for: Callable[..., Harness]) -> None:
+    harness, output = run_command(harness_for, 'echo "net=$RF_NETWORK"', {"RF_NETWORK": "{network}"},
+                                  network="live")
+    assert harness.values["network"] == "live"
+    assert "net=live" in output
 
 
 # -- the values and the target's environment ------------------------------------------------------

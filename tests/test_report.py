@@ -51,6 +51,13 @@ def run(findings: list[Finding], target: dict | None = None, scenarios: list | N
     )
 
 
+def judged(*findings: Finding) -> list[Finding]:
+    """A pass for every requirement of the authorization code flow, with ``findings`` instead of some."""
+    given = {f.id: f for f in findings}
+    return [given.get(req.id, Finding(req.id, "pass", "observed")) for req in CATALOGUE
+            if "authorization_code" in req.applies_to]
+
+
 def statuses(report: dict) -> dict[str, str]:
     return {r["id"]: r["status"] for r in report["requirements"]}
 
@@ -68,8 +75,53 @@ def test_build_fills_every_id_in_catalogue_order() -> None:
     assert entry(report, "NET-01")["status"] == "pass"
     assert {"status": "skip", "reason": NOT_RUN, "level": "must"}.items() <= entry(report, "AUTH-01").items()
     assert entry(report, "CC-01")["reason"] == "does not apply to the authorization_code flow"
-    assert report["summary"] == {"pass": 1, "fail": 0, "warn": 0, "skip": len(CATALOGUE) - 1, "manual": 0}
-    assert report["verdict"] == "ready"
+    assert report["summary"] == {"pass": 1, "fail": 0, "warn": 0, "skip": len(CATALOGUE) - 1, "manual": 0,
+                                 "accepted": 0}
+    # every requirement without a finding that applies to the flow was not judged: never "ready"
+    assert "AUTH-01" in report["not_judged"] and "CC-01" not in report["not_judged"]
+    assert "NET-01" not in report["not_judged"]
+    assert report["verdict"] == "incomplete"
+
+
+def test_a_run_that_judged_every_must_requirement_is_ready() -> None:
+    report = build(run(judged()))
+    assert (report["verdict"], report["not_judged"]) == ("ready", [])
+
+
+def test_a_requirement_not_judged_makes_the_verdict_incomplete_never_ready() -> None:
+    unjudged = Finding("TOKEN-02", "skip", "not judged: the target could not be started", judged=False)
+    report = build(run(judged(unjudged)))
+    assert (report["verdict"], report["not_judged"]) == ("incomplete", ["TOKEN-02"])
+    assert entry(report, "TOKEN-02")["status"] == "skip"
+    assert "INCOMPLETE" in render_markdown(report) and "READY" not in render_markdown(report).split("INCOMPLETE")[0]
+    assert 'class="verdict incomplete"' in render_html(report)
+
+
+def test_a_should_requirement_not_judged_leaves_the_verdict_ready() -> None:
+    report = build(run(judged(Finding("TOKEN-06", "skip", "deselected", judged=False))))
+    assert (report["verdict"], report["not_judged"]) == ("ready", ["TOKEN-06"])
+
+
+def test_a_fail_makes_the_verdict_not_ready_even_when_some_were_not_judged() -> None:
+    report = build(run([Finding("NET-01", "fail", "no X-Network", evidence())]))
+    assert report["verdict"] == "not-ready"
+
+
+def test_an_accepted_shortfall_is_counted_and_keeps_its_evidence() -> None:
+    accepted = Finding("ORG-02", "accepted", "accepted in [target.accept]: personal invoices only", evidence())
+    report = build(run(judged(accepted)))
+    assert report["verdict"] == "ready" and report["summary"]["accepted"] == 1
+    assert entry(report, "ORG-02")["evidence"][0]["detail"] == "no X-Network header"
+    assert "☑️ accepted" in render_markdown(report)
+
+
+def test_markdown_cells_hold_the_first_line_of_a_stack_trace_and_the_html_all_of_it() -> None:
+    trace = "TypeError: x is undefined\n    at handler (app.js:12:3)\n    at next (router.js:9)"
+    report = build(run(judged(Finding("REL-01", "fail", "the process went down", evidence(trace)))))
+    markdown = render_markdown(report)
+    assert "TypeError: x is undefined (more in the JSON and HTML reports)" in markdown
+    assert "router.js" not in markdown
+    assert "at next (router.js:9)" in render_html(report)
 
 
 def test_build_top_level_keys() -> None:
@@ -110,16 +162,16 @@ def test_must_fail_makes_not_ready() -> None:
 
 
 def test_should_warn_stays_ready() -> None:
-    report = build(run([Finding("FLOW-03", "warn", "no code_challenge", evidence("no PKCE", 1))]))
+    report = build(run(judged(Finding("FLOW-03", "warn", "no code_challenge", evidence("no PKCE", 1)))))
     assert report["verdict"] == "ready"
     assert report["summary"]["warn"] == 1
 
 
 def test_finding_level_overrides_catalogue_level() -> None:
     token_endpoint = Finding("OIDC-01", "fail", "accepted a bad signature", evidence())
-    assert build(run([token_endpoint]))["verdict"] == "ready"  # should-level from the token endpoint
+    assert build(run(judged(token_endpoint)))["verdict"] == "ready"  # should-level from the token endpoint
     front_channel = Finding("OIDC-01", "fail", "accepted a bad signature", evidence(), level="must")
-    report = build(run([front_channel]))
+    report = build(run(judged(front_channel)))
     assert (entry(report, "OIDC-01")["level"], report["verdict"]) == ("must", "not-ready")
 
 

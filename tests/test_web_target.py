@@ -60,13 +60,19 @@ def test_a_browser_login_and_the_actions_reach_the_mock(web_harness: Callable[..
     assert result.outcome == "completed", result.reason
     assert steps(result) == [("login", True), ("unit", True), ("unit", True), ("unit", True)], result.events
     assert [(e.origin, e.host, e.method, e.path, e.status, e.step) for e in result.exchanges] == [
+        ("browser", "app", "GET", "/login", 302, "login 1"),  # the user's browser asks the app to log in
         ("browser", "auth", "GET", "/authorize", 302, "login 1"),  # rfcheck consenting as the user
-        ("target", "auth", "POST", "/oauth/token", 200, "login 1"),  # the app redeems the code...
-        ("target", "api", "GET", "/invoices", 200, "unit 1"),  # ...and uses the token (session cookie)
-        ("target", "api", "GET", "/invoices", 200, "unit 2"),
-        ("target", "api", "GET", "/invoices", 200, "unit 3"),
+        ("browser", "app", "GET", "/callback", 302, "login 1"),  # back at the app's callback, which...
+        ("target", "auth", "POST", "/oauth/token", 200, "login 1"),  # ...redeems the code
+        ("browser", "app", "GET", "/", 200, "login 1"),  # the app's redirect after the login
+        *[exchange for n in (1, 2, 3) for exchange in (
+            ("browser", "app", "GET", "/invoices", 200, f"unit {n}"),  # the user asks for invoices...
+            ("target", "api", "GET", "/invoices", 200, f"unit {n}"))],  # ...and the app uses its token
     ]
-    authorize = result.exchanges[0]
+    callback = result.exchanges[2]
+    assert callback.done >= result.exchanges[3].n, "the code exchange happened while the app served the callback"
+    assert callback.headers.get("cookie"), "the browser carried the app's session cookie"
+    authorize = result.exchanges[1]
     assert authorize.query["client_id"] == harness.client_id
     assert authorize.query["redirect_uri"] == harness.values["redirect_uri"]
     assert authorize.facts["pkce_method"] == "S256"

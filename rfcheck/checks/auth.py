@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
-from rfcheck.checks.queries import api_calls, completed, id_token_accepted, names, token_requests
-from rfcheck.checks.token import describe_failure
+from rfcheck.checks.queries import api_calls, completed, describe_failure, id_token_accepted, names, token_requests
 from rfcheck.journal import Exchange
 from rfcheck.provider.accounts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
@@ -111,7 +110,7 @@ def _failed_login(ctx: Context, exchanges: list[Exchange], login: Event) -> Find
                                   f"({refused[0].facts['error']} at {refused[0].request_line}); the FLOW "
                                   "requirements report why")
     what = "with a valid RS256 ID token" if delivered else "before any ID token was issued"
-    return failed("AUTH-04", f"the baseline login failed {what}: {describe_failure(login)}",
+    return failed("AUTH-04", f"the baseline login failed {what}: {ctx.redact(describe_failure(login))}",
                   [ctx.evidence("baseline", _last(delivered or exchanges), login.detail)])
 
 

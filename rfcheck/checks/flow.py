@@ -205,7 +205,7 @@ def _forged_code_refused(ctx: Context, result: ScenarioResult, delivery: Event, 
                                  "judges the crash)")
     if not delivery.ok:
         return passed("FLOW-02", f"with {what}, the target refused the forged callback before any exchange "
-                                 f"({_refusal(delivery)})")
+                                 f"({ctx.redact(_refusal(delivery))})")
     later = [u for u in result.events_of("unit") if u.first >= delivery.last]
     if later:
         return passed("FLOW-02", f"with {what}, the target ignored the forged callback: it never exchanged the "
@@ -218,8 +218,9 @@ def _forged_code_refused(ctx: Context, result: ScenarioResult, delivery: Event, 
 def _refusal(delivery: Event) -> str:
     if delivery.failure == "error_status":
         return f"it answered {delivery.status}"
-    return {"crashed": "it went down", "no_answer": "it gave no answer",
-            "login_required": "it sent the user to log in"}.get(delivery.failure, "it raised an error")
+    how = {"crashed": "it went down", "no_answer": "it gave no answer",
+           "login_required": "it sent the user to log in"}.get(delivery.failure)
+    return how or delivery.detail.strip().splitlines()[0][:160]
 
 
 # -- FLOW-03 and FLOW-07: PKCE -----------------------------------------------------

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, replace
 
 from rfcheck.catalogue import requirement
 from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
-from rfcheck.checks.queries import (api_calls, authorize_requests, id_token_accepted, issued_access_jti,
+from rfcheck.checks.queries import (api_calls, authorize_requests, describe_failure, id_token_accepted,
+                                    issued_access_jti,
                                     successful, token_requests)
-from rfcheck.checks.token import describe_failure
 from rfcheck.journal import Exchange
 from rfcheck.library import ID_TOKEN_FAULTS
 from rfcheck.report.model import Evidence, Finding
@@ -64,7 +64,7 @@ def _precondition(ctx: Context, requirement_id: str) -> Finding | None:
         return skipped(requirement_id, "the baseline scenario has no login, so no ID token to judge")
     if not id_token_accepted(baseline, logins[0]):
         return skipped(requirement_id, f"the target did not accept even the baseline login's valid ID token "
-                                       f"({describe_failure(logins[0])}); AUTH-04 reports that")
+                                       f"({ctx.redact(describe_failure(logins[0]))}); AUTH-04 reports that")
     asked = [e for e in authorize_requests(baseline) if "openid" in (e.facts.get("scope_requested") or ())]
     if not asked:
         return skipped(requirement_id, "the target does not ask for the openid scope, so it receives no ID token")

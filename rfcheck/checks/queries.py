@@ -63,3 +63,14 @@ def token_requests_in(exchanges: Iterable[Exchange], *grants: str) -> list[Excha
     found = [e for e in exchanges if e.origin == "target" and e.host == "auth"
              and e.path.rstrip("/") == "/oauth/token"]
     return [e for e in found if not grants or e.facts.get("grant_type") in grants]
+
+
+def describe_failure(event: Event) -> str:
+    """What the target did when a step failed, in words that stay the same from run to run (the caller
+    redacts: an exception's message is the target's own text)."""
+    if event.failure == "error_status":
+        return f"the app answered its user with {event.status}"
+    how = {"login_required": "the app sent the user to log in again", "crashed": "the process had gone down",
+           "no_answer": "the app did not answer"}.get(event.failure)
+    lines = event.detail.strip().splitlines()
+    return how or (lines[0][:200] if lines else "the target raised an error")

@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
-from rfcheck.checks.queries import (api_calls, completed, issued_access_jti, names, sent_by_target, successful,
+from rfcheck.checks.queries import (api_calls, completed, describe_failure, issued_access_jti, names, sent_by_target, successful,
                                    token_requests)
 from rfcheck.journal import Exchange
 from rfcheck.provider.accounts import CLIENT_CREDENTIALS
@@ -184,7 +184,7 @@ def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, trave
         attempts = requests or [e for e in after if e.facts.get("token_status") == "expired"]
         did = f": {describe_failure(broken[0])}" if broken else ""
         evidence = [ctx.evidence("expiry", e, _answer(e)) for e in attempts[:MAX_EVIDENCE]]
-        evidence += [ctx.evidence("expiry", _login_redirect(result, u), f"{u.label}: {describe_failure(u)}")
+        evidence += [ctx.evidence("expiry", _login_redirect(result, u), f"{u.label}: {ctx.redact(describe_failure(u))}")
                      for u in broken[:MAX_EVIDENCE]]
         return failed(requirement_id, f"no {what} after the access token expired{did}",
                       evidence or [ctx.evidence("expiry", None, f"no {what} after the travel past 24 h")])
@@ -324,7 +324,7 @@ def _reconnected(ctx: Context, result: ScenarioResult, fault: Event, dead: int) 
     if reconnect is None:
         return skipped("TOKEN-04", "the scenario did not reach the user's new login")
     if not reconnect.ok:
-        return failed("TOKEN-04", f"after invalid_grant, the user's new login failed ({describe_failure(reconnect)})",
+        return failed("TOKEN-04", f"after invalid_grant, the user's new login failed ({ctx.redact(describe_failure(reconnect))})",
                       [ctx.evidence("revoked_refresh", last_exchange(result, reconnect), reconnect.detail)])
     broken = [u for u in units_after(result, reconnect) if not u.ok]
     if broken and any(u.ok for u in units_before(result, fault)):
@@ -332,14 +332,6 @@ def _reconnected(ctx: Context, result: ScenarioResult, fault: Event, dead: int) 
                       [ctx.evidence("revoked_refresh", last_exchange(result, u), u.detail) for u in broken])
     after = "work failed before the revocation too" if broken else "the user's new login restored the session"
     return passed("TOKEN-04", f"{dead} refresh attempt(s) with the revoked refresh token, then it stopped; {after}")
-
-
-def describe_failure(event: Event) -> str:
-    """What the target did when a step failed, in words that stay the same from run to run."""
-    if event.failure == "error_status":
-        return f"the app answered its user with {event.status}"
-    return {"login_required": "the app sent the user to log in again", "crashed": "the process had gone down",
-            "no_answer": "the app did not answer"}.get(event.failure, "the target raised an error")
 
 
 # -- TOKEN-05 --------------------------------------------------------------------
@@ -430,7 +422,7 @@ def backs_off_on_unavailable(ctx: Context) -> Finding:
                       f"({len(dropped)} unit(s)), although the refresh token was still good: a transient error "
                       "cost the user their session",
                       [ctx.evidence(result.name, refused[0], f"the token endpoint answered {refused[0].status}")]
-                      + [ctx.evidence(result.name, _login_redirect(result, u), f"{u.label}: {describe_failure(u)}")
+                      + [ctx.evidence(result.name, _login_redirect(result, u), f"{u.label}: {ctx.redact(describe_failure(u))}")
                          for u in dropped[:MAX_EVIDENCE]])
     pairs = retries(result)
     hasty = [(retry, problem) for refused_one, retry in pairs if (problem := _hasty(refused_one, retry))]
