@@ -48,8 +48,8 @@ class Event:
 class Crash:
     """REL-01: the target's process died or stopped answering after ``after`` (a step's label).
 
-    ``trigger`` is the journal number of the last error answer the mock sent the target before
-    it (None when there was none); ``detail`` what the probe saw.
+    ``trigger`` is the journal number of what the mock last told the target before it (see
+    :func:`last_answer`; None when there was nothing); ``detail`` what the probe saw.
     """
 
     after: str
@@ -106,6 +106,17 @@ def error_answers(exchanges: list[Exchange]) -> list[Exchange]:
     return [e for e in exchanges if e.origin == "target" and e.host in ERROR_HOSTS and e.status >= 400]
 
 
+def last_answer(exchanges: list[Exchange], since: int) -> Exchange | None:
+    """What Request Finance last told the target before it went down: the step's last error answer, else
+    the step's last answer of any kind (a refresh whose ID token names another user is a 200), else
+    the scenario's last error answer."""
+    step = [e for e in exchanges if e.n > since and e.origin == "target" and e.host in ERROR_HOSTS]
+    for candidates in (error_answers(step), step, error_answers(exchanges)):
+        if candidates:
+            return candidates[-1]
+    return None
+
+
 class ScenarioRun:
     """The steps a scenario function can take against one freshly started target."""
 
@@ -136,9 +147,9 @@ class ScenarioRun:
         finally:
             event.last = self.journal.mark()
             self.result.events.append(event)
-        self.watch(event.label)
+        self.watch(event.label, event.first)
 
-    def watch(self, after: str) -> None:
+    def watch(self, after: str, since: int | None = None) -> None:
         """REL-01: after each step, a process target must still run and answer; if not, the scenario ends."""
         health = self.driver.health()
         if health is None:
@@ -147,9 +158,8 @@ class ScenarioRun:
         self.result.probes.append(Probe(after, health.alive, health.detail, mark))
         if health.alive:
             return
-        answers = error_answers(self.journal.since(self._start))
-        self.result.crash = Crash(after, health.detail, answers[-1].n if answers else None, health.errors,
-                                  health.tail)
+        trigger = last_answer(self.journal.since(self._start), self._start if since is None else since)
+        self.result.crash = Crash(after, health.detail, trigger.n if trigger else None, health.errors, health.tail)
         raise TargetDown(health.detail)
 
     # -- the steps -----------------------------------------------------------
@@ -199,7 +209,7 @@ class ScenarioRun:
         for event in events:
             event.last = self.journal.mark()
         self.result.events.extend(sorted(events, key=lambda e: e.label))
-        self.watch(f"{count} parallel units")
+        self.watch(f"{count} parallel units", first)
         return events
 
     def travel(self, seconds: float) -> None:

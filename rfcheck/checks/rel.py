@@ -56,7 +56,9 @@ def _crash_evidence(ctx: Context, result: ScenarioResult) -> Evidence:
     crash = result.crash
     assert crash is not None
     trigger = next((e for e in result.exchanges if e.n == crash.trigger), None)
-    cause = f"after {trigger.request_line} answered {trigger.status}" if trigger else "with no error answer before it"
+    told = f": {trigger.notes[-1]}" if trigger and trigger.notes else ""  # the provider's conclusion
+    cause = (f"after {trigger.request_line} answered {trigger.status}{told}" if trigger
+             else "before Request Finance answered it anything")
     detail = f"{crash.detail}, {cause} (step: {crash.after})"
     if crash.errors:
         detail += f"\nfirst error lines of its output:\n{crash.errors}"
@@ -86,8 +88,9 @@ def handled_error_pages(ctx: Context) -> Finding:
     internal = [(r, p, errs) for r, p, errs in served if p.status == 500]
     if internal:
         evidence = [item for r, p, errs in internal[:MAX_EVIDENCE] for item in (
-            ctx.evidence(r.name, errs[-1], f"Request Finance answered {errs[-1].status}"),
-            ctx.evidence(r.name, p, f"then the app answered its user with 500"))]
+            ctx.evidence(r.name, p, "the app answered its user with 500"),
+            ctx.evidence(r.name, errs[-1], f"while serving that page, Request Finance had answered it "
+                                           f"{errs[-1].status}"))]
         return failed("REL-02", f"the app answered its user with 500 after an error answer from Request Finance "
                                 f"{len(internal)} time(s)", evidence)
     statuses = sorted({p.status for _, p, _ in served})
