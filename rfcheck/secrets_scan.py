@@ -70,6 +70,7 @@ class ScanReport:
     files: int
     hits: tuple[SecretHit, ...]
     unreadable: tuple[str, ...] = ()
+    ignored_hits: tuple[SecretHit, ...] = ()  # in files git ignores: not part of what ships, not judged
 
 
 # -- placeholders ----------------------------------------------------------------------
@@ -103,6 +104,21 @@ def _git_tracked(folder: Path) -> list[Path]:
     if done.returncode != 0:
         return []
     return [Path(p) for p in done.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def git_ignored(folder: Path, files: list[Path]) -> set[Path]:
+    """Which of ``files`` (untracked) git ignores; none outside a work tree or without git."""
+    if not files:
+        return set()
+    paths = b"\0".join(str(p).encode("utf-8", "surrogateescape") for p in files)
+    try:
+        done = subprocess.run(["git", "-C", str(folder), "check-ignore", "-z", "--stdin"], input=paths,
+                              capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if done.returncode not in (0, 1):  # 1: none ignored; 128: not a work tree
+        return set()
+    return {Path(p) for p in done.stdout.decode("utf-8", "surrogateescape").split("\0") if p}
 
 
 def _config_files(folder: Path) -> Iterator[Path]:
@@ -182,6 +198,7 @@ def scan_project(folder: Path) -> ScanReport:
     if not folder.is_dir():
         raise ScanError(f"{folder} is not a folder")
     files = project_files(folder)
+    ignored = git_ignored(folder, [p for p in files if p not in set(_git_tracked(folder))])
     hits: list[SecretHit] = []
     unreadable: list[str] = []
     with transient_settings({"plugins_used": PLUGINS}):
@@ -191,4 +208,6 @@ def scan_project(folder: Path) -> ScanReport:
                 unreadable.append(relative.as_posix())
                 continue
             hits.extend(_hits(folder, relative, lines))
-    return ScanReport(folder, len(files) - len(unreadable), tuple(hits), tuple(unreadable))
+    judged = tuple(h for h in hits if Path(h.path) not in ignored)
+    return ScanReport(folder, len(files) - len(unreadable), judged, tuple(unreadable),
+                      tuple(h for h in hits if Path(h.path) in ignored))

@@ -124,3 +124,21 @@ def test_the_correct_examples_hold_no_secret() -> None:
 def test_allowlist_pragma_is_honoured_in_dotenv_files(tmp_path: Path) -> None:
     write(tmp_path, ".env", f"CLIENT_SECRET={REAL}  # pragma: allowlist secret\n")
     assert found(tmp_path) == set()
+
+
+def test_a_gitignored_untracked_env_file_is_not_judged_but_named(tmp_path: Path) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    write(tmp_path, ".gitignore", ".env\n")
+    write(tmp_path, ".env", f"RF_CLIENT_SECRET={REAL}\n")
+    write(tmp_path, ".env.example", f"RF_CLIENT_SECRET={WORDY}\n")  # not ignored: it ships
+    report = scan_project(tmp_path)
+    assert {(h.path, h.value) for h in report.hits} == {(".env.example", WORDY)}
+    assert {(h.path, h.value) for h in report.ignored_hits} == {(".env", REAL)}
+
+
+def test_outside_a_git_work_tree_every_env_file_is_judged(tmp_path: Path) -> None:
+    write(tmp_path, ".env", f"RF_CLIENT_SECRET={REAL}\n")
+    report = scan_project(tmp_path)
+    assert [h.path for h in report.hits] == [".env"] and not report.ignored_hits

@@ -86,8 +86,11 @@ def no_plaintext_client_secret(ctx: Context) -> Finding:
         return failed("SEC-01", f"{len(report.hits)} plaintext client secret(s) in {folder}", evidence)
     unread = f"; {len(report.unreadable)} could not be read: {', '.join(report.unreadable[:5])}" \
         if report.unreadable else ""
+    ignored = sorted({hit.path for hit in report.ignored_hits})
+    local = (f"; not judged, because git ignores them (they do not ship): {', '.join(ignored)}, which hold a "
+             "secret-looking value: keep them out of the repository") if ignored else ""
     return passed("SEC-01", f"scanned {report.files} files in {folder} (git-tracked, .env*, config): "
-                            f"no plaintext client secret{unread}")
+                            f"no plaintext client secret{unread}{local}")
 
 
 # -- SEC-02 --------------------------------------------------------------------------------
