@@ -166,9 +166,10 @@ class FixedClockHarness(Harness):
 
 
 def target_config(project: Path, *, scopes: tuple[str, ...] = SCOPES, **fields: Any) -> TargetConfig:
-    return TargetConfig(file=project / "rfcheck.toml", root=project, name="tiny", kind="python",
-                        flow="authorization_code", network="test", redirect_uri="http://localhost:8000/callback",
-                        scopes=scopes, project=project, **fields)
+    fields = {"kind": "python", **fields}
+    return TargetConfig(file=project / "rfcheck.toml", root=project, name="tiny", flow="authorization_code",
+                        network="test", redirect_uri="http://localhost:8000/callback", scopes=scopes,
+                        project=project, **fields)
 
 
 @contextmanager

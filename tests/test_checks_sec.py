@@ -7,6 +7,8 @@ switched on; the rest build the context by hand.
 from __future__ import annotations
 
 import base64
+import json
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from rfcheck.checks import CHECKS, Context
+from rfcheck.checks.sec import cookie_readings
 from rfcheck.journal import Exchange
 from rfcheck.provider.accounts import AUTHORIZATION_CODE
 from rfcheck.provider.app import Provider
@@ -169,3 +172,60 @@ def test_sec_04_skips_when_other_hosts_cannot_be_seen(tmp_path: Path) -> None:
     finding = run("SEC-04", context(tmp_path, results))
     assert finding.status == "skip" and "proxy = true" in finding.reason
     assert run("SEC-04", context(tmp_path, results, proxy=True)).status == "pass"
+
+
+# -- SEC-05: what a web app sends its user's browser ----------------------------------------
+def flask_session_cookie(payload: bytes, compressed: bool) -> str:
+    """A cookie shaped like Flask's (itsdangerous): base64url payload (zlib with a leading dot), time, signature."""
+    body = zlib.compress(payload) if compressed else payload
+    encoded = base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+    return f"session={'.' if compressed else ''}{encoded}.Z2Fhcw.c2lnbmF0dXJl; HttpOnly; Path=/"
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_signed_but_readable_session_cookie_is_read(compressed: bool) -> None:
+    token = "v1.MRdz8kX0ZtEGhn0b9Xc2w3QTlEY2bjm-refresh"
+    cookie = flask_session_cookie(json.dumps({"token": {"refresh_token": token}}).encode(), compressed)
+    assert any(token in reading for reading in cookie_readings(cookie))
+
+
+def test_an_opaque_session_id_cookie_reads_as_nothing_secret() -> None:
+    cookie = "connect.sid=s%3AaB3dE5fG7hI9jK1lM3nO5pQ7.Xy9zAbCdEfGhIjKlMnOpQrStUvWxYz012345; Path=/; HttpOnly"
+    readings = list(cookie_readings(cookie))
+    assert "s:aB3dE5fG7hI9jK1lM3nO5pQ7.Xy9zAbCdEfGhIjKlMnOpQrStUvWxYz012345" in readings
+
+
+def page(n: int, text: str = "", cookies: tuple[str, ...] = (), location: str = "") -> Exchange:
+    answer = exchange(n, "http://127.0.0.1:3000/invoices", "app")
+    answer.origin, answer.status, answer.response_text = "browser", 302 if location else 200, text
+    answer.response_headers = {"location": location} if location else {}
+    answer.facts["set_cookies"] = list(cookies)
+    return answer
+
+
+def web_context(tmp_path: Path, *answers: Exchange) -> tuple[Context, str]:
+    ctx = context(tmp_path, kind="web")
+    client = ctx.harness.client
+    access = ctx.harness.provider.tokens.mint_access(issuer="https://auth.request.finance/", client_id=client.client_id,
+                                                     sub="auth0|user", scope=("openid",), grant="authorization_code").token
+    ctx.results["baseline"] = ScenarioResult("baseline", "completed", exchanges=list(answers))
+    return ctx, access
+
+
+@pytest.mark.parametrize("where", ["page", "redirect", "cookie"])
+def test_sec_05_fails_a_token_sent_to_the_browser(tmp_path: Path, where: str) -> None:
+    ctx, access = web_context(tmp_path)
+    answer = {"page": lambda: page(1, f"<pre>{{\"access_token\": \"{access}\"}}</pre>"),
+              "redirect": lambda: page(1, location=f"/home#token={access}"),
+              "cookie": lambda: page(1, cookies=(flask_session_cookie(access.encode(), True),))}[where]()
+    ctx.results["baseline"].exchanges.append(answer)
+    finding = run("SEC-05", ctx)
+    assert finding.status == "fail", finding.reason
+    assert "the access token" in finding.evidence[0].detail
+    no_whole_secret(finding, access)
+
+
+def test_sec_05_passes_pages_without_tokens_and_skips_non_web_targets(tmp_path: Path) -> None:
+    ctx, _ = web_context(tmp_path, page(1, "<h1>3 invoices</h1>", ("sid=abc123; HttpOnly",)))
+    assert run("SEC-05", ctx).status == "pass"
+    assert run("SEC-05", context(tmp_path)).status == "skip"

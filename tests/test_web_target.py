@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -151,3 +152,44 @@ def test_restart_scenario_starts_a_fresh_process_for_each_scenario(web_harness: 
     (second_pid,) = pids(second.output)
     assert second_pid != first_pid
     assert "listening on" in second.output
+
+
+def test_a_process_that_dies_on_an_error_answer_ends_its_scenario_with_the_crash(
+        web_harness: Callable[..., Harness]) -> None:
+    result = web_harness(mode="die_on_error").scenario("revoked_access")
+    assert result.outcome == "completed", result.reason
+    assert result.crash is not None and result.crash.after == "unit 2"
+    assert result.crash.detail == "the process exited with status 1"
+    trigger = next(e for e in result.exchanges if e.n == result.crash.trigger)
+    assert (trigger.request_line, trigger.status) == ("GET /invoices", 401)
+    assert "FATAL: the API answered 401" in result.crash.errors
+    assert [(e.kind, e.label) for e in result.events][-1] == ("unit", "unit 2"), "no step ran after the crash"
+    assert [p.alive for p in result.probes] == [True, True, True, False]
+
+
+def test_a_healthy_app_is_probed_after_every_step_and_at_the_end(web_harness: Callable[..., Harness]) -> None:
+    result = web_harness().scenario("revoked_access")
+    assert result.crash is None
+    assert [p.after for p in result.probes] == [e.label for e in result.events] + ["the end of the scenario"]
+    assert all(p.alive for p in result.probes)
+
+
+def test_a_taken_port_is_refused_with_its_number(web_harness: Callable[..., Harness]) -> None:
+    with socket.socket() as other_program:
+        other_program.bind(("127.0.0.1", 0))
+        other_program.listen()
+        port = other_program.getsockname()[1]
+        result = web_harness(url=f"http://127.0.0.1:{port}").scenario("baseline")
+    assert result.outcome == "error"
+    assert result.reason.startswith(f"port {port} of [target.web] url http://127.0.0.1:{port} is already taken")
+
+
+def test_a_failed_start_shows_the_first_error_lines_above_a_long_tail(
+        web_harness: Callable[..., Harness], tmp_path: Path) -> None:
+    script = tmp_path / "noisy.py"
+    script.write_text("import sys\nprint('Error: RF_ISSUER is not a URL')\n"
+                      "for i in range(100): print(f'-----BEGIN CERTIFICATE----- line {i}')\nsys.exit(2)\n")
+    result = web_harness(start=f'"{sys.executable}" "{script}"').scenario("baseline")
+    assert result.outcome == "error"
+    assert "its first error lines:\nError: RF_ISSUER is not a URL" in result.reason
+    assert "line 99" in result.reason

@@ -2,7 +2,7 @@
 
 Authorization code flow with state, nonce and PKCE S256 against ``RF_ISSUER``, a session
 cookie, and ``/invoices`` calling ``RF_API_URL``. ``APP_MODE`` makes it misbehave on purpose:
-``crash`` exits at start, ``mute`` never listens. Every line it writes names its pid, so the
+``crash`` exits at start, ``mute`` never listens, ``die_on_error`` exits when the API answers an error. Every line it writes names its pid, so the
 tests can tell processes apart (and check that none outlives them).
 
 It waits with ``threading.Event().wait`` rather than ``time.sleep``: rfcheck runs it under
@@ -89,6 +89,9 @@ class App(BaseHTTPRequestHandler):
         answer = requests.get(f"{API_URL}/invoices", timeout=5, headers={
             "Authorization": f"Bearer {session['access_token']}", "X-Network": "test"})
         if answer.status_code != 200:
+            if os.environ.get("APP_MODE") == "die_on_error":
+                print(f"pid={PID} FATAL: the API answered {answer.status_code}", file=sys.stderr, flush=True)
+                os._exit(1)
             self.answer(502, f"the API answered {answer.status_code}")
             return
         self.answer(200, f"{len(answer.json())} invoices")
