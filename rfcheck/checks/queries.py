@@ -19,8 +19,7 @@ def api_calls(result: ScenarioResult) -> list[Exchange]:
 
 def token_requests(result: ScenarioResult, *grants: str) -> list[Exchange]:
     """Requests to ``/oauth/token`` (of the given grant types, or all)."""
-    found = [e for e in sent_by_target(result) if e.host == "auth" and e.path.rstrip("/") == "/oauth/token"]
-    return [e for e in found if not grants or e.facts.get("grant_type") in grants]
+    return token_requests_in(result.exchanges, *grants)
 
 
 def authorize_requests(result: ScenarioResult) -> list[Exchange]:
@@ -55,11 +54,12 @@ def id_token_accepted(result: ScenarioResult, login: Event) -> bool:
     if login.ok:
         return True
     during = [e for e in result.exchanges if login.first < e.n <= login.last]
-    exchanged = [e for e in successful(token_requests_in(during, "authorization_code"))]
+    exchanged = successful(token_requests_in(during, "authorization_code"))
     return bool(exchanged) and any(e.host == "api" and e.origin == "target" and e.n > exchanged[0].n for e in during)
 
 
 def token_requests_in(exchanges: Iterable[Exchange], *grants: str) -> list[Exchange]:
+    """The target's requests to ``/oauth/token`` among ``exchanges`` (of the given grant types, or all)."""
     found = [e for e in exchanges if e.origin == "target" and e.host == "auth"
              and e.path.rstrip("/") == "/oauth/token"]
     return [e for e in found if not grants or e.facts.get("grant_type") in grants]
