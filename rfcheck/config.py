@@ -40,7 +40,7 @@ TARGET_KEYS = (
 )
 # what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (target-contract.md)
 PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
-                "proxy_url", "ca_file")
+                "proxy_url", "ca_file", "state_dir")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # as the harness fills them: not {Port}, {a: 1} or a shell's ${HOME}
 SPEC_KEYS = {
     "python": ("factory",),
@@ -105,6 +105,7 @@ class TargetConfig:
     command: CommandSpec | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     proxy: bool = False
+    hosts: bool = False  # [target.intercept] hosts: route the real hosts to the mock by instrumenting the runtime
     confirm: Mapping[str, str] = field(default_factory=dict)
     accept: Mapping[str, str] = field(default_factory=dict)
 
@@ -249,6 +250,7 @@ def load_config(path: Path) -> TargetConfig:
     file = Path(path).resolve()
     target = _target_table(file, _read_toml(file))
     kind = target.choice("kind", KINDS)
+    intercept = target.table("intercept", ("proxy", "hosts"))
     return TargetConfig(
         file=file,
         root=file.parent,
@@ -264,7 +266,7 @@ def load_config(path: Path) -> TargetConfig:
         client_id_test=_client_id(target, "client_id_test"),
         client_id_live=_client_id(target, "client_id_live"),
         env=_env(target),
-        proxy=target.table("intercept", ("proxy",)).flag("proxy", False),
+        proxy=intercept.flag("proxy", False), hosts=intercept.flag("hosts", False),
         confirm=_confirm(target),
         accept=_accept(target),
         **_spec(target, kind),

@@ -7,8 +7,11 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+import httpx
 
 from rfcheck import Environment, Target
 from rfcheck import library  # noqa: F401  (registers the built-in scenarios)
@@ -21,7 +24,7 @@ from rfcheck.provider.tokens import AUDIENCE
 from rfcheck.scenarios import SCENARIOS, ScenarioResult, execute
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
-from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library
+from rfcheck.runtime import HostRoutes, Instrumentation
 from rfcheck.targets.python import PythonDriver
 from rfcheck.targets.web import WebDriver
 from rfcheck.tls import LOOPBACK_NAMES, RunCA
@@ -58,14 +61,15 @@ class Harness:
         self.config = config
         self.provider = Provider()
         self.python_factory = python_factory
-        self.ca = RunCA() if config.tls or config.proxy else None
+        self.ca = RunCA() if config.tls or config.proxy or config.hosts else None
         # proxy mode alone needs the CA for its tunnels; the loopback servers stay http unless tls = true
         tls = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca and config.tls else None
         cert = (tls.cert_file, tls.key_file) if tls else None
         self._servers = [LoopbackServer(self.provider, "auth", tls=cert), LoopbackServer(self.provider, "api", tls=cert)]
         self._inprocess = InProcessTransport(self.provider)
-        self._proxy = ProxyServer(self.provider, self.ca) if config.proxy and self.ca else None
-        self._faketime: FakeTime | None = None
+        self._proxy = ProxyServer(self.provider, self.ca) if (config.proxy or config.hosts) and self.ca else None
+        self._instrumentation: Instrumentation | None = None
+        self._state_dirs: list[str] = []
         self._session_driver: Driver | None = None
         self.values: dict[str, str] = {}
         self.notes: list[str] = []
@@ -94,8 +98,10 @@ class Harness:
         shutdown = getattr(self._session_driver, "shutdown", None)
         if callable(shutdown):
             shutdown()
-        if self._faketime is not None:
-            self._faketime.close()
+        if self._instrumentation is not None:
+            self._instrumentation.close()
+        for folder in self._state_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
         for server in self._servers:
             server.stop()
         if self._proxy is not None:
@@ -130,16 +136,40 @@ class Harness:
                 raise DriverError(f"{self.config.file.name}: kind = 'python' needs [target.python] factory "
                                   "or a rfcheck_target fixture in conftest.py")
             return PythonDriver(self.python_factory)
-        env, movable = self._process_environment()
+        values = {**self.values, "state_dir": self._state_dir()}
+        env = self._process_environment(values)
+        instrumentation = self._instrumented()
+        env = instrumentation.environment(env)
         if kind == "web":
             assert self.config.web is not None
-            return WebDriver(self.config.web, self.config.root, self._filled_web(self.config.web), env,
-                             self.provider, movable)
+            return WebDriver(self.config.web, self.config.root, self._filled_web(self.config.web, values), env,
+                             self.provider, instrumentation)
         assert self.config.command is not None
-        return CommandDriver(self.config.command, self.config.root, self._filled_command(self.config.command),
-                             env, movable)
+        return CommandDriver(self.config.command, self.config.root,
+                             self._filled_command(self.config.command, values), env, instrumentation)
 
-    def _process_environment(self) -> tuple[dict[str, str], bool]:
+    def _state_dir(self) -> str:
+        """{state_dir}: a fresh empty folder for each scenario's target (a token cache it keeps between runs)."""
+        folder = tempfile.mkdtemp(prefix="rfcheck-state-")
+        self._state_dirs.append(folder)
+        return folder
+
+    def _instrumented(self) -> Instrumentation:
+        if self._instrumentation is None:
+            hosts = None
+            if self.config.hosts and self._proxy is not None and self.ca is not None:
+                hosts = HostRoutes(self._proxy.routes(), self.values["proxy_url"], self.ca.ca_file)
+            self._instrumentation = Instrumentation(self.provider.clock, self._refused, hosts)
+            for note in self._instrumentation.notes:
+                self.note(note)
+        return self._instrumentation
+
+    def _refused(self, host: str, port: int, via: str) -> None:
+        """A connection the target's instrumentation refused: recorded like the proxy's refusals (SEC-04)."""
+        scheme = "http" if port == 80 else "https"
+        self.provider.handle(httpx.Request("CONNECT", f"{scheme}://{host}:{port or 443}/"))
+
+    def _process_environment(self, values: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
         if self.ca is not None:
             env.update(SSL_CERT_FILE=self.ca.ca_file, REQUESTS_CA_BUNDLE=self.ca.ca_file,
@@ -148,30 +178,21 @@ class Harness:
             proxy = self.values["proxy_url"]
             env.update(HTTP_PROXY=proxy, HTTPS_PROXY=proxy, http_proxy=proxy, https_proxy=proxy,
                        NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
-        env.update({name: fill(value, self.values, f"[target.env] {name}") for name, value in self.config.env.items()})
-        movable = self._clock_environment(env)
-        return env, movable
+        env.update({name: fill(value, values, f"[target.env] {name}") for name, value in self.config.env.items()})
+        return env
 
-    def _clock_environment(self, env: dict[str, str]) -> bool:
-        if self._faketime is None:
-            library_path = find_library()
-            if library_path is None:
-                self.note(UNAVAILABLE)
-                return False
-            self._faketime = FakeTime(self.provider.clock, library_path)
-        env.update(self._faketime.environment())
-        return True
-
-    def _filled_web(self, spec: WebSpec) -> WebSpec:
+    @staticmethod
+    def _filled_web(spec: WebSpec, values: dict[str, str]) -> WebSpec:
         where = "[target.web]"
-        return dataclasses.replace(spec, start=fill(spec.start, self.values, f"{where} start"),
-                                   url=fill(spec.url, self.values, f"{where} url"))
+        return dataclasses.replace(spec, start=fill(spec.start, values, f"{where} start"),
+                                   url=fill(spec.url, values, f"{where} url"))
 
-    def _filled_command(self, spec: CommandSpec) -> CommandSpec:
+    @staticmethod
+    def _filled_command(spec: CommandSpec, values: dict[str, str]) -> CommandSpec:
         where = "[target.command]"
         return dataclasses.replace(
-            spec, run=fill(spec.run, self.values, f"{where} run"), serve=fill(spec.serve, self.values, f"{where} serve"),
-            actions=tuple(fill(a, self.values, f"{where} actions") for a in spec.actions))
+            spec, run=fill(spec.run, values, f"{where} run"), serve=fill(spec.serve, values, f"{where} serve"),
+            actions=tuple(fill(a, values, f"{where} actions") for a in spec.actions))
 
     def note(self, text: str) -> None:
         """A run-level note for the report (each once)."""

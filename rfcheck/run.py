@@ -70,7 +70,7 @@ class RfcheckSession:
         journal = self.harness.provider.journal
         return [ScenarioRecord(r.name, "crashed" if r.crash else r.outcome, journal.redact(_outcome_reason(r)),
                                [journal.describe(e) for e in r.exchanges],
-                               journal.redact(r.output[-OUTPUT_TAIL:]))
+                               journal.redact(r.output[-OUTPUT_TAIL:]), [journal.redact(n) for n in r.notes])
                 for r in self.harness.results.values()]
 
     @pytest.hookimpl(trylast=True)

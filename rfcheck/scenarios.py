@@ -82,6 +82,7 @@ class ScenarioResult:
     facts: dict[str, Any] = field(default_factory=dict)
     probes: list[Probe] = field(default_factory=list)
     crash: Crash | None = None
+    notes: list[str] = field(default_factory=list)  # how the target's runtimes were instrumented
 
     def during(self, event: Event) -> list[Exchange]:
         return [e for e in self.exchanges if event.first < e.n <= event.last]
@@ -320,6 +321,8 @@ def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:
             result.outcome, result.reason = "error", str(err)
         finally:
             result.output = _stop(driver)
+            if driver.runtime_note:
+                result.notes.append(driver.runtime_note)
     result.exchanges = harness.provider.journal.since(mark)
     return result
 

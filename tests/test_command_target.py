@@ -19,6 +19,7 @@ from rfcheck import Environment
 from rfcheck.config import CommandSpec
 from rfcheck.harness import Harness, free_port
 from rfcheck.provider.clock import Clock
+from rfcheck.runtime import Instrumentation
 from rfcheck.targets.base import DriverError, StepFailed
 from rfcheck.targets.command import CommandDriver
 from tests.helpers import gone, pids
@@ -37,18 +38,22 @@ WORKER_ENV = {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_AUDIENCE":
 def command(tmp_path: Path) -> Iterator[Callable[..., CommandDriver]]:
     """``command(run=..., serve=..., actions=..., step_timeout=..., **env)``: a started driver."""
     drivers: list[CommandDriver] = []
+    clock = Clock()
+    instrumentation = Instrumentation(clock, lambda host, port, via: None)
 
     def make(run: str = "", serve: str = "", actions: tuple[str, ...] = (), step_timeout: float = 5,
              **env: str) -> CommandDriver:
         spec = CommandSpec(run, serve, actions, step_timeout)
-        driver = CommandDriver(spec, tmp_path, spec, {**os.environ, **env}, can_move_clock=False)
+        driver = CommandDriver(spec, tmp_path, spec, instrumentation.environment({**os.environ, **env}),
+                               instrumentation)
         drivers.append(driver)
-        driver.start(ENVIRONMENT, Clock())
+        driver.start(ENVIRONMENT, clock)
         return driver
 
     yield make
     for driver in drivers:
         driver.stop()
+    instrumentation.close()
 
 
 # -- run: one process per unit --------------------------------------------------------------
@@ -105,10 +110,15 @@ def test_serve_actions_that_fail_or_hang_fail_the_step(command: Callable[..., Co
 
 def test_serve_worker_that_exits_before_listening_is_a_driver_error(tmp_path: Path) -> None:
     spec = CommandSpec(serve="echo 'PORT is not set' >&2; exit 2", actions=(f"http://127.0.0.1:{free_port()}/work",))
-    driver = CommandDriver(spec, tmp_path, spec, dict(os.environ), can_move_clock=False)
-    with pytest.raises(DriverError, match=r"^the worker exited with status 2; its output ends with:\nPORT is not set$"):
-        driver.start(ENVIRONMENT, Clock())
-    assert driver.stop() == "PORT is not set"
+    clock = Clock()
+    instrumentation = Instrumentation(clock, lambda host, port, via: None)
+    driver = CommandDriver(spec, tmp_path, spec, dict(os.environ), instrumentation)
+    try:
+        with pytest.raises(DriverError, match=r"^the worker exited with status 2; its output ends with:\nPORT is not set$"):
+            driver.start(ENVIRONMENT, clock)
+        assert driver.stop() == "PORT is not set"
+    finally:
+        instrumentation.close()
 
 
 # -- through the harness: the worker does client credentials against the mock ----------------

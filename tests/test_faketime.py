@@ -1,6 +1,7 @@
 """Tests for rfcheck.targets.faketime: a process started with FakeTime's environment follows
 rfcheck's clock while it runs (libfaketime rereads the offset file), and a machine without
-libfaketime is noted once and leaves the target's clock alone."""
+libfaketime is noted once and leaves a non-Python target's clock alone. A Python command
+follows the clock through rfcheck's sitecustomize instead (tests/test_runtime.py has more)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from rfcheck.harness import Harness
 from rfcheck.provider.clock import Clock
 from rfcheck.scenarios import PAST_EXPIRY
-from rfcheck.targets.faketime import PYTHON_NOT_MOVED, LIBRARY_PATTERNS, UNAVAILABLE, FakeTime, find_library
+from rfcheck.targets.faketime import LIBRARY_PATTERNS, UNAVAILABLE, FakeTime, find_library
 
 DAY = 86_400
 SYSTEM_LIBRARY = next((path for pattern in LIBRARY_PATTERNS for path in glob.glob(pattern)), None)
@@ -80,7 +81,7 @@ def test_the_environment_points_at_the_library_and_the_file(
     monkeypatch.setenv("LD_PRELOAD", "/opt/other/libpreloaded.so")
     fake = faketime(Clock())
     env = fake.environment()
-    assert env["LD_PRELOAD"] == f"{fake.library} /opt/other/libpreloaded.so", "keeps what was preloaded"
+    assert env["LD_PRELOAD"] == fake.library, "what was preloaded already is kept when merged (Instrumentation)"
     assert env["FAKETIME_TIMESTAMP_FILE"] == str(fake.file)
     assert env["FAKETIME_NO_CACHE"] == "1"  # reread the file on every clock call
 
@@ -125,9 +126,10 @@ def test_without_libfaketime_the_harness_says_so_and_only_the_mocks_clock_moves(
         command_harness: Callable[[str], Harness], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RFCHECK_FAKETIME_LIB", str(tmp_path / "missing.so"))
     harness = command_harness('echo "clock file: [$FAKETIME_TIMESTAMP_FILE]"')
-    assert harness.new_driver().can_move_clock is False
     result = harness.scenario("expiry")
-    assert harness.notes == [UNAVAILABLE], "noted once, however many drivers"
+    harness.scenario("baseline")
+    assert harness.notes == [f"the target's clock cannot be fully moved: {UNAVAILABLE}"], (
+        "noted once, however many drivers")
     (travel,) = result.events_of("travel")
     assert travel.detail == "only the mock's clock moved: the target's clock cannot be moved"
     assert set(result.output.splitlines()) == {"clock file: []"}
@@ -137,9 +139,8 @@ def test_without_libfaketime_the_harness_says_so_and_only_the_mocks_clock_moves(
 def test_with_libfaketime_a_command_targets_clock_travels_with_rfcheck(
         command_harness: Callable[[str], Harness]) -> None:
     harness = command_harness("date +%s.%N")
-    assert harness.new_driver().can_move_clock is True
     result = harness.scenario("expiry")  # two units, travel, three units
-    assert UNAVAILABLE not in harness.notes
+    assert not harness.notes
     (travel,) = result.events_of("travel")
     assert travel.detail == "the target's clock moved too"
     times = [float(line) for line in result.output.splitlines()]
@@ -148,15 +149,16 @@ def test_with_libfaketime_a_command_targets_clock_travels_with_rfcheck(
     assert PAST_EXPIRY - 5 < times[2] - times[1] < PAST_EXPIRY + 5
 
 
-@needs_libfaketime
-def test_a_python_command_runs_on_the_real_clock_and_the_report_says_why(
+def test_a_python_command_follows_rfcheck_s_clock_with_libfaketime_preloaded_or_not(
         command_harness: Callable[[str], Harness]) -> None:
-    # libfaketime 0.9.10 makes time.sleep fail with EINVAL on Python 3.11+
+    # libfaketime 0.9.10 makes time.sleep fail with EINVAL on Python 3.11+: rfcheck's sitecustomize
+    # restarts the interpreter without it and moves the clock with time-machine instead
     harness = command_harness(f'"{sys.executable}" -c "import time; time.sleep(0.01); print(time.time())"')
     result = harness.scenario("expiry")
     assert [e.ok for e in result.events_of("unit")] == [True] * 5
     (travel,) = result.events_of("travel")
-    assert travel.detail == "only the mock's clock moved: the target's clock cannot be moved"
-    assert PYTHON_NOT_MOVED in harness.notes
+    assert travel.detail == "the target's clock moved too"
+    assert not harness.notes
     times = [float(line) for line in result.output.splitlines()]
-    assert times[-1] - times[0] < 60
+    assert PAST_EXPIRY - 5 < times[2] - times[1] < PAST_EXPIRY + 5
+    assert "clock moved by time-machine (rfcheck's sitecustomize)" in result.notes[0]

@@ -142,6 +142,7 @@ def _scenarios(report: dict[str, Any]) -> str:
     lines = ["## Scenarios", ""]
     for scenario in report["scenarios"]:
         lines.append(_scenario_line(scenario))
+        lines += [f"  - {_md(note)}" for note in scenario.get("notes", [])]
         if scenario["outcome"] in ("failed", "error", "crashed") and scenario.get("output"):
             lines.append(_output_block(scenario["output"]))
     return "\n".join(lines)

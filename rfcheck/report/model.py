@@ -75,6 +75,7 @@ class ScenarioRecord:
     reason: str = ""
     exchanges: list[dict[str, Any]] = field(default_factory=list)
     output: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -163,6 +164,7 @@ def _scenario(record: ScenarioRecord) -> dict[str, Any]:
         "reason": _guard(record.reason),
         "exchanges": [_exchange(row) for row in record.exchanges],
         "output": _guard(record.output),
+        "notes": [_guard(note) for note in record.notes],
     }
 
 

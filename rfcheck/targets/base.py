@@ -31,8 +31,17 @@ class StepFailed(Exception):
 class Driver(Protocol):
     """One target for one scenario: started, logged in, exercised, stopped."""
 
-    can_move_clock: bool
-    clock_note: str  # why the clock cannot be moved, when a capable machine still could not
+    @property
+    def can_move_clock(self) -> bool:
+        """Whether the target's clock follows rfcheck's (for a process target: every process's)."""
+
+    @property
+    def clock_note(self) -> str:
+        """Why the target's clock cannot be moved, when it cannot ("" otherwise)."""
+
+    @property
+    def runtime_note(self) -> str:
+        """The scenario's note on how each of the target's runtimes was instrumented."""
 
     def start(self, env: Environment, clock: Clock) -> None:
         """Create or start the target; its clock follows ``clock`` from now on, if it can."""

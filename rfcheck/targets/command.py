@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
 import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -14,38 +14,62 @@ from rfcheck import Environment
 from rfcheck.config import CommandSpec
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, Health, StepFailed
-from rfcheck.targets.faketime import PYTHON_NAMES, PYTHON_NOT_MOVED, without_faketime
 from rfcheck.targets.process import TargetProcess
+
+if TYPE_CHECKING:
+    from rfcheck.runtime import Instrumentation, Survey
 
 READY_TIMEOUT = 30.0
 HEALTH_TIMEOUT = 5.0
+SURVEY_INTERVAL = 0.2  # seconds between looks at a running command's processes
 
 
 class CommandDriver:
     """``run``: one process per unit of work (exit 0 = success). ``serve``: one process, actions trigger it."""
 
     def __init__(self, spec: CommandSpec, cwd: Path, filled: CommandSpec, env: Mapping[str, str],
-                 can_move_clock: bool) -> None:
+                 instrumentation: "Instrumentation") -> None:
         self.spec = spec
-        self.can_move_clock = can_move_clock and not _names_python(filled.run or filled.serve)
-        self.clock_note = "" if self.can_move_clock or not can_move_clock else PYTHON_NOT_MOVED
         self._cwd = cwd
         self._filled = filled  # the spec with its placeholders filled in
-        self._env = without_faketime(env) if _names_python(filled.run or filled.serve) else env
+        self._env = env
+        self._instrumentation = instrumentation
+        self._survey: Survey | None = None
         self._server: TargetProcess | None = None
         self._outputs: list[str] = []
 
     def start(self, env: Environment, clock: Clock) -> None:
+        self._survey = self._instrumentation.survey()
         if self.spec.serve:
             self._server = TargetProcess(self._filled.serve, self._cwd, self._env, "[target.command] serve")
             self._wait_listening()
+            self._observe(self._server)
+
+    # -- what runs, and whether its clock follows rfcheck's -------------------------------------
+    def _observe(self, process: TargetProcess | None) -> None:
+        if self._survey is not None and process is not None and process.running:
+            self._survey.observe(process.pgid)
+
+    @property
+    def can_move_clock(self) -> bool:
+        """For ``run``: judged on the runs so far (a unit comes before any travel in every scenario)."""
+        self._observe(self._server)
+        return self._survey is not None and self._survey.clock_moves
+
+    @property
+    def clock_note(self) -> str:
+        problems = self._survey.clock_problems() if self._survey is not None else []
+        return "the target's clock cannot be fully moved: " + "; ".join(problems) if problems else ""
+
+    @property
+    def runtime_note(self) -> str:
+        return self._survey.summary() if self._survey is not None else ""
 
     def _wait_listening(self) -> None:
         assert self._server is not None
         first = httpx.URL(self._filled.actions[0])
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
-            self._spare_python()
             if not self._server.running:
                 raise DriverError(f"the worker exited with status {self._server.returncode}; "
                                   f"{self._server.failure_output()}")
@@ -74,15 +98,6 @@ class CommandDriver:
         return Health(False, f"the process exited with status {server.returncode}", server.first_errors(),
                       server.tail())
 
-    def _spare_python(self) -> None:
-        """Start a Python worker again without libfaketime (see :data:`PYTHON_NOT_MOVED`)."""
-        assert self._server is not None
-        if self.can_move_clock and self._server.runs_python():
-            self._server.stop()
-            self._env = without_faketime(self._env)
-            self.can_move_clock, self.clock_note = False, PYTHON_NOT_MOVED
-            self._server = TargetProcess(self._filled.serve, self._cwd, self._env, "[target.command] serve")
-
     def start_login(self) -> str:
         raise StepFailed("command targets have no login: use flow = \"client_credentials\" or kind = \"web\"")
 
@@ -97,8 +112,13 @@ class CommandDriver:
 
     def _run_once(self) -> None:
         process = TargetProcess(self._filled.run, self._cwd, self._env, "[target.command] run")
-        status = process.wait(self.spec.step_timeout)
+        deadline = time.monotonic() + self.spec.step_timeout
+        status = None
+        while status is None and time.monotonic() < deadline:
+            self._observe(process)
+            status = process.wait(min(SURVEY_INTERVAL, max(deadline - time.monotonic(), 0)))
         output = process.stop()
+        self._observe(None)
         self._outputs.append(output)
         if status is None:
             raise StepFailed(f"the run did not finish within {self.spec.step_timeout:g} s (step_timeout); "
@@ -119,6 +139,7 @@ class CommandDriver:
                                  kind="error_status", status=response.status_code)
 
     def stop(self) -> str:
+        self._observe(self._server)
         if self._server is not None:
             self._outputs.append(self._server.stop())
             self._server = None
@@ -128,9 +149,3 @@ class CommandDriver:
 
 def _tail(output: str, lines: int = 20) -> str:
     return "\n".join(output.splitlines()[-lines:]) or "(no output)"
-
-
-def _names_python(command: str) -> bool:
-    """Whether ``command`` starts a Python interpreter (``python3 -m worker``, ``.venv/bin/python x.py``)."""
-    words = shlex.split(command) if command else []
-    return bool(words) and Path(words[0]).name in PYTHON_NAMES

@@ -57,16 +57,10 @@ class TargetProcess:
         except subprocess.TimeoutExpired:
             return None
 
-    def runs_python(self) -> bool:
-        """Whether a process of this target's group is a Python interpreter (read from /proc)."""
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[2]) == self._popen.pid and _is_python(stat.parent / "exe"):
-                    return True
-            except (OSError, ValueError, IndexError):
-                continue
-        return False
+    @property
+    def pgid(self) -> int:
+        """The process group of the target (its processes and their children)."""
+        return self._popen.pid
 
     def output(self) -> str:
         self._settle()
@@ -116,6 +110,3 @@ class TargetProcess:
         except (ProcessLookupError, PermissionError):
             pass
 
-
-def _is_python(exe: Path) -> bool:
-    return Path(os.readlink(exe)).name.startswith("python")

@@ -68,6 +68,8 @@ class PythonDriver:
 
     can_move_clock = True
     clock_note = ""
+    runtime_note = ("instrumentation: in-process: httpx calls to Request Finance served by the mock (respx), "
+                    "clock moved by freezegun")
 
     def __init__(self, factory: Factory) -> None:
         self._factory = factory

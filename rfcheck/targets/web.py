@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 import httpx
@@ -23,8 +24,10 @@ from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.journal import Exchange
 from rfcheck.targets.base import DriverError, Health, StepFailed
-from rfcheck.targets.faketime import PYTHON_NOT_MOVED, without_faketime
 from rfcheck.targets.process import TargetProcess
+
+if TYPE_CHECKING:
+    from rfcheck.runtime import Instrumentation, Survey
 
 MAX_HOPS = 10
 POLL_INTERVAL = 0.1
@@ -37,10 +40,10 @@ class WebDriver:
     """Drives one web app process (or reuses it across scenarios with ``restart = "session"``)."""
 
     def __init__(self, spec: WebSpec, cwd: Path, filled: WebSpec, env: Mapping[str, str],
-                 provider: Provider, can_move_clock: bool) -> None:
+                 provider: Provider, instrumentation: "Instrumentation") -> None:
         self.spec = spec
-        self.can_move_clock = can_move_clock
-        self.clock_note = ""
+        self._instrumentation = instrumentation
+        self._survey: Survey | None = None
         self._cwd = cwd
         self._url = filled.url.rstrip("/")  # the spec with its placeholders filled in
         self._command = filled.start
@@ -53,11 +56,33 @@ class WebDriver:
     # -- lifecycle ------------------------------------------------------------------
     def start(self, env: Environment, clock: Clock) -> None:
         self._browser = httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False, trust_env=False)
+        self._survey = self._instrumentation.survey()
         if self._process is not None and self._process.running:
+            self._observe()
             return  # restart = "session": the app keeps running
         self._refuse_taken_port()
         self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start")
         self._wait_ready()
+        self._observe()
+
+    # -- what runs, and whether its clock follows rfcheck's -------------------------------------
+    def _observe(self) -> None:
+        if self._survey is not None and self._process is not None and self._process.running:
+            self._survey.observe(self._process.pgid)
+
+    @property
+    def can_move_clock(self) -> bool:
+        self._observe()
+        return self._survey is not None and self._survey.clock_moves
+
+    @property
+    def clock_note(self) -> str:
+        problems = self._survey.clock_problems() if self._survey is not None else []
+        return "the target's clock cannot be fully moved: " + "; ".join(problems) if problems else ""
+
+    @property
+    def runtime_note(self) -> str:
+        return self._survey.summary() if self._survey is not None else ""
 
     def _refuse_taken_port(self) -> None:
         """Never drive another program that happens to listen where the app should (target-contract.md)."""
@@ -75,7 +100,6 @@ class WebDriver:
         deadline = time.monotonic() + self.spec.ready_timeout
         probe = self._url + self.spec.ready
         while time.monotonic() < deadline:
-            self._spare_python()
             if not self._process.running:
                 raise DriverError(f"the app exited with status {self._process.returncode} before answering "
                                   f"{probe}; {self._process.failure_output()}")
@@ -105,16 +129,8 @@ class WebDriver:
         return Health(False, f"the process exited with status {process.returncode}", process.first_errors(),
                       process.tail())
 
-    def _spare_python(self) -> None:
-        """Start a Python app again without libfaketime (see :data:`PYTHON_NOT_MOVED`)."""
-        assert self._process is not None
-        if self.can_move_clock and self._process.runs_python():
-            self._process.stop()
-            self._env = without_faketime(self._env)
-            self.can_move_clock, self.clock_note = False, PYTHON_NOT_MOVED
-            self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start")
-
     def stop(self) -> str:
+        self._observe()
         if self._browser is not None:
             self._browser.close()
         if self._process is None:

@@ -6,6 +6,11 @@ proxy) and ``CONNECT`` tunnels to the two real hosts reach the mock: tunnels are
 terminated with a certificate for the real host name signed by the run's CA,
 and the decrypted stream is relayed to a cheroot back end that routes by host.
 Nothing is forwarded anywhere else; every attempt is recorded (SEC-04 evidence).
+
+Hosts mode (``[target.intercept] hosts = true``) adds a direct TLS endpoint: the runtime's
+instrumentation connects there instead of to the real host's port 443, and the endpoint
+answers for both real names (SNI and certificate checks see the real name) and relays to
+the same back end. Plain HTTP for the real hosts' port 80 goes to the back end directly.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ class _Handler(socketserver.BaseRequestHandler):
             self.server.proxy.relay(self.request, head)
 
 
+class _DirectHandler(socketserver.BaseRequestHandler):
+    server: "_ThreadingServer"
+
+    def handle(self) -> None:
+        self.server.proxy.terminate(self.request)
+
+
 class _ThreadingServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -57,22 +69,43 @@ class ProxyServer:
         self._contexts = {host: _server_context(ca, host) for host in REAL_HOSTS}
         self._server = _ThreadingServer(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
-        self._thread: threading.Thread | None = None
+        self._direct = _ThreadingServer(("127.0.0.1", 0), _DirectHandler)
+        self._direct.proxy = self
+        self._direct_context = _server_context(ca, *REAL_HOSTS)
+        self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def routes(self) -> dict[str, tuple[str, int]]:
+        """Hosts mode: where connections to the real hosts go instead (``host:port`` to address and port)."""
+        backend = httpx.URL(self._backend.url)
+        direct = ("127.0.0.1", int(self._direct.server_address[1]))
+        plain = (backend.host, backend.port or 80)
+        return {**{f"{host}:443": direct for host in REAL_HOSTS}, **{f"{host}:80": plain for host in REAL_HOSTS}}
+
     def start(self) -> str:
         self._backend.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="rfcheck-proxy", daemon=True)
-        self._thread.start()
+        for server, name in ((self._server, "rfcheck-proxy"), (self._direct, "rfcheck-hosts")):
+            thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for server in (self._server, self._direct):
+            server.shutdown()
+            server.server_close()
         self._backend.stop()
+
+    def terminate(self, client: socket.socket) -> None:
+        """A TLS connection meant for a real host: answer with its certificate, relay to the mock."""
+        try:
+            secure = self._direct_context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client gave up the handshake (it does not trust the run's CA)
+        _pump(secure, self._backend_socket())
 
     def tunnel(self, client: socket.socket, authority: str) -> None:
         host, _, port = authority.rpartition(":")
@@ -101,8 +134,8 @@ class ProxyServer:
         client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
-def _server_context(ca: RunCA, host: str) -> ssl.SSLContext:
-    paths = ca.issue((host,), host)
+def _server_context(ca: RunCA, *hosts: str) -> ssl.SSLContext:
+    paths = ca.issue(hosts, hosts[0] if len(hosts) == 1 else "real-hosts")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(paths.cert_file, paths.key_file)
     return context

@@ -1,0 +1,303 @@
+"""What rfcheck does to a target's runtime so that an unchanged app can be judged.
+
+For a target that runs as a process (``web``, ``command``), :class:`Instrumentation` prepares
+one run's environment additions:
+
+- the clock: Python processes follow rfcheck's clock through rfcheck's ``sitecustomize``
+  (time-machine, with a handshake on every travel, see :mod:`rfcheck.runtime.control`);
+  every other dynamically linked process through libfaketime (:mod:`rfcheck.targets.faketime`);
+- with ``[target.intercept] hosts = true``, Request Finance's real hosts: Python resolves them
+  to the mock (``sitecustomize``), Node connects to the mock (``preload.cjs`` through
+  ``NODE_OPTIONS``), the JVM goes through the proxy (``JAVA_TOOL_OPTIONS``) with a truststore
+  holding the run's CA, anything else through ``HTTPS_PROXY``.
+
+A :class:`Survey` then says, for each scenario, which processes the target ran and what
+reached each of them: the scenario's notes say it, and a process whose clock rfcheck could
+not move makes the travel say so (the target is never silently judged on its real clock).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rfcheck.provider.clock import Clock
+from rfcheck.runtime.control import ControlServer, Hello, Refusal
+from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library
+
+HERE = Path(__file__).parent
+SITECUSTOMIZE_DIR = HERE / "python"
+NODE_PRELOAD = HERE / "node" / "preload.cjs"
+TRUSTSTORE_PASSWORD = "rfcheck"
+# processes that start the app rather than run it: never judged for their clock
+LAUNCHERS = frozenset({"sh", "bash", "dash", "zsh", "ash", "busybox", "env", "timeout", "tini", "dumb-init",
+                       "nohup", "setsid", "make", "faketime", "stdbuf", "xargs", "sleep"})
+
+
+def _time_machine_path() -> str:
+    """The folder rfcheck's own time-machine is installed in, for targets whose environment lacks it."""
+    try:
+        import time_machine
+    except ImportError:
+        return ""
+    return str(Path(time_machine.__file__).resolve().parent.parent)
+
+
+@dataclass(frozen=True)
+class HostRoutes:
+    """Hosts mode: where the real hosts' connections go, the proxy for the rest, and the run's CA."""
+
+    routes: dict[str, tuple[str, int]]  # "auth.request.finance:443" -> ("127.0.0.1", 40123)
+    proxy_url: str
+    ca_file: str
+
+
+class Instrumentation:
+    """One run's instrumentation of process targets (see the module's docstring)."""
+
+    def __init__(self, clock: Clock, on_refused: Refusal, hosts: HostRoutes | None = None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="rfcheck-runtime-"))
+        self.hosts = hosts
+        self.control = ControlServer(self.folder, clock.offset, on_refused)
+        self.notes: list[str] = []  # run-level notes (each once)
+        self.late: list[Hello] = []  # processes that did not confirm a travel in time
+        library = find_library()
+        self.faketime = FakeTime(clock, library) if library else None
+        self._unsubscribe = clock.subscribe(self._travel)
+        self._env = self._build_environment()
+
+    def _travel(self, offset: float) -> None:
+        self.late.extend(self.control.travel(offset))
+
+    def _note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # -- the environment -----------------------------------------------------------------------
+    def environment(self, env: dict[str, str]) -> dict[str, str]:
+        """``env`` (the target's environment so far) with the instrumentation added."""
+        merged = dict(env)
+        for name, value in self._env.items():
+            if name in ("PYTHONPATH",):
+                merged[name] = os.pathsep.join(p for p in (value, env.get(name, "")) if p)
+            elif name in ("NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "LD_PRELOAD"):
+                merged[name] = " ".join(p for p in (value, env.get(name, "")) if p)
+            else:
+                merged[name] = value
+        return merged
+
+    def _build_environment(self) -> dict[str, str]:
+        env = {"PYTHONPATH": str(SITECUSTOMIZE_DIR), "RFCHECK_CONTROL": self.control.path,
+               "RFCHECK_TIME_MACHINE_PATH": _time_machine_path()}
+        if self.faketime is not None:
+            env.update(self.faketime.environment())
+        if self.hosts is None:
+            return env
+        routes = ",".join(f"{name}={host}:{port}" for name, (host, port) in self.hosts.routes.items())
+        bundle = self._trust_bundle(self.hosts.ca_file)
+        proxy = self.hosts.proxy_url
+        env.update(RFCHECK_HOSTS=routes, RFCHECK_CA_BUNDLE=bundle, SSL_CERT_FILE=bundle, REQUESTS_CA_BUNDLE=bundle,
+                   CURL_CA_BUNDLE=bundle, NODE_EXTRA_CA_CERTS=self.hosts.ca_file,
+                   NODE_OPTIONS=f"--require {NODE_PRELOAD}",
+                   HTTP_PROXY=proxy, HTTPS_PROXY=proxy, http_proxy=proxy, https_proxy=proxy,
+                   NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
+        java = self._java_options(proxy, self.hosts.ca_file)
+        if java:
+            env["JAVA_TOOL_OPTIONS"] = java
+        return env
+
+    def _trust_bundle(self, ca_file: str) -> str:
+        """The run's CA after certifi's roots: what Python clients that pin a bundle get instead."""
+        bundle = self.folder / "ca-bundle.pem"
+        roots = ""
+        try:
+            import certifi
+
+            roots = Path(certifi.where()).read_text()
+        except (ImportError, OSError):
+            pass
+        bundle.write_text(roots + "\n" + Path(ca_file).read_text())
+        return str(bundle)
+
+    def _java_options(self, proxy_url: str, ca_file: str) -> str:
+        """Proxy properties and a PKCS12 truststore with the run's CA, made with the JDK's keytool."""
+        keytool = shutil.which("keytool")
+        if keytool is None:
+            return ""
+        store = self.folder / "truststore.p12"
+        made = subprocess.run(
+            [keytool, "-importcert", "-noprompt", "-alias", "rfcheck-run-ca", "-file", ca_file, "-keystore", str(store),
+             "-storetype", "PKCS12", "-storepass", TRUSTSTORE_PASSWORD], capture_output=True, text=True, timeout=60)
+        if made.returncode != 0:
+            self._note(f"keytool could not make a truststore for JVM targets: {made.stderr.strip()[:200]}")
+            return ""
+        host, _, port = proxy_url.removeprefix("http://").rpartition(":")
+        return " ".join([
+            *(f"-D{scheme}.proxyHost={host} -D{scheme}.proxyPort={port}" for scheme in ("http", "https")),
+            "-Dhttp.nonProxyHosts=localhost|127.*|[::1]", f"-Djavax.net.ssl.trustStore={store}",
+            "-Djavax.net.ssl.trustStoreType=PKCS12", f"-Djavax.net.ssl.trustStorePassword={TRUSTSTORE_PASSWORD}"])
+
+    def survey(self) -> "Survey":
+        """A new survey of one scenario's processes, counting the hellos from now on."""
+        return Survey(self, self.control.mark(), len(self.late))
+
+    def close(self) -> None:
+        self._unsubscribe()
+        self.control.close()
+        if self.faketime is not None:
+            self.faketime.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class Seen:
+    """One process of the target, as the survey saw it."""
+
+    pid: int
+    name: str  # the executable's file name
+    libfaketime: bool | None = None  # whether libfaketime is mapped into it (None: not seen in /proc)
+    hello: Hello | None = None
+
+    @property
+    def runtime(self) -> str:
+        if self.hello is not None:
+            return self.hello.runtime
+        if self.name.startswith("python"):
+            return "python"
+        return {"node": "node", "nodejs": "node", "java": "jvm"}.get(self.name, self.name)
+
+
+@dataclass
+class Survey:
+    """Which processes one scenario's target ran, and how rfcheck reached each of them."""
+
+    instrumentation: Instrumentation
+    mark: int
+    late_mark: int = 0
+    seen: dict[int, Seen] = field(default_factory=dict)
+
+    def observe(self, pgid: int | None) -> None:
+        """Look at every process of the group ``pgid`` now (its executable and mapped libraries)."""
+        if pgid is not None:
+            for pid in group_pids(pgid):
+                name, faketime = _inspect(pid)
+                if name and name not in LAUNCHERS:
+                    entry = self.seen.setdefault(pid, Seen(pid, name))
+                    entry.libfaketime = faketime if entry.libfaketime is None else entry.libfaketime or faketime
+        self._hellos()
+
+    def _hellos(self) -> None:
+        for hello in self.instrumentation.control.hellos_since(self.mark):
+            entry = self.seen.setdefault(hello.pid, Seen(hello.pid, Path(hello.executable).name or hello.runtime))
+            entry.hello = hello
+
+    @property
+    def processes(self) -> list[Seen]:
+        self._hellos()
+        return sorted(self.seen.values(), key=lambda s: s.pid)
+
+    @property
+    def _late(self) -> list[Hello]:
+        return self.instrumentation.late[self.late_mark:]
+
+    @property
+    def _preloaded(self) -> bool:
+        return self.instrumentation.faketime is not None
+
+    @property
+    def clock_moves(self) -> bool:
+        """Whether every process of the target follows rfcheck's clock.
+
+        Processes that ended before rfcheck could look at them (a quick ``run``) and never said
+        hello count as moved only when libfaketime was preloaded for them.
+        """
+        return not self.clock_problems()
+
+    def clock_problems(self) -> list[str]:
+        processes = self.processes
+        if not processes and not self._preloaded:
+            return [UNAVAILABLE]
+        problems = [f"{p.runtime} (pid {p.pid}): {_clock(p, self._preloaded)[1]}" for p in processes
+                    if not _clock(p, self._preloaded)[0]]
+        problems += [f"{h.runtime} (pid {h.pid}) did not confirm a travel within the handshake's timeout"
+                     for h in self._late]
+        return problems
+
+    def summary(self) -> str:
+        """One line for the scenario's notes: each runtime, its pids, and what reached it."""
+        if not self.processes:
+            clock = "libfaketime was preloaded for their clock" if self._preloaded else UNAVAILABLE
+            return f"instrumentation: the target's processes ended before rfcheck could look at them; {clock}"
+        groups: dict[str, list[int]] = {}
+        for process in self.processes:
+            clock = _clock(process, self._preloaded)[1]
+            hosts = _hosts(process, self.instrumentation.hosts is not None)
+            label = f"{_label(process)}: {clock}" + (f"; {hosts}" if hosts else "")
+            groups.setdefault(label, []).append(process.pid)
+        parts = [f"{label.split(':', 1)[0]} (pid{'s' if len(pids) > 1 else ''} {', '.join(map(str, pids))}):"
+                 f"{label.split(':', 1)[1]}" for label, pids in groups.items()]
+        return "instrumentation: " + " | ".join(parts)
+
+
+def _label(process: Seen) -> str:
+    if process.hello is not None and process.hello.version:
+        return f"{process.runtime} {process.hello.version}"
+    return process.runtime
+
+
+def _clock(process: Seen, preloaded: bool) -> tuple[bool, str]:
+    """Whether the process's clock follows rfcheck's, and how (or why not)."""
+    if process.runtime == "python":
+        if process.hello is None:
+            return False, ("clock NOT moved: rfcheck's sitecustomize did not load (python -I, -S or -E, or a "
+                           "PYTHONPATH that replaced rfcheck's)")
+        if process.hello.follows_clock:
+            return True, "clock moved by time-machine (rfcheck's sitecustomize)"
+        return False, f"clock NOT moved: {process.hello.clock}"
+    if process.libfaketime:
+        return True, "clock moved by libfaketime"
+    if process.libfaketime is None and preloaded:  # gone before rfcheck could look at it
+        return True, "clock moved by libfaketime (preloaded)"
+    if not preloaded:
+        return False, f"clock NOT moved: {UNAVAILABLE}"
+    return False, "clock NOT moved: libfaketime did not load in it (a statically linked program, a Go binary?)"
+
+
+def _hosts(process: Seen, hosts_mode: bool) -> str:
+    if not hosts_mode:
+        return ""
+    if process.hello is not None and process.hello.hosts:
+        how = {"resolver": "rfcheck's sitecustomize resolves them", "preload": "rfcheck's preload connects them"}
+        return f"Request Finance's hosts: {how.get(process.hello.hosts, process.hello.hosts)}"
+    if process.runtime == "jvm":
+        return "Request Finance's hosts: JAVA_TOOL_OPTIONS proxy properties and a truststore with the run's CA"
+    if process.runtime in ("python", "node"):
+        return "Request Finance's hosts: only through HTTPS_PROXY (rfcheck's instrumentation did not load)"
+    return f"Request Finance's hosts: only through HTTPS_PROXY ({process.name} is not a runtime rfcheck recognises)"
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The pids of the process group ``pgid`` (read from /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def _inspect(pid: int) -> tuple[str, bool]:
+    """The process's executable name and whether libfaketime is mapped into it."""
+    try:
+        name = Path(os.readlink(f"/proc/{pid}/exe")).name
+        with open(f"/proc/{pid}/maps") as maps:
+            return name, "libfaketime" in maps.read()
+    except OSError:
+        return "", False
