@@ -146,9 +146,10 @@ def _leaks(ctx: Context, scenario: str, exchange: Exchange, kinds: dict[str, str
 
 
 def _intercepted(ctx: Context, results: Iterable[ScenarioResult]) -> bool:
-    """Whether requests to other hosts would be seen: in-process (httpx) or through the proxy."""
+    """Whether requests to other hosts would be seen: in-process (httpx), through the proxy or the runtime's
+    instrumentation (hosts mode)."""
     ours = [e for r in results for e in sent_by_target(r) if e.host in ("auth", "api")]
-    return ctx.config.proxy or any(httpx.URL(e.url).host not in _LOOPBACK for e in ours)
+    return ctx.config.proxy or ctx.config.hosts or any(httpx.URL(e.url).host not in _LOOPBACK for e in ours)
 
 
 @check("SEC-04", ALL_SCENARIOS)
@@ -162,14 +163,20 @@ def credentials_only_to_request_finance(ctx: Context) -> Finding:
     if evidence:
         return failed("SEC-04", f"{len(evidence)} credential(s) or token(s) sent to hosts that are not Request "
                                 "Finance", evidence[:_MOST_EVIDENCE])
+    refused = sorted({httpx.URL(e.url).host for _, e in elsewhere if e.method == "CONNECT"})
+    sent = [e for _, e in elsewhere if e.method != "CONNECT"]
+    if refused and not sent:
+        return passed("SEC-04", f"every request the target sent went to Request Finance; its {len(elsewhere)} "
+                                f"attempt(s) to connect to {', '.join(refused)} were refused before anything was sent")
     if elsewhere:
-        return passed("SEC-04", f"{len(elsewhere)} request(s) to other hosts carried no credential or token")
+        return passed("SEC-04", f"{len(sent)} request(s) to other hosts carried no credential or token"
+                                + (f"; connections to {', '.join(refused)} were refused" if refused else ""))
     if not any(sent_by_target(r) for r in results):
         return skipped("SEC-04", f"the target sent no request at all in {names(results)}")
     if not _intercepted(ctx, results):
         return skipped("SEC-04", "the target reached the mock through its configured loopback URLs, so its "
                                  "requests to other hosts were not intercepted; set [target.intercept] proxy = "
-                                 "true to observe them")
+                                 "true or hosts = true to observe them")
     return passed("SEC-04", f"every intercepted request of the target in {names(results)} went to Request Finance")
 
 

@@ -416,7 +416,8 @@ def backs_off_on_unavailable(ctx: Context) -> Finding:
                       [ctx.evidence(result.name, died, "the last answer before the process went down")])
     if not refused:
         return skipped("TOKEN-07", "the target never met the token endpoint's 429/503 answers")
-    dropped = [u for u in result.events_of("unit") if u.failure == "login_required" and u.first > refused[0].n - 1]
+    dropped = [u for u in result.events_of("unit") if u.failure == "login_required" and u.first > refused[0].n - 1
+               and not _lost_to_a_stale_refresh_token(result, u)]
     if dropped:
         return failed("TOKEN-07", f"after a transient {refused[0].status} the app sent its user to log in again "
                       f"({len(dropped)} unit(s)), although the refresh token was still good: a transient error "
@@ -433,6 +434,12 @@ def backs_off_on_unavailable(ctx: Context) -> Finding:
     how = f"{len(pairs)} retries, the shortest after {min(waits):.2f} s" if waits else "no retry"
     return passed("TOKEN-07", f"{len(refused)} 429/503 answers from the token endpoint met with back-off "
                   f"({how}; {len(hasty)} hasty)")
+
+
+def _lost_to_a_stale_refresh_token(result: ScenarioResult, unit: Event) -> bool:
+    """The session ended because the app presented a rotated-out refresh token (TOKEN-03's defect, not the
+    outage's): Request Finance then revokes the whole family, and a new login is the only way on."""
+    return any(e.facts.get("refresh_status") == "rotated_reused" for e in token_calls(result) if e.n <= unit.last)
 
 
 def _login_redirect(result: ScenarioResult, unit: Event) -> Exchange | None:
