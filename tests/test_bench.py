@@ -47,3 +47,18 @@ def test_a_server_that_cannot_start_fails_the_run(tmp_path: Path) -> None:
 
 def _line(output: str, prefix: str) -> str:
     return next((line for line in output.splitlines() if line.startswith(prefix)), "")
+
+
+# -- bench/time_travel.py ------------------------------------------------------------------------
+TRAVEL_BENCH = ROOT / "bench" / "time_travel.py"
+TRAVEL_NUMBERS = ("travel_p50_ms", "travel_p99_ms", "travel_max_ms", "time_call_plain_ns", "time_call_moved_ns",
+                  "ratio_moved_over_plain", "startup_plain_ms", "startup_instrumented_ms")
+
+
+def test_time_travel_quick_run_prints_every_number() -> None:
+    done = subprocess.run([sys.executable, str(TRAVEL_BENCH), "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    numbers = _numbers(done.stdout)
+    assert [name for name in TRAVEL_NUMBERS if name not in numbers] == [], done.stdout
+    assert (numbers["processes"], numbers["travels"]) == ("2", "10")

@@ -1,7 +1,8 @@
 """End to end: the Flask + Authlib example (examples/flask_app), judged as a real web process.
 
 The correct app keeps its tokens server-side, refreshes under a lock, checks state and PKCE and
-answers every Request Finance error with a handled page: it must be ``ready`` with no warning.
+answers every Request Finance error with a handled page: it must be ``ready`` with no warning,
+its clock moved with rfcheck's, so that its proactive refresh (Authlib's, by the clock) is seen.
 Each broken variant must differ from it in exactly the statuses its defect explains: a crash on
 an error answer (REL-01), a 500 on a 503 and a logout on a 429 (REL-02, TOKEN-07), tokens in a
 page or in Flask's readable cookie session (SEC-05), no state and no PKCE (FLOW-02), the bearer
@@ -98,6 +99,14 @@ def test_flask_example_gets_exactly_its_expected_statuses(config: str, tmp_path:
     assert_contract(tmp_path / "rfcheck-report.json")
     if config == "rfcheck.toml":
         assert "RfcheckWarning" not in done.stdout, "the correct app is ready with no warning"
+        # its clock followed rfcheck's (rfcheck's sitecustomize): Authlib refreshed by the clock, before any 401
+        token_02 = next(r for r in report["requirements"] if r["id"] == "TOKEN-02")
+        assert "proactively, before any 401" in token_02["reason"], token_02
+        assert report["notes"] == []
+        for scenario in report["scenarios"]:
+            (note,) = scenario["notes"]
+            assert note.startswith("instrumentation: python ") and note.endswith(
+                "clock moved by time-machine (rfcheck's sitecustomize)"), note
 
 
 def test_a_crash_names_the_answer_it_died_on_and_shows_the_app_s_error(tmp_path: Path) -> None:

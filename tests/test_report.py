@@ -131,7 +131,7 @@ def test_build_top_level_keys() -> None:
     assert report["generated"] == "2026-11-28T12:00:00Z"
     assert report["target"] == CODE_TARGET
     assert report["scenarios"] == [{"name": "baseline", "outcome": "completed", "reason": "",
-                                    "exchanges": BASELINE, "output": ""}]
+                                    "exchanges": BASELINE, "output": "", "notes": []}]
     assert set(entry(report, "NET-01")) == {"id", "title", "level", "status", "reason", "evidence",
                                             "remediation", "source"}
 
