@@ -40,6 +40,7 @@ class RfcheckSession:
         self.report_error = ""
         self.verdict = ""
         self.not_judged: list[str] = []
+        self.notes: list[str] = []
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
@@ -78,6 +79,7 @@ class RfcheckSession:
         try:
             report = build(self.result())
             self.verdict, self.not_judged = report["verdict"], report["not_judged"]
+            self.notes = report["notes"]
             self.report_paths = write_all(report, self.report_dir)
         except Exception as err:  # the run's outcome must still be visible
             self.report_error = f"rfcheck could not write the report: {type(err).__name__}: {err}"
@@ -93,6 +95,8 @@ class RfcheckSession:
         write(f"verdict: {self.verdict} ({self.target.name}, {self.target.flow}, network {self.target.network})",
               bold=True, red=self.verdict == "not-ready", yellow=self.verdict == "incomplete",
               green=self.verdict == "ready")
+        for note in self.notes:  # what limits the judgement: a clock that could not move, an unknown runtime
+            write(f"  note: {note}", yellow=True)
         if self.not_judged:
             write(f"  not judged in this run ({len(self.not_judged)}): {', '.join(self.not_judged)}", yellow=True)
         for finding in self.findings.values():

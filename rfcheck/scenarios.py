@@ -323,6 +323,7 @@ def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:
             result.output = _stop(driver)
             if driver.runtime_note:
                 result.notes.append(driver.runtime_note)
+            harness.note(driver.clock_note)  # a process seen only later (a command's run) counts too
     result.exchanges = harness.provider.journal.since(mark)
     return result
 

@@ -155,7 +155,8 @@ def test_a_python_process_without_the_instrumentation_is_named_not_assumed_moved
         instrumented: tuple[Clock, Instrumentation]) -> None:
     _, instrumentation = instrumented
     survey = instrumentation.survey()
-    isolated = _start(instrumentation, f'"{sys.executable}" -I -c "import time; time.sleep(30)"')
+    # signal.pause: no timed wait, which libfaketime (still preloaded without the sitecustomize) would break
+    isolated = _start(instrumentation, f'"{sys.executable}" -I -c "import signal; signal.pause()"')
     try:
         deadline = time.monotonic() + 5
         while not survey.processes:
@@ -164,7 +165,7 @@ def test_a_python_process_without_the_instrumentation_is_named_not_assumed_moved
             time.sleep(0.05)
         assert not survey.clock_moves
         (problem,) = survey.clock_problems()
-        assert re.match(r"python \(pid \d+\): clock NOT moved: rfcheck's sitecustomize did not load", problem)
+        assert re.match(r"python \(python[\d.]*\): clock NOT moved: rfcheck's sitecustomize did not load", problem)
     finally:
         isolated.stop()
 
@@ -252,3 +253,21 @@ def test_hosts_mode_environment_for_each_runtime(toml_harness: Callable[..., Har
                                 capture_output=True, text=True, timeout=60)
         assert "trustedCertEntry" in listed.stdout
     assert json.dumps(env)  # every value is a string
+
+
+def test_a_target_whose_clock_rfcheck_cannot_move_is_judged_on_the_mock_s_clock_and_noted(
+        toml_harness: Callable[..., Harness], tmp_path: Path) -> None:
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "time_machine.py").write_text("raise ImportError('No module named _time_machine')\n")
+    harness = toml_harness({"target": {"name": "no-time-machine", "kind": "command", "flow": "client_credentials"},
+                            "target.command": {"run": f'"{sys.executable}" -c "import time; print(time.time())"'},
+                            "target.env": {"PYTHONPATH": str(tmp_path / "lib")}})
+    result = harness.scenario("expiry")
+    assert [e.ok for e in result.events_of("unit")] == [True] * 5
+    (travel,) = result.events_of("travel")
+    assert travel.detail == "only the mock's clock moved: the target's clock cannot be moved"
+    (note,) = harness.notes
+    assert note.startswith("the target's clock cannot be fully moved: python (python") and (
+        "clock NOT moved: time-machine could not load on Python" in note)
+    times = [float(line) for line in result.output.splitlines()]
+    assert times[-1] - times[0] < 60, "the real clock, as the note says"

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rfcheck.provider.clock import Clock
-from rfcheck.runtime.control import ControlServer, Hello, Refusal
+from rfcheck.runtime.control import TRAVEL_TIMEOUT, ControlServer, Hello, Refusal
 from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library
 
 HERE = Path(__file__).parent
@@ -221,11 +221,11 @@ class Survey:
         processes = self.processes
         if not processes and not self._preloaded:
             return [UNAVAILABLE]
-        problems = [f"{p.runtime} (pid {p.pid}): {_clock(p, self._preloaded)[1]}" for p in processes
+        problems = [f"{p.runtime} ({p.name}): {_clock(p, self._preloaded)[1]}" for p in processes
                     if not _clock(p, self._preloaded)[0]]
-        problems += [f"{h.runtime} (pid {h.pid}) did not confirm a travel within the handshake's timeout"
+        problems += [f"{h.runtime} ({Path(h.executable).name}): did not confirm a travel within {TRAVEL_TIMEOUT:g} s"
                      for h in self._late]
-        return problems
+        return list(dict.fromkeys(problems))  # the same for every scenario: one run-level note
 
     def summary(self) -> str:
         """One line for the scenario's notes: each runtime, its pids, and what reached it."""
