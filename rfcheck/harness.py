@@ -223,6 +223,27 @@ class Harness:
                 self.results[name] = ScenarioResult(name, "error", self.start_failure)
             else:
                 self.results[name] = execute(self, spec)
+                if name == "baseline":
+                    _not_driven_at_baseline(self.results[name])
                 if self.results[name].outcome == "error":
                     self.start_failure = self.results[name].reason
         return self.results[name]
+
+
+def _not_driven_at_baseline(result: ScenarioResult) -> None:
+    """A target that, with Request Finance answering normally, sent it nothing could not be driven (a run
+    that times out, an app that does not reach the mock): nothing it did can be judged, so the scenario is
+    an error and the requirements are not judged, never passed."""
+    units = [e for e in result.events if e.kind in ("login", "unit")]
+    spoke = any(e.origin == "target" and e.host in ("auth", "api") for e in result.exchanges)
+    if not result.completed or result.crash is not None or spoke or not units:
+        return
+    failures = [e for e in units if not e.ok]
+    if failures:
+        detail = " ".join(failures[0].detail.strip().splitlines()[:1])[:300] or "no detail"
+        how = f"{len(failures)} of its {len(units)} steps failed ({failures[0].label}: {detail})"
+    else:
+        how = (f"its {len(units)} steps succeeded without it: the target does not reach the mock (does it use "
+               "{issuer} and {api_url}, or [target.intercept] for hard-coded hosts?)")
+    result.outcome = "error"
+    result.reason = f"in the baseline scenario the target sent no request to Request Finance; {how}"

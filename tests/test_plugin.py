@@ -217,3 +217,31 @@ def test_rfcheck_runs_in_one_process_even_when_xdist_workers_are_asked_for(pytes
                                 "-n", "2")
     result.assert_outcomes(passed=3)
     assert [r["status"] for r in _report(pytester)["requirements"] if r["id"].startswith("NET")] == ["pass"] * 3
+
+
+@pytest.mark.parametrize(("run", "why"), [
+    ("true", "its 3 steps succeeded without it: the target does not reach the mock"),
+    ("sleep 5", "3 of its 3 steps failed (unit 1: the run did not finish within 0.3 s (step_timeout)"),
+])
+def test_a_target_that_never_reaches_request_finance_is_never_ready(pytester: pytest.Pytester, run: str,
+                                                                     why: str) -> None:
+    pytester.makefile(".toml", rfcheck=f"""
+[target]
+name = "talks-to-nobody"
+kind = "command"
+flow = "client_credentials"
+[target.command]
+run = "{run}"
+step_timeout = 0.3
+""")
+    result = pytester.runpytest("--rfcheck")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["verdict: incomplete*"])
+    report = _report(pytester)
+    baseline = next(s for s in report["scenarios"] if s["name"] == "baseline")
+    assert baseline["outcome"] == "error"
+    assert baseline["reason"].startswith("in the baseline scenario the target sent no request to Request Finance; "
+                                         + why), baseline["reason"]
+    assert report["verdict"] == "incomplete" and report["summary"]["pass"] <= 2
+    assert {"AUTH-01", "CC-01", "TOKEN-01", "NET-01"} <= set(report["not_judged"])
+    assert [s["name"] for s in report["scenarios"] if s["outcome"] not in ("error", "not-run")] == []
