@@ -233,7 +233,7 @@ def test_hosts_mode_environment_for_each_runtime(toml_harness: Callable[..., Har
                             "target.env": {"NODE_OPTIONS": "--max-old-space-size=256"}})
     instrumentation = harness._instrumented()
     env = instrumentation.environment({"NODE_OPTIONS": "--max-old-space-size=256", "PYTHONPATH": "/app/lib"})
-    assert env["NODE_OPTIONS"].endswith("preload.cjs --max-old-space-size=256"), "the app's options are kept"
+    assert env["NODE_OPTIONS"].endswith('preload.cjs" --max-old-space-size=256'), "the app's options are kept"
     assert env["PYTHONPATH"] == f"{SITECUSTOMIZE_DIR}{os.pathsep}/app/lib", "rfcheck's first, the app's kept"
     assert env["HTTPS_PROXY"] == harness.values["proxy_url"], "anything else goes through the proxy"
     assert env["NODE_EXTRA_CA_CERTS"] == harness.values["ca_file"]

@@ -102,7 +102,7 @@ class Instrumentation:
         proxy = self.hosts.proxy_url
         env.update(RFCHECK_HOSTS=routes, RFCHECK_CA_BUNDLE=bundle, SSL_CERT_FILE=bundle, REQUESTS_CA_BUNDLE=bundle,
                    CURL_CA_BUNDLE=bundle, NODE_EXTRA_CA_CERTS=self.hosts.ca_file,
-                   NODE_OPTIONS=f"--require {NODE_PRELOAD}",
+                   NODE_OPTIONS=f"--require \"{NODE_PRELOAD}\"",  # quoted: the path may hold spaces
                    HTTP_PROXY=proxy, HTTPS_PROXY=proxy, http_proxy=proxy, https_proxy=proxy,
                    NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
         java = self._java_options(proxy, self.hosts.ca_file)
