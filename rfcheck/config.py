@@ -37,6 +37,7 @@ DEFAULT_REDIRECT_URI = "http://localhost/callback"
 TARGET_KEYS = (
     "name", "kind", "flow", "network", "redirect_uri", "scopes", "project", "tls",
     "client_id_test", "client_id_live", "python", "web", "command", "env", "intercept", "confirm", "accept",
+    "scenarios",
 )
 # what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (target-contract.md)
 PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
@@ -105,7 +106,8 @@ class TargetConfig:
     command: CommandSpec | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     proxy: bool = False
-    hosts: bool = False  # [target.intercept] hosts: route the real hosts to the mock by instrumenting the runtime
+    hosts: bool = False
+    scenarios: tuple[Path, ...] = ()  # [target] scenarios: the integration's own scenario files  # [target.intercept] hosts: route the real hosts to the mock by instrumenting the runtime
     confirm: Mapping[str, str] = field(default_factory=dict)
     accept: Mapping[str, str] = field(default_factory=dict)
 
@@ -269,6 +271,7 @@ def load_config(path: Path) -> TargetConfig:
         proxy=intercept.flag("proxy", False), hosts=intercept.flag("hosts", False),
         confirm=_confirm(target),
         accept=_accept(target),
+        scenarios=_scenarios(target, file.parent),
         **_spec(target, kind),
     )
 
@@ -408,3 +411,30 @@ def _command(table: _Table) -> CommandSpec:
     if run and actions:
         raise table.error("actions is only used with serve, not with run")
     return CommandSpec(run, serve, actions, table.number("step_timeout", d.step_timeout))
+
+
+def _scenarios(target: _Table, root: Path) -> tuple[Path, ...]:
+    """``[target] scenarios``: glob patterns of the integration's own scenario files, each checked now."""
+    from rfcheck.scenarios import SCENARIOS
+    from rfcheck.steps import ScenarioFileError, load_file
+
+    patterns = target.strings("scenarios", ())
+    files: list[Path] = []
+    for pattern in patterns:
+        found = sorted(p for p in root.glob(pattern) if p.is_file()) if pattern else []
+        if not found:
+            raise target.error(f"scenarios: {pattern!r} matches no file in {root}")
+        files += found
+    names: dict[str, Path] = {}
+    for path in files:
+        try:
+            spec = load_file(path)
+        except ScenarioFileError as err:
+            raise target.error(f"scenarios: {err}") from err
+        if spec.name in SCENARIOS:
+            raise target.error(f"scenarios: {path}: a built-in scenario is already called {spec.name!r}; "
+                               "rename the file")
+        if spec.name in names:
+            raise target.error(f"scenarios: {path} and {names[spec.name]} are both scenario {spec.name!r}")
+        names[spec.name] = path
+    return tuple(files)

@@ -18,6 +18,7 @@ from rfcheck.harness import Harness
 from rfcheck.report.model import Finding
 from rfcheck.run import RfcheckSession, RfcheckWarning
 from rfcheck.scenarios import SCENARIOS, ScenarioResult
+from rfcheck.steps import builtin_folder
 from rfcheck.targets.python import load_factory
 
 load_all()
@@ -118,7 +119,9 @@ def _scenarios_for(request: pytest.FixtureRequest, session: RfcheckSession,
     """Run (once) the scenarios ``requirement_id`` reads; raise TargetNotDriven when one could not run."""
     if session.target.flow not in requirement(requirement_id).applies_to:
         return {}
-    results = {name: request.getfixturevalue(f"rfcheck_scenario_{name}") for name in CHECKS[requirement_id].scenarios}
+    harness: Harness = request.getfixturevalue("rfcheck_harness")
+    names = [n for wanted in CHECKS[requirement_id].scenarios for n in (harness.scenarios if wanted == "*" else (wanted,))]
+    results = {name: harness.scenario(name) for name in dict.fromkeys(names)}
     broken = [r for r in results.values() if r.outcome == "error"]
     if broken:
         reason = f"not judged: the target could not be started or driven ({broken[0].reason})"
@@ -170,7 +173,7 @@ def _message(finding: Finding) -> str:
     return "\n".join(lines)
 
 
-SUITE = Path(__file__).parent / "suite"
+SUITE = builtin_folder()
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

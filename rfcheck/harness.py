@@ -14,7 +14,6 @@ from contextlib import contextmanager
 import httpx
 
 from rfcheck import Environment, Target
-from rfcheck import library  # noqa: F401  (registers the built-in scenarios)
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
 from rfcheck.provider.accounts import DEFAULT_USER, Client
 from rfcheck.provider.app import Provider
@@ -22,6 +21,7 @@ from rfcheck.provider.clock import Clock
 from rfcheck.provider.faults import Faults
 from rfcheck.provider.tokens import AUDIENCE
 from rfcheck.scenarios import SCENARIOS, ScenarioResult, execute
+from rfcheck.steps import load_file
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
 from rfcheck.runtime import HostRoutes, Instrumentation
@@ -74,6 +74,8 @@ class Harness:
         self.values: dict[str, str] = {}
         self.notes: list[str] = []
         self.results: dict[str, ScenarioResult] = {}
+        # the built-in scenarios, then the integration's own ([target] scenarios)
+        self.scenarios = {**SCENARIOS, **{spec.name: spec for spec in map(load_file, config.scenarios)}}
         self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
         self.client: Client | None = None
         self._environment: Environment | None = None
@@ -216,7 +218,7 @@ class Harness:
     def scenario(self, name: str) -> ScenarioResult:
         """The result of scenario ``name``, run on first use."""
         if name not in self.results:
-            spec = SCENARIOS[name]
+            spec = self.scenarios[name]
             if self.config.flow not in spec.flows:
                 self.results[name] = ScenarioResult(name, "not-run", f"does not apply to the {self.config.flow} flow")
             elif self.start_failure:
@@ -235,7 +237,8 @@ def _not_driven_at_baseline(result: ScenarioResult) -> None:
     that times out, an app that does not reach the mock): nothing it did can be judged, so the scenario is
     an error and the requirements are not judged, never passed."""
     units = [e for e in result.events if e.kind in ("login", "unit")]
-    spoke = any(e.origin == "target" and e.host in ("auth", "api") for e in result.exchanges)
+    # the target's own requests, or its authorization URL followed by the user's browser to the mock
+    spoke = any(e.origin in ("target", "browser") and e.host in ("auth", "api") for e in result.exchanges)
     if not result.completed or result.crash is not None or spoke or not units:
         return
     failures = [e for e in units if not e.ok]

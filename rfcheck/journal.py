@@ -13,9 +13,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
-from rfcheck.provider.clock import iso
 
 _SHORTEST_SECRET = 8
 
@@ -160,3 +160,9 @@ class Journal:
 
 # Anything shaped like a JWT is redacted even when rfcheck did not issue it.
 _JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
+
+
+def iso(ts: float) -> str:
+    """An epoch timestamp as ISO 8601 UTC with milliseconds (``2026-11-28T12:00:00.120Z``)."""
+    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

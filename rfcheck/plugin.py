@@ -18,9 +18,10 @@ from rfcheck.journal import Journal
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.run import RfcheckSession
+from rfcheck.steps import builtin_folder
 from rfcheck.transport.inprocess import InProcessTransport
 
-SUITE = Path(__file__).parent / "suite"
+SUITE = builtin_folder()  # the requirement suites beside the scenario files
 session_key = pytest.StashKey[RfcheckSession]()
 
 

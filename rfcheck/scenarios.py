@@ -19,12 +19,13 @@ import httpx
 
 from rfcheck.browser import consent
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, SOLO_USER
-from rfcheck.provider.tokens import AUDIENCE
+from rfcheck.facts import AUDIENCE, AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import SOLO_USER
 from rfcheck.targets.base import Driver, DriverError, StepFailed
 
 if TYPE_CHECKING:
     from rfcheck.harness import Harness
+    from rfcheck.provider.app import Provider
 
 DAY = 86_400
 PAST_EXPIRY = DAY + 120  # comfortably past the 24 h lifetime and every refresh margin
@@ -125,7 +126,7 @@ class ScenarioRun:
         self.harness = harness
         self.name = name
         self.driver = driver
-        self.provider = harness.provider
+        self.provider: Provider = harness.provider
         self.journal = harness.provider.journal
         self.result = ScenarioResult(name, "completed")
         self._counts: dict[str, int] = {}
@@ -275,26 +276,25 @@ ScenarioFunction = Callable[[ScenarioRun], None]
 
 @dataclass(frozen=True)
 class ScenarioSpec:
+    """A scenario: its name, what it does (``run``, made from ``steps`` by :mod:`rfcheck.steps`), the flows
+    it applies to, and the file it was read from."""
+
     name: str
     run: ScenarioFunction
     flows: frozenset[str]
     description: str
+    steps: tuple[Any, ...] = ()
+    file: str = ""
+
+    def fault_argument(self, fault: str) -> str | None:
+        """The argument of the scenario's first ``fault <fault> ARGUMENT`` step (None when it has none)."""
+        for step in self.steps:
+            if step.kind == "fault" and step.args[:1] == (fault,) and len(step.args) > 1:
+                return str(step.args[1])
+        return None
 
 
-SCENARIOS: dict[str, ScenarioSpec] = {}
-
-
-def scenario(name: str, flows: tuple[str, ...] = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS)
-             ) -> Callable[[ScenarioFunction], ScenarioFunction]:
-    """Register a scenario under ``name``; names are unique."""
-
-    def register(function: ScenarioFunction) -> ScenarioFunction:
-        if name in SCENARIOS:
-            raise ValueError(f"scenario {name!r} is registered twice")
-        SCENARIOS[name] = ScenarioSpec(name, function, frozenset(flows), (function.__doc__ or "").strip())
-        return function
-
-    return register
+SCENARIOS: dict[str, ScenarioSpec] = {}  # the built-in scenarios, read from scenarios/*.toml by rfcheck.steps
 
 
 def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:

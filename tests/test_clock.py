@@ -7,7 +7,8 @@ import time
 import freezegun
 import pytest
 
-from rfcheck.provider.clock import Clock, iso
+from rfcheck.journal import iso
+from rfcheck.provider.clock import Clock
 
 
 def test_now_is_real_time_without_travel() -> None:

@@ -151,7 +151,7 @@ def test_a_should_warning_points_at_the_requirement_not_at_rfcheck(pytester: pyt
     result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'broken' / 'no_pkce.toml'}",
                                 "-k", "FLOW-03")
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*suite/test_flow.py:*: RfcheckWarning: FLOW-03 (should) warn*"])
+    result.stdout.fnmatch_lines(["*scenarios/test_flow.py:*: RfcheckWarning: FLOW-03 (should) warn*"])
     assert "fixtures.py" not in result.stdout.str()
 
 

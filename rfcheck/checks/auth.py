@@ -5,7 +5,7 @@ from __future__ import annotations
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
 from rfcheck.checks.queries import api_calls, completed, describe_failure, id_token_accepted, names, token_requests
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
 from rfcheck.scenarios import Event
 

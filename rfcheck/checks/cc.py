@@ -6,7 +6,7 @@ from rfcheck.checks import Context, check, failed, passed, skipped
 from rfcheck.checks.queries import completed, names
 from rfcheck.checks.token import MAX_EVIDENCE, grant_of, judge_renewal, token_calls, unavailable
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Finding
 
 SCENARIOS = ("baseline", "expiry")

@@ -14,9 +14,7 @@ from urllib.parse import unquote
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
 from rfcheck.checks.queries import api_calls, authorize_requests, completed, names, sent_by_target
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import KNOWN_SCOPES
-from rfcheck.provider.authorize import RESPONSE_TYPES
-from rfcheck.provider.tokens import AUDIENCE
+from rfcheck.facts import AUDIENCE, KNOWN_SCOPES, RESPONSE_TYPES
 from rfcheck.report.model import Evidence, Finding
 from rfcheck.scenarios import Event, ScenarioResult
 

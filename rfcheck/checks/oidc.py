@@ -17,9 +17,8 @@ from rfcheck.checks.queries import (api_calls, authorize_requests, describe_fail
                                     issued_access_jti,
                                     successful, token_requests)
 from rfcheck.journal import Exchange
-from rfcheck.library import ID_TOKEN_FAULTS
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import Event, ScenarioResult
+from rfcheck.scenarios import SCENARIOS, Event, ScenarioResult
 
 BASELINE = "baseline"
 _CLOCK_FIXED = "cannot be moved"  # what ScenarioRun.travel says when only the mock's clock moved
@@ -107,7 +106,7 @@ def _tokens_used(result: ScenarioResult, login: Event) -> list[Exchange]:
 
 
 def _judge_fault(ctx: Context, result: ScenarioResult) -> _Outcome:
-    fault = ID_TOKEN_FAULTS[result.name]
+    fault = SCENARIOS[result.name].fault_argument("id_token") or "an ID token defect"
     if not result.completed:
         return _Outcome("unobserved", f"scenario {result.name} could not run: {result.reason}")
     logins = result.events_of("login")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
 from rfcheck.checks.queries import api_calls, completed, names, successful
 from rfcheck.checks.scope import organization_listings
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS, DEFAULT_USER
+from rfcheck.facts import CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import DEFAULT_USER
 from rfcheck.report.model import Finding
 from rfcheck.scenarios import ScenarioResult
 

@@ -11,7 +11,7 @@ from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
 from rfcheck.checks.flow import own_authorizations, requested_scope
 from rfcheck.checks.queries import api_calls, completed, names, successful, token_requests, with_token_status
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Finding
 from rfcheck.scenarios import ScenarioResult
 

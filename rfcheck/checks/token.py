@@ -15,7 +15,7 @@ from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, 
 from rfcheck.checks.queries import (api_calls, completed, describe_failure, issued_access_jti, names, sent_by_target, successful,
                                    token_requests)
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
 from rfcheck.scenarios import Event, ScenarioResult
 

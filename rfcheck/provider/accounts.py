@@ -5,10 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-AUTHORIZATION_CODE = "authorization_code"
-CLIENT_CREDENTIALS = "client_credentials"
-FLOWS = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS)
-KNOWN_SCOPES = ("openid", "profile", "email", "offline_access", "user:read")
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, FLOWS, KNOWN_SCOPES  # noqa: F401  (re-exported)
 
 
 def credential(prefix: str, nbytes: int) -> str:

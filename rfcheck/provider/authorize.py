@@ -16,13 +16,11 @@ from urllib.parse import urlencode
 
 import httpx
 
+from rfcheck.facts import RESPONSE_TYPES
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, KNOWN_SCOPES, User
 from rfcheck.provider.faults import make_id_token
 from rfcheck.provider.http import Call, ProviderError, parse_pairs
 from rfcheck.provider.tokens import AUDIENCE, RefreshFamily, opaque
-
-RESPONSE_TYPES = frozenset({"code", "token", "id_token", "id_token token", "code id_token",
-                            "code token", "code id_token token"})
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, no padding
 
 

@@ -61,9 +61,3 @@ class Clock:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
-
-
-def iso(ts: float) -> str:
-    """An epoch timestamp as ISO 8601 UTC with milliseconds (``2026-11-28T12:00:00.120Z``)."""
-    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -20,9 +20,7 @@ import jwt
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.keys import KeySet
 
-AUDIENCE = "accounts"
-ACCESS_TOKEN_LIFETIME = 86_400  # 24 h, Request Finance's documented lifetime
-ID_TOKEN_LIFETIME = 36_000  # Auth0's default of 10 h
+from rfcheck.facts import ACCESS_TOKEN_LIFETIME, AUDIENCE, ID_TOKEN_LIFETIME  # noqa: F401  (re-exported)
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 

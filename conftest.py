@@ -1,5 +1,6 @@
-"""Shared fixtures for rfcheck's own tests: a provider, registered clients, and an agent
-that talks to the provider the way an integration would (in process, no network).
+"""What every test of this repository shares: pytester, a provider, registered clients, and an
+agent that talks to the provider the way an integration would (in process, no network).
+The options of every run (strict markers and config, testpaths) are in pyproject.toml.
 
 Fixtures
 --------
@@ -31,7 +32,7 @@ import functools
 import socketserver
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cheroot import server as cheroot_server
@@ -42,7 +43,14 @@ from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.keys import KeySet, SigningKey
-from tests.helpers import REDIRECT_URI, Agent, Judge, Login, pkce_pair, toml
+
+if TYPE_CHECKING:
+    from tests.helpers import Agent, Judge, Login
+
+# A readiness run (pytest --rfcheck) from a source checkout collects scenarios/ and so loads this
+# file too, inside someone else's test session: nothing here may import from tests/ (their own
+# "tests" package would clash) until one of these fixtures is used, which only rfcheck's own
+# tests do. For the same reason pytester is enabled in pyproject.toml, not here.
 
 
 # -- fixtures ---------------------------------------------------------------------
@@ -64,6 +72,8 @@ def make_provider(signing_key: SigningKey) -> Callable[[], Provider]:
 
 @pytest.fixture(scope="session")
 def make_agent() -> Callable[[Provider], Agent]:
+    from tests.helpers import Agent
+
     return Agent
 
 
@@ -77,6 +87,8 @@ def provider(keyset: KeySet) -> Iterator[Provider]:
 
 @pytest.fixture
 def code_client(provider: Provider) -> Client:
+    from tests.helpers import REDIRECT_URI
+
     return provider.register_client(AUTHORIZATION_CODE, (REDIRECT_URI,), name="code app")
 
 
@@ -87,6 +99,8 @@ def cc_client(provider: Provider) -> Client:
 
 @pytest.fixture
 def agent(provider: Provider) -> Iterator[Agent]:
+    from tests.helpers import Agent
+
     agent = Agent(provider)
     yield agent
     agent.http.close()
@@ -105,6 +119,8 @@ def cc_token(agent: Agent, cc_client: Client) -> Callable[..., str]:
 
 @pytest.fixture
 def pkce() -> Callable[[], tuple[str, str]]:
+    from tests.helpers import pkce_pair
+
     return pkce_pair
 
 
@@ -121,6 +137,8 @@ def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
 def toml_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     """``toml_harness(tables, start=True)``: a harness for the config ``toml(tables)`` (started unless
     told); every harness made is stopped at teardown."""
+    from tests.helpers import toml
+
     harnesses: list[Harness] = []
 
     def make(tables: dict[str, dict[str, Any]], start: bool = True) -> Harness:
@@ -138,6 +156,8 @@ def toml_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
 
 @pytest.fixture(scope="module")
 def judge() -> Iterator[Judge]:
+    from tests.helpers import Judge
+
     run = Judge()
     yield run
     run.close()

@@ -1,0 +1,307 @@
+"""Scenarios as data: the step vocabulary, scenario files, and the runner that interprets them.
+
+A scenario file is TOML, named after the scenario (``scenarios/expiry.toml`` is ``expiry``)::
+
+    description = "Work, then travel past the 24 h lifetime and work again."
+    flows = ["authorization_code", "client_credentials"]   # optional: both by default
+    steps = [
+      "login",
+      "units 2",
+      "travel 24h2m",
+      "units 3",
+    ]
+
+Steps, in the words of the runner:
+
+``login [LABEL]``
+    The user logs in (authorization code flow; nothing to do for client credentials). When a
+    login fails, the scenario ends there: its remaining steps need a logged-in user.
+``start_login``
+    The target starts a login that the user never completes.
+``units N [parallel]``
+    N units of work, one after the other, or all at once from N threads.
+``travel DURATION``
+    Move rfcheck's clock (and the target's) forward: seconds (``86520``) or ``1d``, ``24h2m``,
+    ``1h1m``, ``90s``.
+``fault NAME [ARGUMENTS]``
+    Switch a named fault of the mock on from now on (see :data:`FAULTS`).
+``forge_callback [without_state]``
+    An attacker obtains an authorization code for the target's client (no PKCE); with
+    ``without_state`` the forged callback carries no ``state`` at all.
+``deliver_forged_callback``
+    The user's browser is sent to the last forged callback.
+
+A wrong step is an error naming the file, the line and what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.provider.faults import ID_TOKEN_FAULTS, REFRESH_ID_TOKEN_FAULTS
+from rfcheck.scenarios import SCENARIOS, ScenarioRun, ScenarioSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FLOWS = (AUTHORIZATION_CODE, CLIENT_CREDENTIALS)
+NAME = re.compile(r"[a-z][a-z0-9_]*$")
+FILE_KEYS = ("description", "flows", "steps")
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+MAX_UNITS = 64
+MAX_TRAVEL = 366 * 86_400
+
+
+class ScenarioFileError(ValueError):
+    """A scenario file rfcheck cannot run; the message names the file, the line and what was expected."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a scenario file: its words, and where it was written."""
+
+    text: str
+    line: int
+    kind: str
+    args: tuple[str, ...]
+
+
+# -- named faults ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fault:
+    """A named way to make the mock misbehave from now on: ``fault NAME ARGUMENTS``."""
+
+    name: str
+    usage: str  # the arguments, as a reader of the error message needs them
+    check: Callable[[tuple[str, ...]], str]  # returns "" when the arguments are right, else what is wrong
+    label: Callable[[tuple[str, ...]], str]  # the step's label in the journal and the report
+    apply: Callable[[ScenarioRun, tuple[str, ...]], Any]  # what it does; its result is the step's detail
+    description: str
+
+
+def _count(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+def _args(count: int, *checks: Callable[[str], str]) -> Callable[[tuple[str, ...]], str]:
+    def check(args: tuple[str, ...]) -> str:
+        if len(args) != count:
+            return f"takes {count} argument{'s' if count != 1 else ''}, not {len(args)}"
+        return next((problem for problem in (c(a) for c, a in zip(checks, args)) if problem), "")
+
+    return check
+
+
+def _one_of(choices: Iterable[str]) -> Callable[[str], str]:
+    known = sorted(choices)
+    return lambda value: "" if value in known else f"{value!r} is not one of {', '.join(known)}"
+
+
+def _number(low: float, high: float, integer: bool = True) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        try:
+            number = int(value) if integer else float(value)
+        except ValueError:
+            return f"{value!r} is not a{'n integer' if integer else ' number'}"
+        return "" if low <= number <= high else f"{value} is not between {low:g} and {high:g}"
+
+    return check
+
+
+def _scopes(args: tuple[str, ...]) -> str:
+    return "" if args else "takes the scopes the user withholds, e.g. user:read"
+
+
+def _withhold(run: ScenarioRun, args: tuple[str, ...]) -> None:
+    run.provider.faults.withheld_scopes = frozenset(args)
+
+
+def _set(name: str, convert: Callable[[str], Any] = str) -> Callable[[ScenarioRun, tuple[str, ...]], None]:
+    return lambda run, args: setattr(run.provider.faults, name, convert(args[0]))
+
+
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in (
+    Fault("revoke_refresh_tokens", "", _args(0), lambda a: "user revokes the app's refresh tokens",
+          lambda run, a: run.provider.revoke_refresh_families(run.harness.client_id),
+          "the user revokes the app: every refresh token family of the client is revoked"),
+    Fault("revoke_access_tokens", "", _args(0), lambda a: "access tokens revoked",
+          lambda run, a: run.provider.revoke_access_tokens(run.harness.client_id),
+          "the client's access tokens are revoked before they expire: the API answers 401 invalid_token"),
+    Fault("token_delay", "SECONDS", _args(1, _number(0, 10, integer=False)),
+          lambda a: f"token endpoint answers in {float(a[0]) * 1000:g} ms", _set("token_delay", float),
+          "the token endpoint answers after SECONDS (concurrent refreshes overlap)"),
+    Fault("token_endpoint_fails", "STATUS TIMES RETRY_AFTER",
+          _args(3, _one_of(("429", "500", "502", "503", "504")), _number(1, 20), _number(0, 60)),
+          lambda a: f"token endpoint answers {a[0]} {_count(int(a[1]))}",
+          lambda run, a: run.provider.faults.fail_token_endpoint(int(a[0]), int(a[1]), int(a[2])),
+          "the next TIMES token requests are answered STATUS with Retry-After: RETRY_AFTER"),
+    Fault("id_token", "FAULT", _args(1, _one_of(ID_TOKEN_FAULTS)), lambda a: f"ID tokens carry the fault {a[0]}",
+          _set("id_token"), "every ID token issued from now on has the defect FAULT: "
+          + ", ".join(sorted(ID_TOKEN_FAULTS))),
+    Fault("refresh_id_token", "FAULT", _args(1, _one_of(REFRESH_ID_TOKEN_FAULTS)),
+          lambda a: f"refresh ID tokens change {a[0].removeprefix('changed_')}", _set("refresh_id_token"),
+          "ID tokens from the refresh grant name another " + " or ".join(
+              f.removeprefix("changed_") for f in sorted(REFRESH_ID_TOKEN_FAULTS)) + " (OIDC Core 12.2)"),
+    Fault("withhold_scopes", "SCOPE...", _scopes, lambda a: f"user withholds {' '.join(a)}", _withhold,
+          "the user withholds these scopes at consent"),
+    Fault("rotate_signing_key", "", _args(0), lambda a: "signing key rotated",
+          lambda run, a: run.provider.keys.rotate().kid,
+          "the signing key rotates: new ID tokens carry a new kid, published in the JWKS"),
+)}
+
+
+# -- parsing --------------------------------------------------------------------------------------
+def duration(text: str) -> int | None:
+    """``86520``, ``1d``, ``24h2m``, ``90s``: seconds, or None when it is not a duration."""
+    if text.isdigit():
+        return int(text)
+    match = _DURATION.match(text)
+    if not text or match is None:
+        return None
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def _problem(step: Step) -> str:
+    """What is wrong with ``step`` ("" when nothing is)."""
+    kind, args = step.kind, step.args
+    if kind == "login":
+        return ""
+    if kind in ("start_login", "deliver_forged_callback"):
+        return f"takes no argument, not {' '.join(args)!r}" if args else ""
+    if kind == "units":
+        if not args or len(args) > 2 or (len(args) == 2 and args[1] != "parallel"):
+            return "expected a number of units, optionally followed by 'parallel', e.g. 'units 3' or 'units 6 parallel'"
+        return _number(1, MAX_UNITS)(args[0])
+    if kind == "travel":
+        seconds = duration(args[0]) if len(args) == 1 else None
+        if seconds is None:
+            return "expected one duration, in seconds or like 1d, 24h2m, 1h1m, 90s"
+        return "" if 0 < seconds <= MAX_TRAVEL else f"travels between 1 s and {MAX_TRAVEL // 86_400} days"
+    if kind == "fault":
+        if not args or args[0] not in FAULTS:
+            return f"expected a named fault: {', '.join(sorted(FAULTS))}"
+        fault = FAULTS[args[0]]
+        problem = fault.check(args[1:])
+        return f"fault {fault.name} {problem} (usage: fault {fault.name} {fault.usage})".replace("  ", " ") \
+            if problem else ""
+    if kind == "forge_callback":
+        return "" if args in ((), ("without_state",)) else "takes nothing or 'without_state'"
+    return f"unknown step {kind!r}; steps are: {', '.join(STEP_KINDS)}"
+
+
+STEP_KINDS = ("login", "start_login", "units", "travel", "fault", "forge_callback", "deliver_forged_callback")
+
+
+def parse_steps(texts: list[Any], where: Path, source: str = "") -> tuple[Step, ...]:
+    """The steps of a scenario file, each checked; line numbers come from the file's text."""
+    lines = source.splitlines()
+    cursor, steps = 0, list[Step]()
+    for index, text in enumerate(texts):
+        if not isinstance(text, str) or not text.strip():
+            raise ScenarioFileError(f"{where}: steps[{index}] must be a non-empty string, not {text!r}")
+        cursor, line = _line_of(lines, text, cursor)
+        words = text.split()
+        step = Step(text, line, words[0], tuple(words[1:]))
+        problem = _problem(step)
+        if problem:
+            raise ScenarioFileError(f"{where}, line {line}: step {text!r}: {problem}")
+        if step.kind == "deliver_forged_callback" and not any(s.kind == "forge_callback" for s in steps):
+            raise ScenarioFileError(f"{where}, line {line}: step {text!r}: no forge_callback step comes before it")
+        steps.append(step)
+    if not steps:
+        raise ScenarioFileError(f"{where}: steps is empty: a scenario needs at least one step")
+    return tuple(steps)
+
+
+def _line_of(lines: list[str], text: str, start: int) -> tuple[int, int]:
+    """The line (1-based) holding the string ``text`` at or after line index ``start``."""
+    for number in range(start, len(lines)):
+        if f'"{text}"' in lines[number] or f"'{text}'" in lines[number]:
+            return number + 1, number + 1
+    return start, start + 1 if lines else 0
+
+
+def load_file(path: Path) -> ScenarioSpec:
+    """The scenario in ``path``; raises :class:`ScenarioFileError` naming the file (and line)."""
+    name = path.stem
+    if not NAME.match(name):
+        raise ScenarioFileError(f"{path}: the file name {path.name!r} must be a scenario name "
+                                "(lower case letters, digits and _, starting with a letter)")
+    try:
+        source = path.read_text(encoding="utf-8")
+        data = tomllib.loads(source)
+    except OSError as err:
+        raise ScenarioFileError(f"{path}: cannot read it: {err.strerror or err}") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ScenarioFileError(f"{path}: not valid TOML: {err}") from err
+    unknown = sorted(set(data) - set(FILE_KEYS))
+    if unknown:
+        raise ScenarioFileError(f"{path}: unknown key {unknown[0]!r}; a scenario file has {', '.join(FILE_KEYS)}")
+    description = data.get("description", "")
+    if not isinstance(description, str) or not description.strip():
+        raise ScenarioFileError(f"{path}: description must be a non-empty string saying what the scenario does")
+    flows = data.get("flows", list(FLOWS))
+    if not isinstance(flows, list) or not flows or any(flow not in FLOWS for flow in flows):
+        raise ScenarioFileError(f"{path}: flows must be a non-empty list of {' and '.join(FLOWS)}, not {flows!r}")
+    texts = data.get("steps")
+    if not isinstance(texts, list):
+        raise ScenarioFileError(f"{path}: steps must be a list of strings, e.g. steps = [\"login\", \"units 3\"]")
+    steps = parse_steps(texts, path, source)
+    return ScenarioSpec(name, run_steps(steps), frozenset(flows), " ".join(description.split()), steps, str(path))
+
+
+def load_folder(folder: Path) -> dict[str, ScenarioSpec]:
+    return {spec.name: spec for spec in (load_file(path) for path in sorted(folder.glob("*.toml")))}
+
+
+# -- the runner -----------------------------------------------------------------------------------
+def run_steps(steps: tuple[Step, ...]) -> Callable[[ScenarioRun], None]:
+    """The scenario function that takes ``steps`` against one freshly started target."""
+
+    def run(scenario: ScenarioRun) -> None:
+        forged = None
+        for step in steps:
+            if step.kind == "login":
+                if not scenario.login(" ".join(step.args) or None):
+                    return  # what follows needs a logged-in user
+            elif step.kind == "start_login":
+                scenario.start_login_only()
+            elif step.kind == "units":
+                scenario.units(int(step.args[0]), parallel=step.args[1:] == ("parallel",))
+            elif step.kind == "travel":
+                scenario.travel(float(duration(step.args[0]) or 0))
+            elif step.kind == "fault":
+                fault = FAULTS[step.args[0]]
+                arguments = step.args[1:]
+                scenario.fault(fault.label(arguments), lambda: fault.apply(scenario, arguments))
+            elif step.kind == "forge_callback":
+                forged = scenario.forge_callback(with_state=step.args != ("without_state",))
+            elif step.kind == "deliver_forged_callback" and forged is not None:
+                scenario.deliver_callback(forged.callback_url, "forged callback")
+
+    return run
+
+
+def step_reference() -> str:
+    """The step vocabulary and the named faults, as the README and ``--help`` show them."""
+    faults = "\n".join(f"  fault {f.name} {f.usage}".rstrip() + f"\n      {f.description}" for f in FAULTS.values())
+    return (__doc__ or "").split("Steps, in the words of the runner:")[1].split("A wrong step")[0].strip() + \
+        "\n\nNamed faults:\n" + faults
+
+
+def builtin_folder() -> Path:
+    """``scenarios/``: at the top of a source checkout, or inside the package of an installed wheel."""
+    packaged = Path(__file__).parent / "_scenarios"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "scenarios"
+
+
+SCENARIOS.update(load_folder(builtin_folder()))
