@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -77,6 +78,7 @@ class Harness:
         # the built-in scenarios, then the integration's own ([target] scenarios)
         self.scenarios = {**SCENARIOS, **{spec.name: spec for spec in map(load_file, config.scenarios)}}
         self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
+        self.on_scenario: Callable[[ScenarioResult, float], None] | None = None  # after each scenario ran
         self.client: Client | None = None
         self._environment: Environment | None = None
 
@@ -224,11 +226,14 @@ class Harness:
             elif self.start_failure:
                 self.results[name] = ScenarioResult(name, "error", self.start_failure)
             else:
+                began = time.monotonic()
                 self.results[name] = execute(self, spec)
                 if name == "baseline":
                     _not_driven_at_baseline(self.results[name])
                 if self.results[name].outcome == "error":
                     self.start_failure = self.results[name].reason
+                if self.on_scenario is not None:
+                    self.on_scenario(self.results[name], time.monotonic() - began)
         return self.results[name]
 
 

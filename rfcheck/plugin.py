@@ -7,6 +7,7 @@ starts and no requirement is collected.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,21 @@ def pytest_configure(config: pytest.Config) -> None:
     report_dir = Path(_option(config, "report") or config.rootpath / "reports")
     session = RfcheckSession(target, report_dir if report_dir.is_absolute() else config.rootpath / report_dir)
     config.stash[session_key] = session
+    session.progress = lambda line: _write_line(config, line)
     config.pluginmanager.register(session, "rfcheck-session")
     config.pluginmanager.import_plugin("rfcheck.fixtures")
     _collect_suite(config)
+
+
+def _write_line(config: pytest.Config, line: str) -> None:
+    """A line to the terminal while a test runs (past pytest's output capture, as live logging does)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.ensure_newline()
+        reporter.write_line(line)
 
 
 def _run_in_one_process(config: pytest.Config) -> None:

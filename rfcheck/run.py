@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,12 +44,21 @@ class RfcheckSession:
         self.verdict = ""
         self.not_judged: list[str] = []
         self.notes: list[str] = []
+        self.markdown = ""
+        self.progress: Callable[[str], None] | None = None  # one line per scenario, to the terminal
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
             self.harness = Harness(self.target, python_factory)
+            self.harness.on_scenario = self._scenario_done
             self.harness.start()
         return self.harness
+
+    def _scenario_done(self, result: ScenarioResult, seconds: float) -> None:
+        """A progress line, so that a long run of a web app shows where it is."""
+        if self.progress is not None:
+            outcome = "crashed" if result.crash else result.outcome
+            self.progress(f"rfcheck: scenario {result.name} {outcome} in {seconds:.1f} s")
 
     def record(self, finding: Finding) -> None:
         self.findings[finding.id] = finding
@@ -81,6 +93,7 @@ class RfcheckSession:
             self.verdict, self.not_judged = report["verdict"], report["not_judged"]
             self.notes = report["notes"]
             self.report_paths = write_all(report, self.report_dir)
+            self._github_step_summary()
         except Exception as err:  # the run's outcome must still be visible
             self.report_error = f"rfcheck could not write the report: {type(err).__name__}: {err}"
         finally:
@@ -105,3 +118,34 @@ class RfcheckSession:
                 write(f"  {finding.status.upper():4} {finding.id} {title}: {finding.reason}")
         for path in self.report_paths:
             write(f"report: {path}")
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            for line in github_annotations(self.findings.values(), self.target.file):
+                write(line)
+
+    def _github_step_summary(self) -> None:
+        """On GitHub Actions, the Markdown report goes to the job's summary page too."""
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        markdown = next((p for p in self.report_paths if p.suffix == ".md"), None)
+        if summary and markdown is not None:
+            with open(summary, "a", encoding="utf-8") as out:
+                out.write(markdown.read_text(encoding="utf-8") + "\n")
+
+
+def _escape(text: str, property_value: bool = False) -> str:
+    """GitHub workflow command escaping (data: %, CR, LF; property values also : and ,)."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if property_value else text
+
+
+def github_annotations(findings: Any, config_file: Path) -> list[str]:
+    """``::error``/``::warning`` workflow commands for each fail and warn, on the target config."""
+    lines = []
+    for finding in findings:
+        if finding.status not in ("fail", "warn"):
+            continue
+        entry = requirement(finding.id)
+        command = "error" if finding.status == "fail" else "warning"
+        title = _escape(f"{finding.id} ({finding.level or entry.level}) {entry.title}", property_value=True)
+        lines.append(f"::{command} file={_escape(str(config_file), property_value=True)},title={title}::"
+                     f"{_escape(f'{finding.reason} Fix: {entry.remediation}')}")
+    return lines

@@ -245,3 +245,29 @@ step_timeout = 0.3
     assert report["verdict"] == "incomplete" and report["summary"]["pass"] <= 2
     assert {"AUTH-01", "CC-01", "TOKEN-01", "NET-01"} <= set(report["not_judged"])
     assert [s["name"] for s in report["scenarios"] if s["outcome"] not in ("error", "not-run")] == []
+
+
+def test_on_github_actions_the_summary_and_annotations_are_written(pytester: pytest.Pytester,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = pytester.path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    config = EXAMPLES / "broken" / "hardcoded_test_network.toml"
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={config}", "-k", "NET or FLOW_03")
+    written = summary.read_text()
+    assert written.startswith("earlier step\n# Going Live readiness: "), "appended to what the job wrote"
+    assert written.endswith((pytester.path / "reports" / "rfcheck-report.md").read_text() + "\n")
+    errors = [line for line in result.outlines if line.startswith("::error ")]
+    assert errors and all(line.startswith(f"::error file={config},title=NET-") for line in errors), result.outlines
+    assert all("%0A" not in line.split("::", 2)[1] for line in errors)
+    result.stdout.fnmatch_lines(["rfcheck: scenario baseline completed in * s"])
+
+
+def test_off_github_actions_no_annotation_is_printed(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'broken' / 'hardcoded_test_network.toml'}",
+                                "-k", "NET")
+    assert not [line for line in result.outlines if line.startswith("::")]
+    result.stdout.fnmatch_lines(["verdict: not-ready*"])
