@@ -132,6 +132,14 @@ class Faults:
         with self._lock:
             self._failures.extend(TokenEndpointFailure(status, retry_after) for _ in range(times))
 
+    def pending_token_failures(self) -> tuple[TokenEndpointFailure, ...]:
+        with self._lock:
+            return tuple(self._failures)
+
+    def clear_token_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
     def next_token_failure(self) -> TokenEndpointFailure | None:
         with self._lock:
             return self._failures.popleft() if self._failures else None

@@ -11,11 +11,11 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from freezegun import freeze_time
 
 from rfcheck import Environment, Target
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.testing import following
 
 Factory = Callable[[Environment], Target]
 
@@ -88,8 +88,7 @@ class PythonDriver:
             raise DriverError(f"the target factory raised {_describe(err)}") from err
 
     def _follow(self, clock: Clock) -> None:
-        frozen = self._stack.enter_context(freeze_time(clock.datetime(), tick=True))
-        self._stack.callback(clock.subscribe(lambda _offset: frozen.move_to(clock.datetime())))
+        self._stack.enter_context(following(clock))
 
     def _capture_output(self) -> None:
         root = logging.getLogger()

@@ -51,11 +51,11 @@ class LoopbackServer:
     """
 
     def __init__(self, provider: Provider, kind: str, *, threads: int = _THREADS,
-                 tls: tuple[str, str] | None = None) -> None:
+                 tls: tuple[str, str] | None = None, port: int = 0) -> None:
         self.provider = provider
         self.kind = kind
         # cheroot's default listen backlog (5) drops SYNs under parallel clients: 1 s retransmit stalls
-        self._server = wsgi.Server(("127.0.0.1", 0), self._wsgi, numthreads=threads,
+        self._server = wsgi.Server(("127.0.0.1", port), self._wsgi, numthreads=threads,
                                    server_name="rfcheck", request_queue_size=128, shutdown_timeout=1)
         # past cheroot's default of 10 idle keep-alive connections every answer says "Connection: close":
         # clients with more parallel connections then reconnect for each request
