@@ -143,14 +143,15 @@ class Harness:
         values = {**self.values, "state_dir": self._state_dir()}
         env = self._process_environment(values)
         instrumentation = self._instrumented()
-        env = instrumentation.environment(env)
         if kind == "web":
             assert self.config.web is not None
-            return WebDriver(self.config.web, self.config.root, self._filled_web(self.config.web, values), env,
+            web = self._filled_web(self.config.web, values)
+            return WebDriver(self.config.web, self.config.root, web, instrumentation.environment(env, web.start),
                              self.provider, instrumentation)
         assert self.config.command is not None
-        return CommandDriver(self.config.command, self.config.root,
-                             self._filled_command(self.config.command, values), env, instrumentation)
+        command = self._filled_command(self.config.command, values)
+        return CommandDriver(self.config.command, self.config.root, command,
+                             instrumentation.environment(env, command.run or command.serve), instrumentation)
 
     def _state_dir(self) -> str:
         """{state_dir}: a fresh empty folder for each scenario's target (a token cache it keeps between runs)."""

@@ -19,6 +19,7 @@ not move makes the travel say so (the target is never silently judged on its rea
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -78,10 +79,16 @@ class Instrumentation:
             self.notes.append(text)
 
     # -- the environment -----------------------------------------------------------------------
-    def environment(self, env: dict[str, str]) -> dict[str, str]:
-        """``env`` (the target's environment so far) with the instrumentation added."""
+    def environment(self, env: dict[str, str], command: str = "") -> dict[str, str]:
+        """``env`` (the target's environment so far) with the instrumentation added, for ``command``."""
         merged = dict(env)
-        for name, value in self._env.items():
+        instrumented = dict(self._env)
+        if starts_a_jvm(command):
+            # libfaketime 0.9.10 with the monotonic clock left alone breaks the JVM's timed waits
+            # (Object.wait returns at once: its threads spin on the clock, ten times slower); the JVM
+            # runs fine with it faked too, its nanoTime moving with each travel
+            instrumented.pop("DONT_FAKE_MONOTONIC", None)
+        for name, value in instrumented.items():
             if name in ("PYTHONPATH",):
                 merged[name] = os.pathsep.join(p for p in (value, env.get(name, "")) if p)
             elif name in ("NODE_OPTIONS", "JAVA_TOOL_OPTIONS", "LD_PRELOAD"):
@@ -278,6 +285,19 @@ def _hosts(process: Seen, hosts_mode: bool) -> str:
     if process.runtime in ("python", "node"):
         return "Request Finance's hosts: only through HTTPS_PROXY (rfcheck's instrumentation did not load)"
     return f"Request Finance's hosts: only through HTTPS_PROXY ({process.name} is not a runtime rfcheck recognises)"
+
+
+JVM_LAUNCHERS = frozenset({"java", "mvn", "mvnw", "gradle", "gradlew", "sbt", "kotlin", "lein", "clojure"})
+
+
+def starts_a_jvm(command: str) -> bool:
+    """Whether ``command`` (a shell command: ``java Worker.java``, ``./gradlew run``) starts a JVM."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return False
+    words = [w for w in words if "=" not in w or w.startswith("-")]  # leading VAR=value assignments
+    return bool(words) and Path(words[0]).name in JVM_LAUNCHERS
 
 
 def group_pids(pgid: int) -> list[int]:
