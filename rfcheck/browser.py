@@ -24,11 +24,12 @@ def consent(provider: Provider, authorization_url: str, origin: str = "browser")
     try:
         url = httpx.URL(authorization_url)
     except (httpx.InvalidURL, TypeError) as err:
-        raise StepFailed(f"start_login() returned {authorization_url!r}, which is not a URL: {err}") from err
+        raise StepFailed(f"start_login() returned {authorization_url!r}, which is not a URL: {err}",
+                         kind="bad_authorization_url") from err
     site = provider.site_for(url)
     if site is None or site.kind != "auth" or url.path.rstrip("/") != "/authorize":
         raise StepFailed(f"start_login() returned {_short(authorization_url)}, not the /authorize endpoint "
-                         "of the Request Finance authorization server")
+                         "of the Request Finance authorization server", kind="bad_authorization_url")
     response = provider.handle(httpx.Request("GET", url), origin=origin, site=site)
     if response.status_code in (302, 303) and "location" in response.headers:
         return response.headers["location"]

@@ -13,7 +13,7 @@ import pytest
 
 from rfcheck import Environment, Target
 from rfcheck.catalogue import requirement
-from rfcheck.checks import CHECKS, Context, load_all, skipped
+from rfcheck.checks import CHECKS, Context, load_all, scenarios_read, skipped
 from rfcheck.harness import Harness
 from rfcheck.report.model import Finding
 from rfcheck.run import RfcheckSession, RfcheckWarning
@@ -120,8 +120,7 @@ def _scenarios_for(request: pytest.FixtureRequest, session: RfcheckSession,
     if session.target.flow not in requirement(requirement_id).applies_to:
         return {}
     harness: Harness = request.getfixturevalue("rfcheck_harness")
-    names = [n for wanted in CHECKS[requirement_id].scenarios for n in (harness.scenarios if wanted == "*" else (wanted,))]
-    results = {name: harness.scenario(name) for name in dict.fromkeys(names)}
+    results = {name: harness.scenario(name) for name in scenarios_read(CHECKS[requirement_id], harness.scenarios)}
     broken = [r for r in results.values() if r.outcome == "error"]
     if broken:
         reason = f"not judged: the target could not be started or driven ({broken[0].reason})"

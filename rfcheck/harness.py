@@ -247,6 +247,8 @@ def _not_driven_at_baseline(result: ScenarioResult) -> None:
     spoke = any(e.origin in ("target", "browser") and e.host in ("auth", "api") for e in result.exchanges)
     if not result.completed or result.crash is not None or spoke or not units:
         return
+    if any(e.failure == "bad_authorization_url" for e in units):
+        return  # the target sent its user somewhere else: an observation FLOW-01 judges
     failures = [e for e in units if not e.ok]
     if failures:
         detail = " ".join(failures[0].detail.strip().splitlines()[:1])[:300] or "no detail"

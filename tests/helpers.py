@@ -27,7 +27,7 @@ import httpx
 import jwt
 
 from rfcheck import Environment
-from rfcheck.checks import CHECKS, Context
+from rfcheck.checks import CHECKS, Context, scenarios_read
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
@@ -298,7 +298,8 @@ class Judge:
     def __call__(self, requirement_id: str, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
                  harness_type: type[Harness] = Harness) -> Finding:
         harness, check = self.harness(target, scopes, harness_type), CHECKS[requirement_id]
-        return check.function(Context(harness, {name: harness.scenario(name) for name in check.scenarios}))
+        return check.function(Context(harness, {name: harness.scenario(name)
+                                                for name in scenarios_read(check, harness.scenarios)}))
 
     def close(self) -> None:
         for harness in self.harnesses.values():

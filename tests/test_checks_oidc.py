@@ -23,7 +23,7 @@ import jwt
 import pytest
 
 from rfcheck import Environment
-from rfcheck.checks import CHECKS, Context, load_all
+from rfcheck.checks import CHECKS, Context, load_all, scenarios_read
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.report.model import Finding
@@ -187,7 +187,8 @@ def running(project: Path, options: Options = Options(), harness_type: type[Harn
 def judge(harness: Harness, requirement_id: str) -> Finding:
     """Run the scenarios ``requirement_id`` reads, then its check, as ``rfcheck_judge`` does."""
     registered = CHECKS[requirement_id]
-    return registered.function(Context(harness, {name: harness.scenario(name) for name in registered.scenarios}))
+    return registered.function(Context(harness, {name: harness.scenario(name)
+                                                 for name in scenarios_read(registered, harness.scenarios)}))
 
 
 def judge_all(project: Path, ids: list[str], options: Options = Options(), **kwargs: Any) -> dict[str, Finding]:

@@ -102,7 +102,7 @@ def test_sec_03_passes_a_quiet_target_and_fails_one_that_prints_tokens(tmp_path:
     finding = judge_all(tmp_path, ["SEC-03"], Options(log_tokens=True))["SEC-03"]
     assert finding.status == "fail"
     # every scenario's output is read, not only three (the evidence shows the first ten)
-    assert {"baseline", "expiry", "rotation", "revoked_refresh"} <= {e.scenario for e in finding.evidence}
+    assert {"baseline", "concurrency", "expiry", "key_rotation"} <= {e.scenario for e in finding.evidence}
     assert all("the access token eyJ" in e.detail and "logged in with access token" in e.detail
                for e in finding.evidence)
 

@@ -21,12 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-from rfcheck.checks import CHECKS, Context
+from rfcheck.checks import CHECKS, Context, scenarios_read
 from rfcheck.checks import token
 from rfcheck.harness import Harness
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Finding
-from rfcheck.scenarios import Event, ScenarioResult
+from rfcheck.scenarios import SCENARIOS, Event, ScenarioResult
 from rfcheck.targets.python import PythonDriver
 from rfcheck.targets.base import Driver
 from tests.helpers import FULL_SCOPES, WITHOUT_OFFLINE, Acme, Judge, Worker, acme, details, worker
@@ -395,6 +395,7 @@ def test_token08_skips_the_client_credentials_flow(judge: Judge) -> None:
 @pytest.mark.parametrize("requirement_id", ["TOKEN-02", "TOKEN-03", "TOKEN-04", "TOKEN-05", "TOKEN-06", "TOKEN-07"])
 def test_a_scenario_that_could_not_run_is_a_skip(judge: Judge, requirement_id: str) -> None:
     check = CHECKS[requirement_id]
-    results = {name: ScenarioResult(name, "error", "the target factory raised") for name in check.scenarios}
+    results = {name: ScenarioResult(name, "error", "the target factory raised")
+               for name in scenarios_read(check, SCENARIOS)}
     finding = check.function(Context(judge.harness(), results))
     assert finding.status == "skip" and "could not run" in finding.reason

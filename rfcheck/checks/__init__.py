@@ -58,6 +58,8 @@ ALL_SCENARIOS: tuple[str, ...] = ("*",)
 
 @dataclass(frozen=True)
 class Check:
+    """A registered check: what it judges, the scenarios it reads ("*": all of the run's), its function."""
+
     id: str
     scenarios: tuple[str, ...]
     function: CheckFunction
@@ -110,3 +112,9 @@ def not_observed(requirement_id: str, result: ScenarioResult) -> Finding | None:
     if result.completed:
         return None
     return skipped(requirement_id, f"scenario {result.name} could not run: {result.reason}")
+
+
+def scenarios_read(check: Check, available: Iterable[str]) -> list[str]:
+    """The scenarios ``check`` reads in a run that has ``available`` (the built-in and the integration's)."""
+    return list(dict.fromkeys(name for wanted in check.scenarios
+                              for name in (available if wanted == "*" else (wanted,))))

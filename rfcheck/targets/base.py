@@ -17,6 +17,7 @@ class StepFailed(Exception):
     """The target refused or failed one step (a login, a unit of work); the run goes on.
 
     ``kind`` says how, for the checks: ``refused`` (an error the target raised or showed),
+    ``bad_authorization_url`` (the login URL the target produced is not the mock's ``/authorize``),
     ``error_status`` (a web app answered its user with ``status`` >= 400), ``login_required``
     (the app sent its user to log in again), ``no_answer`` (a timeout) or ``crashed`` (the
     process was gone).

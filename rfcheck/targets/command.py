@@ -122,7 +122,7 @@ class CommandDriver:
         self._outputs.append(output)
         if status is None:
             raise StepFailed(f"the run did not finish within {self.spec.step_timeout:g} s (step_timeout); "
-                             f"output ends with:\n{_tail(output)}")
+                             f"output ends with:\n{_tail(output)}", kind="no_answer")
         if status != 0:
             raise StepFailed(f"the run exited with status {status}; output ends with:\n{_tail(output)}")
 
