@@ -175,7 +175,12 @@ class ControlServer:
     def close(self) -> None:
         self._closed = True
         try:
+            try:  # wakes the thread blocked in accept() (closing alone does not, on Linux)
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
+            self._thread.join(timeout=5)
         finally:
             with self._changed:
                 peers = list(self._peers)
