@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import random
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from rfcheck import Environment, Target
 from rfcheck.catalogue import requirement
 from rfcheck.checks import CHECKS, Context, load_all, scenarios_read, skipped
+from rfcheck.explore import Exploration, Explored, ExploredFinding
 from rfcheck.harness import Harness
 from rfcheck.report.model import Finding
 from rfcheck.run import RfcheckSession, RfcheckWarning
@@ -180,3 +182,45 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     rid = requirement_of(item)
     if rid is not None and SUITE in Path(item.path).parents:
         item.extra_keyword_matches.add(rid)
+
+
+Explorer = Callable[[], Explored]
+
+
+@pytest.fixture
+def rfcheck_explore(request: pytest.FixtureRequest) -> Explorer:
+    """``rfcheck_explore()``: the exploration (``--rfcheck-explore=N``); a ``must`` requirement it
+    breaks fails the test, a ``should`` one warns, each with the shortest sequence found."""
+    session = _session(request)
+
+    def explore() -> Explored:
+        from rfcheck.plugin import exploration_options
+
+        examples, seconds, seed_value = exploration_options(request.config)
+        if not examples:
+            pytest.skip("no exploration was asked for (--rfcheck-explore=N)")
+        seed_value = seed_value if seed_value is not None else random.randrange(2 ** 32)
+        cache = getattr(request.config, "cache", None)
+        database = cache.mkdir("rfcheck-explore") if cache is not None else None
+        harness: Harness = request.getfixturevalue("rfcheck_harness")
+        explored = Exploration(harness, examples, seconds, seed_value, database).run()
+        session.explored = explored
+        for note in explored.notes:
+            harness.note(note)
+        musts = [f for f in explored.findings.values() if (f.finding.level or requirement(f.finding.id).level) == "must"]
+        for found in explored.findings.values():
+            if found not in musts:
+                path, line, _ = request.node.location
+                warnings.warn_explicit(RfcheckWarning(_explored_message(found)), RfcheckWarning,
+                                       str(request.node.path), (line or 0) + 1)
+        if musts:
+            pytest.fail("\n".join(_explored_message(found) for found in musts), pytrace=False)
+        return explored
+
+    return explore
+
+
+def _explored_message(found: ExploredFinding) -> str:
+    return (f"{_message(found.finding)}\n  shortest sequence: {' -> '.join(found.steps)}\n"
+            f"  replay it: save as scenarios/<name>.toml in your project and list it in [target] scenarios:\n"
+            + "\n".join(f"    {line}" for line in found.scenario.splitlines()))

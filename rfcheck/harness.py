@@ -21,7 +21,7 @@ from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.faults import Faults
 from rfcheck.provider.tokens import AUDIENCE
-from rfcheck.scenarios import SCENARIOS, ScenarioResult, execute
+from rfcheck.scenarios import SCENARIOS, ScenarioResult, Sequence, execute
 from rfcheck.steps import load_file
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
@@ -217,6 +217,10 @@ class Harness:
         self.provider.user = DEFAULT_USER
         with self._inprocess:
             yield
+
+    def start_sequence(self, name: str) -> Sequence:
+        """A fresh target, for steps taken one at a time (exploration)."""
+        return Sequence(self, name)
 
     def scenario(self, name: str) -> ScenarioResult:
         """The result of scenario ``name``, run on first use."""

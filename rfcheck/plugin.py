@@ -7,6 +7,7 @@ starts and no requirement is collected.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,10 +40,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rfcheck-report", metavar="DIR", help="where reports go (default: reports/ under the rootdir)")
     group.addoption("--rfcheck-network", choices=("test", "live"),
                     help="override the target's network for this run")
+    group.addoption("--rfcheck-explore", metavar="N", type=_count,
+                    help="after the catalogue, let hypothesis explore up to N sequences of Request Finance "
+                         "behaviours for one that breaks a requirement")
+    group.addoption("--rfcheck-explore-time", metavar="SECONDS", type=float,
+                    help="the exploration's time budget (default: 120)")
+    group.addoption("--rfcheck-seed", metavar="N", type=int, help="the exploration's seed (default: a random one, "
+                                                                    "printed in the report)")
     parser.addini("rfcheck", "run the Going Live catalogue (as --rfcheck)", type="bool", default=False)
+    parser.addini("rfcheck_explore", "default for --rfcheck-explore", default="")
+    parser.addini("rfcheck_explore_time", "default for --rfcheck-explore-time", default="")
+    parser.addini("rfcheck_seed", "default for --rfcheck-seed", default="")
     parser.addini("rfcheck_target", "default for --rfcheck-target", default="")
     parser.addini("rfcheck_report", "default for --rfcheck-report", default="")
     parser.addini("rfcheck_network", "default for --rfcheck-network", default="")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number of sequences, not {text!r}")
+    return int(text)
+
+
+def exploration_options(config: pytest.Config) -> tuple[int, float, int | None]:
+    """``--rfcheck-explore``, ``--rfcheck-explore-time`` and ``--rfcheck-seed`` (or their ini keys)."""
+    def number(name: str, kind: type) -> Any:
+        value = _option(config, name)
+        try:
+            return kind(value) if value not in (None, "") else None
+        except ValueError:
+            raise pytest.UsageError(f"rfcheck_{name} = {value!r}: expected a number") from None
+
+    from rfcheck.explore import DEFAULT_SECONDS  # hypothesis is imported only when exploring
+
+    return number("explore", int) or 0, number("explore_time", float) or DEFAULT_SECONDS, number("seed", int)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -103,10 +134,13 @@ def _absolute(config: pytest.Config, value: str | None) -> Path | None:
 
 def _collect_suite(config: pytest.Config) -> None:
     """Collect the catalogue; alone when no paths were given, beside them otherwise."""
+    # the suites by name (pytest drops a file given beside its own folder), the exploration last
+    suite = [str(path) for path in sorted(SUITE.glob("test_*.py"))]
+    suite += [str(SUITE / "explore.py")] if exploration_options(config)[0] else []
     if config.args_source == pytest.Config.ArgsSource.ARGS:
-        config.args.append(str(SUITE))
+        config.args.extend(suite)
     else:
-        config.args[:] = [str(SUITE)]
+        config.args[:] = suite
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

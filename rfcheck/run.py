@@ -13,6 +13,7 @@ import pytest
 
 from rfcheck.catalogue import requirement
 from rfcheck.config import TargetConfig
+from rfcheck.explore import Explored, as_finding, explored_report
 from rfcheck.harness import Harness, PythonFactory
 from rfcheck.report import write_all
 from rfcheck.report.model import Finding, RunResult, ScenarioRecord, build
@@ -45,6 +46,7 @@ class RfcheckSession:
         self.not_judged: list[str] = []
         self.notes: list[str] = []
         self.markdown = ""
+        self.explored: Explored | None = None
         self.progress: Callable[[str], None] | None = None  # one line per scenario, to the terminal
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
@@ -75,7 +77,14 @@ class RfcheckSession:
         scenarios = self._scenario_records()
         notes = self.harness.notes if self.harness is not None else [
             "no requirement was judged: the mock never started"]
-        return RunResult(target, dict(self.findings), scenarios, datetime.now(timezone.utc), notes)
+        explored, findings = None, dict(self.findings)
+        if self.explored is not None and self.harness is not None:
+            explored = explored_report(self.explored, self.harness.provider.journal.redact)
+            for found in self.explored.findings.values():  # a broken requirement fails, like the catalogue's
+                changed = as_finding(found, findings.get(found.finding.id))
+                if changed is not None:
+                    findings[changed.id] = changed
+        return RunResult(target, findings, scenarios, datetime.now(timezone.utc), notes, explored)
 
     def _scenario_records(self) -> list[ScenarioRecord]:
         if self.harness is None:
@@ -112,6 +121,10 @@ class RfcheckSession:
             write(f"  note: {note}", yellow=True)
         if self.not_judged:
             write(f"  not judged in this run ({len(self.not_judged)}): {', '.join(self.not_judged)}", yellow=True)
+        if self.explored is not None:
+            found = ", ".join(self.explored.findings) or "no requirement broken"
+            write(f"  explored: {self.explored.examples} sequences in {self.explored.seconds} s "
+                  f"(seed {self.explored.seed}): {found}", red=bool(self.explored.findings))
         for finding in self.findings.values():
             if finding.status in ("fail", "warn"):
                 title = requirement(finding.id).title

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -333,3 +334,36 @@ def _stop(driver: Driver) -> str:
         return driver.stop()
     except Exception as err:  # a target that fails to stop still gets judged on what it did
         return f"(rfcheck could not stop the target cleanly: {type(err).__name__}: {err})"
+
+
+class Sequence:
+    """Steps taken one at a time against a fresh target, outside any scenario file (exploration):
+    what :func:`execute` does, split so that the result can be judged after every step."""
+
+    def __init__(self, harness: "Harness", name: str) -> None:
+        self._journal = harness.provider.journal
+        self._mark = self._journal.mark()
+        self.driver = harness.new_driver()
+        self.run = ScenarioRun(harness, name, driver=self.driver)
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(harness.scenario_context())
+        self._journal.set_step("start")
+        try:
+            self.driver.start(harness.environment, harness.provider.clock)
+            harness.follow_target_clock(self.driver)
+        except BaseException:
+            self.stop()
+            raise
+        self._stopped = False
+
+    def result(self) -> ScenarioResult:
+        """What the target did so far."""
+        self.run.result.exchanges = self._journal.since(self._mark)
+        return self.run.result
+
+    def stop(self) -> ScenarioResult:
+        if not getattr(self, "_stopped", False):
+            self._stopped = True
+            self.run.result.output = _stop(self.driver)
+            self._stack.close()
+        return self.result()

@@ -62,3 +62,15 @@ def test_time_travel_quick_run_prints_every_number() -> None:
     numbers = _numbers(done.stdout)
     assert [name for name in TRAVEL_NUMBERS if name not in numbers] == [], done.stdout
     assert (numbers["processes"], numbers["travels"]) == ("2", "10")
+
+
+# -- bench/explore.py ------------------------------------------------------------------------------
+def test_explore_quick_run_prints_every_number() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "explore.py"), "--quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    numbers = _numbers(done.stdout)
+    for name in ("inprocess_examples", "inprocess_seconds_per_example", "web_examples", "web_seconds_per_example",
+                 "ratio_web_over_inprocess"):
+        assert name in numbers, done.stdout
+    assert numbers["inprocess_examples"] == numbers["web_examples"] == "3"

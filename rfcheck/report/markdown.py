@@ -33,7 +33,8 @@ def write_markdown(report: dict[str, Any], folder: Path) -> Path:
 
 def render_markdown(report: dict[str, Any]) -> str:
     """The checklist as Markdown text."""
-    parts = [_header(report), _checklist(report), _problems(report), _manual(report), _scenarios(report)]
+    parts = [_header(report), _checklist(report), _problems(report), _explored(report), _manual(report),
+             _scenarios(report)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -62,6 +63,25 @@ def _header(report: dict[str, Any]) -> str:
         "| " + " | ".join(str(n) for n in counts.values()) + " |",
     ]
     lines += [f"\n> Note: {_md(note)}" for note in report.get("notes", [])]
+    return "\n".join(lines)
+
+
+def _explored(report: dict[str, Any]) -> str:
+    """--rfcheck-explore: the sequences hypothesis found, each with the scenario file that replays it."""
+    explored = report.get("explored")
+    if explored is None:
+        return ""
+    lines = ["## Explored", "", f"{explored['examples']} sequences in {explored['seconds']} s (seed "
+                                f"{explored['seed']}): "
+             + (f"{len(explored['findings'])} requirement(s) broken." if explored["findings"] else
+                "no sequence broke a requirement.")]
+    for found in explored["findings"]:
+        status = "fail" if found["level"] == "must" else "warn"
+        lines += ["", f"### {ICONS[status]} {found['id']} ({found['level']}): {_md(found['reason'])}", "",
+                  "Shortest sequence: " + " → ".join(f"`{step}`" for step in found["steps"]), ""]
+        lines += ["- " + _evidence(item) for item in found["evidence"][:5]]
+        lines += ["", "Replay it (save under your scenarios, list it in `[target] scenarios`):", "", "```toml",
+                  found["scenario"].rstrip(), "```"]
     return "\n".join(lines)
 
 

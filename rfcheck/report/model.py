@@ -87,6 +87,7 @@ class RunResult:
     scenarios: list[ScenarioRecord]
     generated: datetime
     notes: list[str] = field(default_factory=list)
+    explored: dict[str, Any] | None = None  # --rfcheck-explore: the ``explored`` object (target-contract.md)
 
 
 def build(result: RunResult) -> dict[str, Any]:
@@ -96,6 +97,7 @@ def build(result: RunResult) -> dict[str, Any]:
     findings = {req.id: result.findings.get(req.id) or _unjudged(req, flow) for req in CATALOGUE}
     entries = [_entry(req, findings[req.id]) for req in CATALOGUE]
     not_judged = [rid for rid, finding in findings.items() if not finding.judged]
+    explored = {"explored": result.explored} if result.explored is not None else {}
     return {
         "schema": SCHEMA,
         "rfcheck": rfcheck.__version__,
@@ -107,6 +109,7 @@ def build(result: RunResult) -> dict[str, Any]:
         "notes": [_guard(note) for note in result.notes],
         "requirements": entries,
         "scenarios": [_scenario(record) for record in result.scenarios],
+        **explored,
     }
 
 

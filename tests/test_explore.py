@@ -1,0 +1,108 @@
+"""--rfcheck-explore: hypothesis searches the order of Request Finance behaviours that breaks a target.
+
+With the catalogue deselected (-k explore), the exploration alone finds the defect of each broken
+example that a sequence can show (the invariants of rfcheck.explore), shrunk to a short sequence;
+the correct examples get no finding; a found sequence saved as a scenario file of the integration
+fails the same requirement in a normal run; the seed makes it repeatable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKEN = ROOT / "examples" / "broken"
+CHECK_REPORT = ROOT.parent / "shared" / "tools" / "check_report.py"
+
+
+def explore(target: Path, cwd: Path, examples: int, seed: int, *extra: str) -> tuple[int, dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={target}", f"--rfcheck-explore={examples}",
+         "--rfcheck-explore-time=120", f"--rfcheck-seed={seed}", "-p", "no:cacheprovider", "-q", *extra],
+        cwd=cwd, capture_output=True, text=True, timeout=600)
+    report = cwd / "reports" / "rfcheck-report.json"
+    assert report.exists(), done.stdout[-3000:] + done.stderr[-2000:]
+    return done.returncode, json.loads(report.read_text())
+
+
+# broken example -> (the requirement a sequence breaks, examples, seed)
+FOUND = {
+    "api_key_auth": ("AUTH-01", 10, 7),
+    "capitalized_network": ("NET-02", 10, 7),
+    "hardcoded_test_network": ("NET-03", 10, 7),
+    "token_to_telemetry": ("SEC-04", 10, 7),
+    "logs_access_token": ("SEC-03", 10, 7),
+    "refresh_every_unit": ("TOKEN-01", 10, 7),
+    "keeps_first_refresh_token": ("TOKEN-03", 200, 3),
+    "retries_dead_refresh_token": ("TOKEN-04", 150, 7),
+}
+
+
+@pytest.mark.parametrize("example", list(FOUND))
+def test_exploration_alone_finds_the_defect(example: str, tmp_path: Path) -> None:
+    requirement_id, examples, seed = FOUND[example]
+    code, report = explore(BROKEN / f"{example}.toml", tmp_path, examples, seed, "-k", "explore")
+    explored = report["explored"]
+    found = {f["id"]: f for f in explored["findings"]}
+    assert requirement_id in found, explored
+    finding = found[requirement_id]
+    assert finding["level"] == "must" and report["verdict"] == "not-ready" and code == 1
+    assert finding["steps"][0] == "login" and len(finding["steps"]) <= 6, finding["steps"]
+    assert finding["evidence"] and finding["reason"]
+    assert finding["scenario"].startswith('description = "Found by rfcheck --rfcheck-explore')
+    assert explored["seed"] == seed and 0 < explored["examples"] and explored["seconds"] > 0
+    markdown = (tmp_path / "reports" / "rfcheck-report.md").read_text()
+    assert "## Explored" in markdown and f"{requirement_id} (must)" in markdown and "```toml" in markdown
+    assert "<h2>Explored</h2>" in (tmp_path / "reports" / "rfcheck-report.html").read_text()
+    if CHECK_REPORT.exists():
+        checked = subprocess.run([sys.executable, str(CHECK_REPORT), str(tmp_path / "reports" / "rfcheck-report.json")],
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout
+
+
+@pytest.mark.parametrize("example", ["httpx_code", "cc_worker"])
+def test_the_correct_examples_get_no_finding(example: str, tmp_path: Path) -> None:
+    code, report = explore(ROOT / "examples" / example, tmp_path, 40, 11, "-k", "explore")
+    assert report["explored"]["findings"] == [] and report["explored"]["examples"] == 40
+    assert code == 0 and report["verdict"] == "incomplete", "the catalogue was deselected"
+
+
+def test_a_found_sequence_replays_as_a_scenario_file(tmp_path: Path) -> None:
+    _, report = explore(BROKEN / "keeps_first_refresh_token.toml", tmp_path / "explore", 200, 3, "-k", "explore") \
+        if (tmp_path / "explore").mkdir() is None else (0, {})
+    (finding,) = [f for f in report["explored"]["findings"] if f["id"] == "TOKEN-03"]
+    project = tmp_path / "examples" / "broken"  # acme_broken.py builds on ../httpx_code and ../cc_worker
+    shutil.copytree(BROKEN, project)
+    for folder in ("httpx_code", "cc_worker"):
+        shutil.copytree(ROOT / "examples" / folder, tmp_path / "examples" / folder)
+    (project / "found").mkdir()
+    (project / "found" / "found_rotation.toml").write_text(finding["scenario"])
+    config = project / "keeps_first_refresh_token.toml"
+    config.write_text(config.read_text().replace("[target.python]", 'scenarios = ["found/*.toml"]\n\n[target.python]'))
+    done = subprocess.run([sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={config}",
+                           "-p", "no:cacheprovider", "-q", "-k", "TOKEN_03"], cwd=project, capture_output=True,
+                          text=True, timeout=300)
+    replayed = json.loads((project / "reports" / "rfcheck-report.json").read_text())
+    token_03 = next(r for r in replayed["requirements"] if r["id"] == "TOKEN-03")
+    assert token_03["status"] == "fail" and done.returncode == 1, (token_03, done.stdout[-1500:])
+    assert "found_rotation" in {e["scenario"] for e in token_03["evidence"]}
+
+
+def test_the_seed_makes_it_repeatable(tmp_path: Path) -> None:
+    runs = [explore(BROKEN / "hardcoded_test_network.toml", tmp_path / str(i), 5, 42, "-k", "explore")[1]
+            for i in range(2) if (tmp_path / str(i)).mkdir() is None]
+    assert [[(f["id"], f["steps"]) for f in r["explored"]["findings"]] for r in runs][0] == \
+        [(f["id"], f["steps"]) for f in runs[1]["explored"]["findings"]]
+
+
+def test_a_bad_exploration_option_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={ROOT / 'examples' / 'httpx_code'}",
+                           "--rfcheck-explore=many", "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "expected a number of sequences, not 'many'" in done.stderr
