@@ -226,3 +226,24 @@ def test_stop_leaves_no_thread_and_closes_the_port(provider: Provider) -> None:
     assert left == []
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_a_header_value_outside_ascii_is_carried_not_a_500(
+        loopback: tuple[Provider, LoopbackServer, LoopbackServer]) -> None:
+    # real clients send them: a User-Agent naming the company, in UTF-8 (RFC 9110 §5.5: opaque octets)
+    provider, auth, _ = loopback
+    mark = provider.journal.mark()
+    host, port = auth.url.split("//")[1].split(":")
+    connection = socket.create_connection((host, int(port)))
+    try:
+        connection.sendall(b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: " + host.encode()
+                           + b"\r\nUser-Agent: " + "AcmeInvoices/1.0 (Société Générale)".encode() + b"\r\n"
+                           + b"Connection: close\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    finally:
+        connection.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    (exchange,) = provider.journal.since(mark)
+    assert exchange.headers["user-agent"] == "AcmeInvoices/1.0 (Société Générale)"

@@ -131,11 +131,14 @@ def _header_name(environ_key: str) -> str:
     return environ_key[5:].replace("_", "-").title()
 
 
-def _headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
-    headers = [(_header_name(key), value) for key, value in environ.items() if key.startswith("HTTP_")]
+def _headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    # WSGI hands header values over as latin-1 decoded text (PEP 3333): back to the bytes the client sent,
+    # so that a value outside ASCII (a User-Agent naming "Société Générale") is carried, not a crash
+    headers = [(_header_name(key).encode(), value.encode("latin-1", "replace")) for key, value in environ.items()
+               if key.startswith("HTTP_")]
     for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
         if environ.get(key):
-            headers.append((name, environ[key]))
+            headers.append((name.encode(), environ[key].encode("latin-1", "replace")))
     return headers
 
 
