@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _option(config, "") or hasattr(config, "workerinput"):
         return
     _run_in_one_process(config)
+    _stop_cleanly_on_sigterm(config)
     target = _load_target(config)
     report_dir = Path(_option(config, "report") or config.rootpath / "reports")
     session = RfcheckSession(target, report_dir if report_dir.is_absolute() else config.rootpath / report_dir)
@@ -95,6 +98,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "rfcheck-session")
     config.pluginmanager.import_plugin("rfcheck.fixtures")
     _collect_suite(config)
+
+
+def _stop_cleanly_on_sigterm(config: pytest.Config) -> None:
+    """SIGTERM (what CI sends a cancelled job) ends the run as Ctrl-C does: the target's processes are
+    stopped, the temporary folders (the run CA's key among them) removed, an incomplete report written."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"rfcheck: stopped by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    config.add_cleanup(restore)
 
 
 def _write_line(config: pytest.Config, line: str) -> None:
@@ -110,7 +130,11 @@ def _write_line(config: pytest.Config, line: str) -> None:
 
 def _run_in_one_process(config: pytest.Config) -> None:
     """Scenarios are shared by many requirements and drive one target: no pytest-xdist workers."""
-    if getattr(config.option, "numprocesses", None):
+    workers = getattr(config.option, "numprocesses", None)
+    if workers:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"rfcheck: -n {workers} is ignored under --rfcheck: the requirements share the scenarios, which "
+            "drive one target, so the run stays in this process"), stacklevel=2)
         config.option.numprocesses = None
         config.option.dist = "no"
         config.option.tx = []

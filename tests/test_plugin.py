@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import os
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -215,8 +220,9 @@ def test_junitxml_has_one_testcase_per_requirement(pytester: pytest.Pytester) ->
 def test_rfcheck_runs_in_one_process_even_when_xdist_workers_are_asked_for(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'httpx_code'}", "-k", "NET",
                                 "-n", "2")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=3, warnings=1)
     assert [r["status"] for r in _report(pytester)["requirements"] if r["id"].startswith("NET")] == ["pass"] * 3
+    result.stdout.fnmatch_lines(["*rfcheck: -n 2 is ignored under --rfcheck: the requirements share the scenarios*"])
 
 
 @pytest.mark.parametrize(("run", "why"), [
@@ -271,3 +277,38 @@ def test_off_github_actions_no_annotation_is_printed(pytester: pytest.Pytester, 
                                 "-k", "NET")
     assert not [line for line in result.outlines if line.startswith("::")]
     result.stdout.fnmatch_lines(["verdict: not-ready*"])
+
+
+def test_sigterm_mid_run_stops_the_app_and_leaves_an_incomplete_report(tmp_path: Path) -> None:
+    """What CI does to a cancelled job: no process, port or temporary folder of the run is left."""
+    flask = EXAMPLES / "flask_app"
+    private = tmp_path / "tmp"  # the run's own temporary folder: what is left there is the run's
+    private.mkdir()
+    run = subprocess.Popen([sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={flask}",
+                            f"--rfcheck-report={tmp_path}", "-p", "no:cacheprovider", "-q"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                           env={**os.environ, "TMPDIR": str(private)})
+    assert run.stdout is not None
+    app_pids: set[int] = set()
+    deadline = time.monotonic() + 60
+    while not app_pids and time.monotonic() < deadline:  # the signal comes while an app of the run runs
+        for stat in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if stat.read_bytes().split(b"\0")[1:2] == [b"app.py"] and \
+                        Path(f"/proc/{stat.parent.name}/cwd").resolve() == flask:
+                    app_pids.add(int(stat.parent.name))
+            except OSError:
+                continue
+        time.sleep(0.05)
+    began = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+    rest, _ = run.communicate(timeout=30)
+    assert app_pids, "the app was running when the signal came"
+    assert time.monotonic() - began < 10, rest[-2000:]
+    report = json.loads((tmp_path / "rfcheck-report.json").read_text())
+    assert report["verdict"] == "incomplete" and report["not_judged"], rest[-2000:]
+    time.sleep(0.5)
+    assert not [pid for pid in app_pids if Path(f"/proc/{pid}").exists()
+                and b"app.py" in Path(f"/proc/{pid}/cmdline").read_bytes()], "the app outlived the run"
+    left = sorted(p.name for p in private.iterdir())
+    assert not left, f"temporary files left behind: {left}"
