@@ -42,6 +42,7 @@ TARGET_KEYS = (
 # what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (target-contract.md)
 PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
                 "proxy_url", "ca_file", "state_dir")
+MAX_TIMEOUT = 3600.0  # seconds: ready_timeout and step_timeout are bounded (inf or 1e9 would never give up)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # as the harness fills them: not {Port}, {a: 1} or a shell's ${HOME}
 SPEC_KEYS = {
     "python": ("factory",),
@@ -179,8 +180,9 @@ class _Table:
     def flag(self, key: str, default: bool) -> bool:
         return bool(self._value(key, default, lambda v: isinstance(v, bool), "true or false"))
 
-    def number(self, key: str, default: float) -> float:
-        return float(self._value(key, default, _is_positive, "a positive number"))
+    def number(self, key: str, default: float, most: float = MAX_TIMEOUT) -> float:
+        return float(self._value(key, default, lambda v: _is_positive(v) and v <= most,
+                                 f"a positive number of seconds, at most {most:g}"))
 
     def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(self._value(key, default, _is_strings, "a list of strings"))
@@ -324,7 +326,21 @@ def _client_id(target: _Table, key: str) -> str | None:
 
 def _env(target: _Table) -> dict[str, str]:
     table = target.table("env", None)
+    for key in table.data:
+        if not key or "=" in key or "\0" in key:
+            raise table.error(f"{key!r} is not an environment variable name (no '=', no NUL byte)")
+        value = table.data[key]
+        if isinstance(value, str) and "\0" in value:
+            raise table.error(f"{key}: a NUL byte cannot be in an environment value")
     return {key: _check_placeholders(table, key, table.string(key)) for key in table.data}
+
+
+def _path(table: _Table, key: str, value: str) -> str:
+    """A path on the web app (``ready``, ``login``, each of ``actions``): it starts with ``/``."""
+    text = table.string(key, value) if key != "actions" else value
+    if not text.startswith("/"):
+        raise table.error(f"{key}: {text!r} must be a path on the app's url, starting with '/' (e.g. '/{text}')")
+    return text
 
 
 def _accept(target: _Table) -> dict[str, str]:
@@ -389,9 +405,9 @@ def _web(table: _Table) -> WebSpec:
     return WebSpec(
         start=_check_placeholders(table, "start", table.string("start", empty_ok=False)),
         url=_check_placeholders(table, "url", _url(table, "url")),
-        ready=table.string("ready", d.ready),
-        login=table.string("login", d.login),
-        actions=table.strings("actions", d.actions),
+        ready=_path(table, "ready", d.ready),
+        login=_path(table, "login", d.login),
+        actions=tuple(_path(table, "actions", action) for action in table.strings("actions", d.actions)),
         restart=table.choice("restart", RESTARTS, d.restart),
         ready_timeout=table.number("ready_timeout", d.ready_timeout),
         step_timeout=table.number("step_timeout", d.step_timeout),

@@ -139,7 +139,7 @@ class Harness:
             if self.python_factory is None:
                 raise DriverError(f"{self.config.file.name}: kind = 'python' needs [target.python] factory "
                                   "or a rfcheck_target fixture in conftest.py")
-            return PythonDriver(self.python_factory)
+            return PythonDriver(self.python_factory, redact=self.provider.journal.redact)
         values = {**self.values, "state_dir": self._state_dir()}
         env = self._process_environment(values)
         instrumentation = self._instrumented()

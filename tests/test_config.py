@@ -208,7 +208,28 @@ def test_wrong_type(tmp_path: Path) -> None:
 def test_wrong_type_of_a_number(tmp_path: Path) -> None:
     text = '[target]\nkind = "web"\n[target.web]\nstart = "s"\nurl = "http://h"\nstep_timeout = "10s"\n'
     message = config_error(tmp_path, text)
-    assert message == "rfcheck.toml: [target.web] step_timeout must be a positive number, got '10s'"
+    assert message == ("rfcheck.toml: [target.web] step_timeout must be a positive number of seconds, at most 3600, "
+                       "got '10s'")
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("ready_timeout = inf", "[target.web] ready_timeout must be a positive number of seconds, at most 3600, got inf"),
+    ("ready_timeout = 1e9", "[target.web] ready_timeout must be a positive number of seconds, at most 3600"),
+    ('ready = "health"', "[target.web] ready: 'health' must be a path on the app's url, starting with '/' (e.g. '/health')"),
+    ('actions = ["/invoices", "orgs"]', "[target.web] actions: 'orgs' must be a path on the app's url, starting with '/'"),
+])
+def test_web_values_are_checked(tmp_path: Path, line: str, message: str) -> None:
+    text = f'[target]\nkind = "web"\n[target.web]\nstart = "s"\nurl = "http://h"\n{line}\n'
+    assert config_error(tmp_path, text).startswith(f"rfcheck.toml: {message}")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ('"A=B" = "x"', "[target.env] 'A=B' is not an environment variable name (no '=', no NUL byte)"),
+    ('TOKEN = "a\\u0000b"', "[target.env] TOKEN: a NUL byte cannot be in an environment value"),
+])
+def test_environment_names_and_values_are_checked(tmp_path: Path, env: str, message: str) -> None:
+    text = f'[target]\nkind = "command"\nflow = "client_credentials"\n[target.command]\nrun = "true"\n[target.env]\n{env}\n'
+    assert config_error(tmp_path, text) == f"rfcheck.toml: {message}"
 
 
 def test_missing_required_key(tmp_path: Path) -> None:

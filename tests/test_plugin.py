@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import os
+import re
 import sys
 import threading
 import time
@@ -312,3 +313,12 @@ def test_sigterm_mid_run_stops_the_app_and_leaves_an_incomplete_report(tmp_path:
                 and b"app.py" in Path(f"/proc/{pid}/cmdline").read_bytes()], "the app outlived the run"
     left = sorted(p.name for p in private.iterdir())
     assert not left, f"temporary files left behind: {left}"
+
+
+def test_what_a_target_prints_reaches_pytest_redacted(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "pytest", "--rfcheck",
+                           f"--rfcheck-target={EXAMPLES / 'broken' / 'logs_access_token.toml'}", "-k", "SEC_03", "-s",
+                           "-p", "no:cacheprovider"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "SEC-03 (must) fail" in done.stdout, "the printed token is still judged, from the whole output"
+    assert "login ok; access token: eyJhbG…#" in done.stdout, "what the target printed is shown, redacted"
+    assert not re.search(r"eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}", done.stdout + done.stderr), "a whole token"

@@ -166,3 +166,21 @@ def test_an_app_that_hard_codes_the_real_hosts_is_judged_through_the_proxy(proxi
         ("target", "auth", "https://auth.request.finance/oauth/token"),
         ("target", "api", "https://api.request.finance/invoices")]
     assert mock[0].url.startswith("https://auth.request.finance/authorize?")
+
+
+def _connect(proxy: str, authority: str) -> bytes:
+    host, port = proxy.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode())
+        return sock.recv(4096)
+
+
+def test_connect_host_names_are_case_insensitive(proxy: str, provider: Provider) -> None:
+    assert _connect(proxy, "AUTH.REQUEST.FINANCE:443").startswith(b"HTTP/1.1 200 "), "not a foreign host"
+    assert seen(provider) == []
+
+
+def test_a_malformed_connect_is_answered_400_and_recorded(proxy: str, provider: Provider) -> None:
+    assert _connect(proxy, "example.com:abc").startswith(b"HTTP/1.1 400 ")
+    assert [(e.host, e.method, e.url) for e in provider.journal.since(0)] == [("other", "CONNECT",
+                                                                             "https://example.com/")]

@@ -50,13 +50,36 @@ class _Capture(logging.Handler):
             self.lines.append(f"{record.levelname} {record.name}: {record.msg!r}")
 
 
+class _Redacting(logging.Filter):
+    """Log records reach pytest (its captured log, live logging, JUnit XML) with tokens redacted."""
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed log call stays the integration's own business
+            return True
+        redacted = self._redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 class _Tee(io.TextIOBase):
-    def __init__(self, inner: Any, sink: list[str]) -> None:
-        self._inner, self._sink = inner, sink
+    """What the target prints: kept whole for SEC-03, passed on redacted (pytest shows it on a failure,
+    with -s, or in JUnit XML: never a token or the client secret there)."""
+
+    def __init__(self, inner: Any, sink: list[str], redact: Callable[[str], str]) -> None:
+        self._inner, self._sink, self._redact = inner, sink, redact
 
     def write(self, text: str) -> int:
         self._sink.append(text)
-        return self._inner.write(text) if self._inner else len(text)
+        if self._inner:
+            self._inner.write(self._redact(text))
+        return len(text)
 
     def flush(self) -> None:
         if self._inner:
@@ -71,7 +94,8 @@ class PythonDriver:
     runtime_note = ("instrumentation: in-process: httpx calls to Request Finance served by the mock (respx), "
                     "clock moved by freezegun")
 
-    def __init__(self, factory: Factory) -> None:
+    def __init__(self, factory: Factory, redact: Callable[[str], str] = lambda text: text) -> None:
+        self._redact = redact
         self._factory = factory
         self._target: Target | None = None
         self._stack = contextlib.ExitStack()
@@ -92,10 +116,15 @@ class PythonDriver:
 
     def _capture_output(self) -> None:
         root = logging.getLogger()
-        root.addHandler(self._logs)
+        # first, so that rfcheck reads each record whole (SEC-03) before the others see it redacted
+        root.handlers.insert(0, self._logs)
         self._stack.callback(root.removeHandler, self._logs)
-        self._stack.enter_context(contextlib.redirect_stdout(_Tee(sys.stdout, self._printed)))
-        self._stack.enter_context(contextlib.redirect_stderr(_Tee(sys.stderr, self._printed)))
+        redacting = _Redacting(self._redact)
+        for handler in root.handlers[1:]:  # pytest's log capture, live logging, the integration's own
+            handler.addFilter(redacting)
+            self._stack.callback(handler.removeFilter, redacting)
+        self._stack.enter_context(contextlib.redirect_stdout(_Tee(sys.stdout, self._printed, self._redact)))
+        self._stack.enter_context(contextlib.redirect_stderr(_Tee(sys.stderr, self._printed, self._redact)))
 
     @property
     def target(self) -> Target:

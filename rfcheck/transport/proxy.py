@@ -109,8 +109,13 @@ class ProxyServer:
 
     def tunnel(self, client: socket.socket, authority: str) -> None:
         host, _, port = authority.rpartition(":")
+        host = host.lower().rstrip(".")  # host names are case-insensitive (RFC 4343)
+        if not (port.isdigit() and 0 < int(port) < 65536) or not host:
+            # still a record for SEC-04: the attempt, with the host it named
+            self._refuse(client, f"https://{host or 'invalid'}/", "CONNECT", b"400 Bad Request")
+            return
         if host not in self._contexts:
-            self._refuse(client, f"https://{authority}/", "CONNECT")
+            self._refuse(client, f"https://{host}:{port}/", "CONNECT")
             return
         client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         try:
@@ -128,10 +133,13 @@ class ProxyServer:
         url = httpx.URL(self._backend.url)
         return socket.create_connection((url.host, url.port or 80))
 
-    def _refuse(self, client: socket.socket, url: str, method: str) -> None:
+    def _refuse(self, client: socket.socket, url: str, method: str, status: bytes = b"403 Forbidden") -> None:
         # recorded as an exchange with a foreign host; the provider refuses it
-        self.provider.handle(httpx.Request(method, url))
-        client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        try:
+            self.provider.handle(httpx.Request(method, url))
+        except (httpx.InvalidURL, ValueError):
+            self.provider.handle(httpx.Request(method, "https://invalid/"))
+        client.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
 def _server_context(ca: RunCA, *hosts: str) -> ssl.SSLContext:
