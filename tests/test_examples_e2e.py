@@ -174,7 +174,8 @@ def test_example_statuses(name: str, tmp_path: Path) -> None:
     report = json.loads(report_file.read_text(encoding="utf-8"))
 
     ready = "fail" not in expected.values()  # only a must can fail; should shortfalls warn
-    assert report["verdict"] == ("ready" if ready else "not-ready")
+    assert report["verdict"] == ("ready" if ready else "not-ready"), explain(report, deviations(report, expected),
+                                                                            expected)
     assert done.returncode == (0 if ready else 1), done.stdout[-3000:]
     if CHECK_REPORT.is_file():
         contract = subprocess.run([sys.executable, str(CHECK_REPORT), str(report_file)],
