@@ -175,6 +175,19 @@ class Provider:
                     return response
         raise _no_route(path, path_known)
 
+    def refuse_malformed(self, method: str, target: str, reason: str, site: Site | None) -> httpx.Response:
+        """A request the server could not even read as HTTP (RFC 9112 §3, RFC 9110 §15.5.1): recorded as it
+        came, answered 400 in the shape of the host's errors."""
+        exchange = self.journal.open(
+            at=self.clock.now(), origin="target", host=site.kind if site else "other", method=method[:16].upper(),
+            url=target[:2048], path=target.split("?", 1)[0][:2048], query={}, headers={}, form={})
+        exchange.note(f"malformed request: {reason}", malformed=True)
+        response = json_response(400, {"error": "invalid_request", "error_description": f"malformed request: {reason}"})
+        exchange.status = response.status_code
+        exchange.response_json = _json_or_none(response)
+        exchange.done = self.journal.mark()
+        return response
+
     def _open(self, request: httpx.Request, origin: str, site: Site | None) -> Exchange:
         content_type = request.headers.get("content-type", "")
         form: dict[str, str] = {}

@@ -27,6 +27,8 @@ _KEEP_ALIVE_CONNECTIONS = 256
 # more only add GIL hand-offs (bench/README.md). 8 still serves the concurrency scenario's parallel
 # token requests (library.PARALLEL_UNITS, each held by the slow-endpoint fault) all at once.
 _THREADS = 8
+_MAX_HEADER_BYTES = 64 * 1024
+_MAX_BODY_BYTES = 1024 * 1024
 
 
 PROXY = "proxy"
@@ -60,6 +62,9 @@ class LoopbackServer:
         # past cheroot's default of 10 idle keep-alive connections every answer says "Connection: close":
         # clients with more parallel connections then reconnect for each request
         self._server.keep_alive_conn_limit = _KEEP_ALIVE_CONNECTIONS
+        # nginx's defaults: what no real client needs more of; cheroot answers 413/431-like errors beyond them
+        self._server.max_request_header_size = _MAX_HEADER_BYTES
+        self._server.max_request_body_size = _MAX_BODY_BYTES
         if kind == PROXY:  # absolute-form requests come from the proxy's relay (RFC 9112 §3.2.2)
             self._server.ConnectionClass = _ProxyConnection
         if tls:
@@ -90,8 +95,15 @@ class LoopbackServer:
             self._thread.join(timeout=5)
 
     def _wsgi(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        request = self._request(environ)
-        response = self.provider.handle(request, site=self._site_for(request.url))
+        try:
+            request = self._request(environ)
+        except (httpx.InvalidURL, UnicodeError, ValueError) as err:  # a NUL in the path, a port that is no number
+            target = str(environ.get("REQUEST_URI") or environ.get("PATH_INFO", ""))
+            response = self.provider.refuse_malformed(str(environ.get("REQUEST_METHOD", "")), target,
+                                                      f"{type(err).__name__}: {err}"[:300],
+                                                      self.site if self.kind != PROXY else None)
+        else:
+            response = self.provider.handle(request, site=self._site_for(request.url))
         reason = response.reason_phrase or "Unknown"
         headers = [(k, v) for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP]
         body = response.content
