@@ -230,6 +230,8 @@ def _read_toml(file: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{file.name}: invalid TOML: {err}") from None
+    except RecursionError:
+        raise ConfigError(f"{file.name}: invalid TOML: its arrays or tables are nested too deep") from None
 
 
 def _tool_section(data: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -315,3 +315,8 @@ def test_with_network_bad_value(tmp_path: Path) -> None:
     message = str(info.value)
     assert message.startswith("--rfcheck-network 'prod' is not one of test, live")
     assert "network" in message and "rfcheck.toml" in message
+
+
+def test_a_config_nested_too_deep_is_a_usage_error(tmp_path: Path) -> None:
+    text = '[target]\nkind = "web"\nscopes = ' + "[" * 5000 + "]" * 5000 + "\n"
+    assert config_error(tmp_path, text) == "rfcheck.toml: invalid TOML: its arrays or tables are nested too deep"

@@ -184,3 +184,16 @@ def test_a_malformed_connect_is_answered_400_and_recorded(proxy: str, provider: 
     assert _connect(proxy, "example.com:abc").startswith(b"HTTP/1.1 400 ")
     assert [(e.host, e.method, e.url) for e in provider.journal.since(0)] == [("other", "CONNECT",
                                                                              "https://example.com/")]
+
+
+def test_a_client_that_never_finishes_its_head_lets_go_of_its_thread(proxy: str, provider: Provider,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import rfcheck.transport.proxy as module
+
+    monkeypatch.setattr(module, "HEAD_TIMEOUT", 0.3)
+    host, port = proxy.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as slow:
+        slow.sendall(b"CONNECT auth.request.finance:443 HTTP/1.1\r\n")  # and nothing more
+        slow.settimeout(5)
+        assert slow.recv(100) == b"", "the proxy closed the connection after its head timeout"
+    assert _connect(proxy, "api.request.finance:443").startswith(b"HTTP/1.1 200 ")

@@ -29,6 +29,8 @@ from rfcheck.tls import RunCA
 from rfcheck.transport.server import PROXY, LoopbackServer
 
 MAX_HEAD = 64 * 1024
+HEAD_TIMEOUT = 10  # seconds a client has to send its request head (a CONNECT, or an absolute-form request)
+HANDSHAKE_TIMEOUT = 10  # seconds a tunnel's client has to start TLS
 IDLE_TIMEOUT = 300
 REAL_HOSTS = tuple(httpx.URL(h).host for h in (AUTH_HOST, API_HOST))
 
@@ -37,9 +39,14 @@ class _Handler(socketserver.BaseRequestHandler):
     server: "_ThreadingServer"
 
     def handle(self) -> None:
-        head = _read_head(self.request)
+        self.request.settimeout(HEAD_TIMEOUT)  # a client that never finishes its head does not hold a thread
+        try:
+            head = _read_head(self.request)
+        except OSError:
+            return
         if not head:
             return
+        self.request.settimeout(None)
         method, _, rest = head.partition(b" ")
         if method.upper() == b"CONNECT":
             self.server.proxy.tunnel(self.request, rest.split(b" ", 1)[0].decode("latin-1"))
@@ -101,10 +108,12 @@ class ProxyServer:
 
     def terminate(self, client: socket.socket) -> None:
         """A TLS connection meant for a real host: answer with its certificate, relay to the mock."""
+        client.settimeout(HANDSHAKE_TIMEOUT)
         try:
             secure = self._direct_context.wrap_socket(client, server_side=True)
         except (ssl.SSLError, OSError):
-            return  # the client gave up the handshake (it does not trust the run's CA)
+            return  # the client gave up the handshake (it does not trust the run's CA), or never began it
+        secure.settimeout(None)
         _pump(secure, self._backend_socket())
 
     def tunnel(self, client: socket.socket, authority: str) -> None:
@@ -118,10 +127,12 @@ class ProxyServer:
             self._refuse(client, f"https://{host}:{port}/", "CONNECT")
             return
         client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        client.settimeout(HANDSHAKE_TIMEOUT)
         try:
             secure = self._contexts[host].wrap_socket(client, server_side=True)
         except (ssl.SSLError, OSError):
-            return  # the client gave up the handshake (it does not trust the run's CA)
+            return  # the client gave up the handshake (it does not trust the run's CA), or never began it
+        secure.settimeout(None)
         _pump(secure, self._backend_socket())
 
     def relay(self, client: socket.socket, head: bytes) -> None:
