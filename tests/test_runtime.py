@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -271,3 +272,23 @@ def test_a_target_whose_clock_rfcheck_cannot_move_is_judged_on_the_mock_s_clock_
         "clock NOT moved: time-machine could not load on Python" in note)
     times = [float(line) for line in result.output.splitlines()]
     assert times[-1] - times[0] < 60, "the real clock, as the note says"
+
+
+def test_a_long_temporary_folder_still_gets_a_control_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)  # TMPDIR under a CI job's work folder can be this long
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    clock = Clock()
+    instrumentation = Instrumentation(clock, lambda host, port, via: None)
+    try:
+        assert len(instrumentation.control.path) <= 107
+        child = _printer(instrumentation)
+        try:
+            clock.travel(DAY)
+            assert abs(_ask(child) - clock.now()) < 2
+        finally:
+            child.communicate(timeout=10)
+    finally:
+        instrumentation.close()
+    assert not Path(instrumentation.control.path).exists()
+    assert not Path(instrumentation.control.path).parent.exists()

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+MAX_SOCKET_PATH = 100  # a Unix socket's path is at most 107 bytes on Linux (sun_path)
 TRAVEL_TIMEOUT = 5.0  # seconds every clock-following process has to confirm a travel
 MAX_LINE = 64 * 1024
 
@@ -72,6 +75,10 @@ class ControlServer:
     """Listens on ``folder/control.sock`` (mode 0600) for the run's instrumented processes."""
 
     def __init__(self, folder: Path, offset: float, on_refused: Refusal) -> None:
+        self._own_folder: Path | None = None
+        if len(str(folder / "control.sock")) > MAX_SOCKET_PATH:  # a long TMPDIR: a short folder of its own
+            self._own_folder = Path(tempfile.mkdtemp(prefix="rfcheck-", dir="/tmp"))
+            folder = self._own_folder
         self.path = str(folder / "control.sock")
         self._on_refused = on_refused
         self._offset = offset
@@ -190,6 +197,8 @@ class ControlServer:
                 except OSError:
                     pass
             Path(self.path).unlink(missing_ok=True)
+            if self._own_folder is not None:
+                shutil.rmtree(self._own_folder, ignore_errors=True)
 
 
 def _hello(fields: dict[str, Any]) -> Hello:
