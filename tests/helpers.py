@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import secrets
 import sys
 import time
@@ -309,3 +310,18 @@ class Judge:
 def details(finding: Finding) -> str:
     """A finding's evidence details in one line."""
     return " | ".join(e.detail for e in finding.evidence)
+
+
+def raw_exchange(server_url: str, request: bytes) -> bytes:
+    """Send ``request`` as bytes to a loopback server, half-close, and read the whole answer."""
+    host, port = server_url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        try:
+            connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer

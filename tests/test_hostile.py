@@ -3,7 +3,6 @@ never a 500, nothing the server read goes unrecorded, and normal service goes on
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 from rfcheck.provider.app import Provider
 from rfcheck.transport.server import LoopbackServer
+from tests.helpers import raw_exchange
 
 METHODS = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"HEAD", b"PATCH", b"BREW", b"get"])
 PATHS = st.sampled_from([b"/authorize", b"/oauth/token", b"/.well-known/openid-configuration", b"/invoices",
@@ -32,20 +32,6 @@ def served() -> Iterator[tuple[Provider, LoopbackServer, LoopbackServer]]:
     api.stop()
 
 
-def exchange(server: LoopbackServer, request: bytes) -> bytes:
-    host, port = server.url.split("//")[1].split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(request)
-        try:
-            connection.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    return answer
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(method=METHODS, path=PATHS, query=TEXT, headers=st.lists(HEADER, max_size=4), body=st.binary(max_size=200),
        length=st.one_of(st.none(), st.integers(-3, 400)), chunked=st.booleans(), on_api=st.booleans())
@@ -64,9 +50,9 @@ def test_hostile_requests_never_get_a_500(served: tuple[Provider, LoopbackServer
         if length is not None:
             head.append(b"Content-Length: " + str(length).encode())
         payload = body
-    answer = exchange(server, b"\r\n".join(head) + b"\r\n\r\n" + payload)
+    answer = raw_exchange(server.url, b"\r\n".join(head) + b"\r\n\r\n" + payload)
     status = answer.split(b"\r\n", 1)[0]
     assert not status.startswith(b"HTTP/1.1 5"), (status, answer[:300])
     assert provider.errors == [], provider.errors
-    normal = exchange(auth, b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    normal = raw_exchange(auth.url, b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     assert normal.startswith(b"HTTP/1.1 200 "), normal[:200]

@@ -22,7 +22,7 @@ from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Cl
 from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
 from rfcheck.transport.inprocess import InProcessTransport
 from rfcheck.transport.server import LoopbackServer
-from tests.helpers import FULL_SCOPE, REDIRECT_URI, pkce_pair
+from tests.helpers import FULL_SCOPE, REDIRECT_URI, pkce_pair, raw_exchange
 
 
 def login_params(client: Client, challenge: str) -> dict[str, str]:
@@ -233,30 +233,11 @@ def test_a_header_value_outside_ascii_is_carried_not_a_500(
     # real clients send them: a User-Agent naming the company, in UTF-8 (RFC 9110 §5.5: opaque octets)
     provider, auth, _ = loopback
     mark = provider.journal.mark()
-    host, port = auth.url.split("//")[1].split(":")
-    connection = socket.create_connection((host, int(port)))
-    try:
-        connection.sendall(b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: " + host.encode()
-                           + b"\r\nUser-Agent: " + "AcmeInvoices/1.0 (Société Générale)".encode() + b"\r\n"
-                           + b"Connection: close\r\n\r\n")
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    finally:
-        connection.close()
+    answer = raw_exchange(auth.url, b"GET /.well-known/openid-configuration HTTP/1.1\r\nHost: h\r\nUser-Agent: "
+                          + "AcmeInvoices/1.0 (Société Générale)".encode() + b"\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ")
     (exchange,) = provider.journal.since(mark)
     assert exchange.headers["user-agent"] == "AcmeInvoices/1.0 (Société Générale)"
-
-
-def _raw(server: LoopbackServer, request: bytes) -> bytes:
-    host, port = server.url.split("//")[1].split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
-        connection.sendall(request)
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    return answer
 
 
 def test_a_request_the_server_cannot_read_is_answered_400_and_recorded(
@@ -265,19 +246,19 @@ def test_a_request_the_server_cannot_read_is_answered_400_and_recorded(
     mark = provider.journal.mark()
     for request in (b"GET /auth\x00orize HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",  # a NUL in the path
                     b"GET /x HTTP/1.1\r\nHost: h\r\nContent-Length: -5\r\nConnection: close\r\n\r\n"):
-        answer = _raw(auth, request)
+        answer = raw_exchange(auth.url, request)
         assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:200]
         assert b'"error": "invalid_request"' in answer or b'"error":"invalid_request"' in answer
     recorded = provider.journal.since(mark)
     assert [(e.status, e.facts.get("malformed")) for e in recorded] == [(400, True), (400, True)]
     # and the server still serves
-    assert _raw(auth, b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").startswith(
+    assert raw_exchange(auth.url, b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").startswith(
         b"HTTP/1.1 200 ")
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(
         loopback: tuple[Provider, LoopbackServer, LoopbackServer]) -> None:
     _, auth, _ = loopback
-    answer = _raw(auth, b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    answer = raw_exchange(auth.url, b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nContent-Type: application/x-www-form-urlencoded\r\n"
                         b"Content-Length: 16777216\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]

@@ -250,6 +250,29 @@ class Survey:
         return "instrumentation: " + " | ".join(parts)
 
 
+class Surveyed:
+    """What a process driver says about its target's runtimes, from its scenario's :class:`Survey`."""
+
+    _survey: Survey | None = None
+
+    def _look(self) -> None:
+        """Observe the target's processes that run now (each driver knows which they are)."""
+
+    @property
+    def can_move_clock(self) -> bool:
+        self._look()
+        return self._survey is not None and self._survey.clock_moves
+
+    @property
+    def clock_note(self) -> str:
+        problems = self._survey.clock_problems() if self._survey is not None else []
+        return "the target's clock cannot be fully moved: " + "; ".join(problems) if problems else ""
+
+    @property
+    def runtime_note(self) -> str:
+        return self._survey.summary() if self._survey is not None else ""
+
+
 def _label(process: Seen) -> str:
     if process.hello is not None and process.hello.version:
         return f"{process.runtime} {process.hello.version}"

@@ -16,6 +16,8 @@ from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, Health, StepFailed
 from rfcheck.targets.process import TargetProcess
 
+from rfcheck.runtime import Surveyed
+
 if TYPE_CHECKING:
     from rfcheck.runtime import Instrumentation, Survey
 
@@ -24,7 +26,7 @@ HEALTH_TIMEOUT = 5.0
 SURVEY_INTERVAL = 0.2  # seconds between looks at a running command's processes
 
 
-class CommandDriver:
+class CommandDriver(Surveyed):
     """``run``: one process per unit of work (exit 0 = success). ``serve``: one process, actions trigger it."""
 
     def __init__(self, spec: CommandSpec, cwd: Path, filled: CommandSpec, env: Mapping[str, str],
@@ -50,20 +52,9 @@ class CommandDriver:
         if self._survey is not None and process is not None and process.running:
             self._survey.observe(process.pgid)
 
-    @property
-    def can_move_clock(self) -> bool:
-        """For ``run``: judged on the runs so far (a unit comes before any travel in every scenario)."""
+    def _look(self) -> None:
+        # for run: the survey holds the runs so far (a unit comes before any travel in every scenario)
         self._observe(self._server)
-        return self._survey is not None and self._survey.clock_moves
-
-    @property
-    def clock_note(self) -> str:
-        problems = self._survey.clock_problems() if self._survey is not None else []
-        return "the target's clock cannot be fully moved: " + "; ".join(problems) if problems else ""
-
-    @property
-    def runtime_note(self) -> str:
-        return self._survey.summary() if self._survey is not None else ""
 
     def _wait_listening(self) -> None:
         assert self._server is not None

@@ -26,6 +26,8 @@ from rfcheck.journal import Exchange
 from rfcheck.targets.base import DriverError, Health, StepFailed
 from rfcheck.targets.process import TargetProcess
 
+from rfcheck.runtime import Surveyed
+
 if TYPE_CHECKING:
     from rfcheck.runtime import Instrumentation, Survey
 
@@ -36,7 +38,7 @@ EXIT_GRACE = 1.0  # seconds a crashing app may take to exit once its connection 
 MAX_PAGE = 256 * 1024  # characters of each page kept for SEC-05
 
 
-class WebDriver:
+class WebDriver(Surveyed):
     """Drives one web app process (or reuses it across scenarios with ``restart = "session"``)."""
 
     def __init__(self, spec: WebSpec, cwd: Path, filled: WebSpec, env: Mapping[str, str],
@@ -70,19 +72,8 @@ class WebDriver:
         if self._survey is not None and self._process is not None and self._process.running:
             self._survey.observe(self._process.pgid)
 
-    @property
-    def can_move_clock(self) -> bool:
+    def _look(self) -> None:
         self._observe()
-        return self._survey is not None and self._survey.clock_moves
-
-    @property
-    def clock_note(self) -> str:
-        problems = self._survey.clock_problems() if self._survey is not None else []
-        return "the target's clock cannot be fully moved: " + "; ".join(problems) if problems else ""
-
-    @property
-    def runtime_note(self) -> str:
-        return self._survey.summary() if self._survey is not None else ""
 
     def _refuse_taken_port(self) -> None:
         """Never drive another program that happens to listen where the app should (target-contract.md)."""
