@@ -253,3 +253,12 @@ def explored_report(explored: Explored, redact: Callable[[str], str]) -> dict[st
     """The report's ``explored`` object (target-contract.md)."""
     return {"examples": explored.examples, "seconds": explored.seconds, "seed": explored.seed,
             "findings": [f.as_report(redact) for f in explored.findings.values()]}
+
+
+def as_finding(found: ExploredFinding, catalogue: Finding | None) -> Finding | None:
+    """The requirement's finding once an explored sequence broke it: a fail (must) or warn (should) that
+    names the sequence, unless the catalogue already found it short; None when nothing changes."""
+    if catalogue is not None and catalogue.status in ("fail", "warn"):
+        return None
+    reason = f"an explored sequence breaks it ({' -> '.join(found.steps)}): {found.finding.reason}"
+    return Finding(found.finding.id, found.finding.status, reason, found.finding.evidence, found.finding.level)
