@@ -37,7 +37,7 @@ DEFAULT_REDIRECT_URI = "http://localhost/callback"
 TARGET_KEYS = (
     "name", "kind", "flow", "network", "redirect_uri", "scopes", "project", "tls",
     "client_id_test", "client_id_live", "python", "web", "command", "env", "intercept", "confirm", "accept",
-    "scenarios",
+    "scenarios", "jobs",
 )
 # what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (target-contract.md)
 PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
@@ -111,6 +111,7 @@ class TargetConfig:
     scenarios: tuple[Path, ...] = ()  # [target] scenarios: the integration's own scenario files  # [target.intercept] hosts: route the real hosts to the mock by instrumenting the runtime
     confirm: Mapping[str, str] = field(default_factory=dict)
     accept: Mapping[str, str] = field(default_factory=dict)
+    jobs: int | None = None  # [target] jobs: at most this many scenarios at once (what the target tolerates)
 
 
 _REQUIRED: Any = object()
@@ -276,8 +277,18 @@ def load_config(path: Path) -> TargetConfig:
         confirm=_confirm(target),
         accept=_accept(target),
         scenarios=_scenarios(target, file.parent),
+        jobs=_jobs(target),
         **_spec(target, kind),
     )
+
+
+MAX_JOBS = 64
+
+
+def _jobs(target: _Table) -> int | None:
+    value = target._value("jobs", None, lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_JOBS,
+                          f"a whole number of scenarios from 1 to {MAX_JOBS}")
+    return int(value) if value is not None else None
 
 
 def with_network(cfg: TargetConfig, network: str) -> TargetConfig:

@@ -21,12 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hypothesis import HealthCheck, Phase, seed, settings
-from hypothesis import strategies as st
-from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.internal.conjecture import engine
-from hypothesis.stateful import RuleBasedStateMachine, get_state_machine_test, initialize, invariant, rule
-
 from rfcheck.catalogue import requirement
 from rfcheck.checks import CHECKS, Context, load_all
 from rfcheck.facts import AUTHORIZATION_CODE
@@ -36,7 +30,11 @@ from rfcheck.steps import parse_steps, run_steps
 from rfcheck.targets.base import DriverError
 
 if TYPE_CHECKING:
+    from hypothesis.stateful import RuleBasedStateMachine
+
     from rfcheck.harness import Harness
+
+# hypothesis is imported when an exploration runs, never by a plain --rfcheck run (it costs half a second)
 
 # judged after every step: rules whose violation can show in any order of events
 INVARIANTS = ("AUTH-01", "AUTH-02", "AUTH-03", "NET-01", "NET-02", "NET-03", "FLOW-05", "SEC-04", "SEC-05",
@@ -125,6 +123,10 @@ class Exploration:
     def run(self) -> Explored:
         """Hypothesis runs of :data:`CHUNK` examples each (seeds ``seed``, ``seed + 1``...) while the budget
         lasts; a run that finds a failure shrinks it (within what is left of the budget, at least 10 s)."""
+        from hypothesis import HealthCheck, Phase, seed, settings
+        from hypothesis.database import DirectoryBasedExampleDatabase
+        from hypothesis.stateful import get_state_machine_test
+
         self._began = time.monotonic()
         machine = self._machine()
         chunk = 0
@@ -157,7 +159,10 @@ class Exploration:
             self.result.notes.append(f"exploration stopped: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
 
     # -- the state machine ------------------------------------------------------------------
-    def _machine(self) -> type[RuleBasedStateMachine]:
+    def _machine(self) -> "type[RuleBasedStateMachine]":
+        from hypothesis import strategies as st
+        from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
         exploration = self
 
         class Explore(RuleBasedStateMachine):
@@ -234,6 +239,8 @@ class Exploration:
 @contextlib.contextmanager
 def _shrinking_within(seconds: float) -> Iterator[None]:
     """hypothesis shrinks for up to 300 s; the exploration's budget is the user's, so it bounds that too."""
+    from hypothesis.internal.conjecture import engine
+
     saved = engine.MAX_SHRINKING_SECONDS
     engine.MAX_SHRINKING_SECONDS = int(seconds)
     try:

@@ -36,7 +36,22 @@ def _session(request: pytest.FixtureRequest) -> RfcheckSession:
 def rfcheck_harness(request: pytest.FixtureRequest) -> Harness:
     """The run's mock, loopback servers and registered client, started once."""
     session = _session(request)
-    return session.start_harness(_python_factory(request, session))
+    harness = session.start_harness(_python_factory(request, session))
+    harness.prefetch(_scenarios_selected(request.session.items, session))
+    return harness
+
+
+def _scenarios_selected(items: list[pytest.Item], session: RfcheckSession) -> list[str]:
+    """The scenarios the selected requirements read (``-k TOKEN`` runs only what TOKEN needs), to start at once."""
+    harness = session.harness
+    assert harness is not None
+    names: list[str] = []
+    for item in items:
+        rid = requirement_of(item) if SUITE in Path(item.path).parents else None
+        if rid is None or rid not in CHECKS or session.target.flow not in requirement(rid).applies_to:
+            continue
+        names += scenarios_read(CHECKS[rid], harness.scenarios)
+    return list(dict.fromkeys(names))
 
 
 @pytest.fixture(scope="session")

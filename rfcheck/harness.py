@@ -1,153 +1,191 @@
-"""One rfcheck run: the mock, its transports, the registered client and the target's drivers."""
+"""One rfcheck run: the mock, its lanes, the registered client, the target's drivers, the scenarios.
+
+Scenarios run side by side, each on a lane of its own (:mod:`rfcheck.lanes`), as many at once as
+``jobs`` allows; a target that cannot tell its instances apart runs them one at a time.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
+import queue
 import shutil
-import socket
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
-import httpx
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 
 from rfcheck import Environment, Target
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
-from rfcheck.provider.accounts import DEFAULT_USER, Client
+from rfcheck.journal import Secrets
+from rfcheck.lanes import Lane, default_jobs, fill, free_port, serial_reason
+from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
-from rfcheck.provider.faults import Faults
-from rfcheck.provider.tokens import AUDIENCE
-from rfcheck.scenarios import SCENARIOS, ScenarioResult, Sequence, execute
+from rfcheck.provider.keys import KeySet
+from rfcheck.scenarios import SCENARIOS, ScenarioResult, ScenarioSpec, Sequence, execute
 from rfcheck.steps import load_file
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
-from rfcheck.runtime import HostRoutes, Instrumentation
 from rfcheck.targets.python import PythonDriver
 from rfcheck.targets.web import WebDriver
 from rfcheck.tls import LOOPBACK_NAMES, RunCA
-from rfcheck.transport.inprocess import InProcessTransport
-from rfcheck.transport.proxy import ProxyServer
-from rfcheck.transport.server import LoopbackServer
 
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+__all__ = ["Harness", "PythonFactory", "fill", "free_port"]
+
 PythonFactory = Callable[[Environment], Target]
-
-
-def fill(template: str, values: dict[str, str], where: str) -> str:
-    """Replace ``{name}`` placeholders; an unknown name is an error naming ``where``."""
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise DriverError(f"{where}: unknown placeholder {{{name}}}; known: {', '.join(sorted(values))}")
-        return values[name]
-
-    return _PLACEHOLDER.sub(replace, template)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+_WAIT = 0.1  # seconds between looks at a scenario another thread runs (the main thread prints progress)
 
 
 class Harness:
-    """Starts the mock for a run, hands out fresh drivers, and runs each scenario once."""
+    """Starts the mock for a run, hands out lanes and fresh drivers, and runs each scenario once."""
 
-    def __init__(self, config: TargetConfig, python_factory: PythonFactory | None = None) -> None:
+    def __init__(self, config: TargetConfig, python_factory: PythonFactory | None = None,
+                 jobs: int | None = None) -> None:
         self.config = config
-        self.provider = Provider()
         self.python_factory = python_factory
+        self.secrets = Secrets()  # every journal of the run redacts what any scenario issued
+        self.keys = KeySet()  # the first signing key, shared; a rotation stays in its scenario
+        self.provider = self.new_provider(Clock())  # the run's own: what reaches an idle lane
         self.ca = RunCA() if config.tls or config.proxy or config.hosts else None
         # proxy mode alone needs the CA for its tunnels; the loopback servers stay http unless tls = true
         tls = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca and config.tls else None
-        cert = (tls.cert_file, tls.key_file) if tls else None
-        self._servers = [LoopbackServer(self.provider, "auth", tls=cert), LoopbackServer(self.provider, "api", tls=cert)]
-        self._inprocess = InProcessTransport(self.provider)
-        self._proxy = ProxyServer(self.provider, self.ca) if (config.proxy or config.hosts) and self.ca else None
-        self._instrumentation: Instrumentation | None = None
+        self._tls = (tls.cert_file, tls.key_file) if tls else None
+        why = serial_reason(config)
+        # --rfcheck-jobs decides; else enough to overlap waiting, at most what the target tolerates ([target] jobs)
+        self.jobs = 1 if why else jobs or min(default_jobs(), config.jobs or default_jobs())
+        self._serial_note = why
+        self._canary = ""  # the first scenario run: only its failure to drive the target stops the others
+        self._lanes: list[Lane] = []
+        self._idle: "queue.SimpleQueue[Lane]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[ScenarioResult]] = {}
+        self._progress: "queue.SimpleQueue[tuple[ScenarioResult, float]]" = queue.SimpleQueue()
+        self._busy: dict[int, Driver] = {}  # lane index -> the driver of the scenario it runs
+        self._stopping = False
         self._state_dirs: list[str] = []
         self._session_driver: Driver | None = None
-        self.values: dict[str, str] = {}
-        self.notes: list[str] = []
+        self._notes: list[str] = []
         self.results: dict[str, ScenarioResult] = {}
         # the built-in scenarios, then the integration's own ([target] scenarios)
         self.scenarios = {**SCENARIOS, **{spec.name: spec for spec in map(load_file, config.scenarios)}}
         self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
         self.on_scenario: Callable[[ScenarioResult, float], None] | None = None  # after each scenario ran
         self.client: Client | None = None
-        self._environment: Environment | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
-        issuer, api_url = (server.start() for server in self._servers)
-        self.values = {"issuer": issuer, "api_url": api_url, "audience": AUDIENCE, "port": str(free_port()),
-                       "network": self.config.network,
-                       "ca_file": self.ca.ca_file if self.ca else "",
-                       "proxy_url": self._proxy.start() if self._proxy else ""}
-        redirect_uri = fill(self.config.redirect_uri, self.values, "[target] redirect_uri")
-        self.client = self.provider.register_client(self.config.flow, (redirect_uri,), self.config.name)
-        self.values.update(client_id=self.client.client_id, client_secret=self.client.client_secret,
-                           redirect_uri=redirect_uri)
-        self._environment = Environment(
-            issuer=issuer, api_url=api_url, client_id=self.client.client_id,
-            client_secret=self.client.client_secret, audience=AUDIENCE, redirect_uri=redirect_uri,
-            network=self.config.network, scopes=self.config.scopes, ca_file=self.values["ca_file"])
+        first = self._new_lane()
+        self.client = first.client
+        self._idle.put(first)
+
+    def _new_lane(self) -> Lane:
+        lane = Lane(len(self._lanes), self.config, self.provider, self.ca, self._tls)
+        run_client = self._lanes[0].client if self._lanes else None
+        lane.start(run_client)
+        self._lanes.append(lane)
+        return lane
 
     def stop(self) -> None:
+        self._stopping = True
+        for driver in list(self._busy.values()):  # scenarios still running (Ctrl-C, SIGTERM): their targets go
+            _quietly_stop(driver)
         shutdown = getattr(self._session_driver, "shutdown", None)
         if callable(shutdown):
             shutdown()
-        if self._instrumentation is not None:
-            self._instrumentation.close()
+        for lane in self._lanes:
+            lane.stop()
         for folder in self._state_dirs:
             shutil.rmtree(folder, ignore_errors=True)
-        for server in self._servers:
-            server.stop()
-        if self._proxy is not None:
-            self._proxy.stop()
         if self.ca is not None:  # the run's certificates and their keys
             shutil.rmtree(self.ca.folder, ignore_errors=True)
 
+    def new_provider(self, clock: Clock) -> Provider:
+        """A fresh mock for one scenario: its own state, the run's first signing key and redaction."""
+        return Provider(clock=clock, keys=KeySet(self.keys.current), secrets=self.secrets)
+
+    @property
+    def lane(self) -> Lane:
+        """The first lane (its values are what the run's own tests see)."""
+        assert self._lanes, "Harness.start() first"
+        return self._lanes[0]
+
+    @property
+    def values(self) -> dict[str, str]:
+        return self.lane.values
+
     @property
     def environment(self) -> Environment:
-        assert self._environment is not None, "Harness.start() first"
-        return self._environment
+        assert self.lane.environment is not None
+        return self.lane.environment
 
     @property
     def client_id(self) -> str:
         assert self.client is not None, "Harness.start() first"
         return self.client.client_id
 
-    # -- drivers ------------------------------------------------------------------------
-    def new_driver(self) -> Driver:
-        """A driver for the next scenario (the same one throughout with ``restart = "session"``)."""
+    def redact(self, text: str) -> str:
+        return self.secrets.redact(text)
+
+    @property
+    def notes(self) -> list[str]:
+        """The run's notes, each once, in an order that does not depend on which scenario finished first."""
+        notes = [self._serial_note] if self._serial_note else []
+        for lane in self._lanes:
+            notes += lane.notes
+        notes += self._notes
+        for result in self.ordered_results():
+            notes += result.run_notes
+        return list(dict.fromkeys(n for n in notes if n))
+
+    def note(self, text: str) -> None:
+        """A run-level note for the report (each once)."""
+        if text and text not in self._notes:
+            self._notes.append(text)
+
+    # -- lanes and drivers -------------------------------------------------------------------
+    def acquire(self) -> Lane:
+        """A lane for one scenario (a new one while fewer than ``jobs`` exist)."""
+        with self._lock:
+            try:
+                return self._idle.get_nowait()
+            except queue.Empty:
+                if len(self._lanes) < self.jobs:
+                    return self._new_lane()
+        return self._idle.get()
+
+    def release(self, lane: Lane) -> None:
+        self._busy.pop(lane.index, None)
+        lane.release(self.provider)
+        self._idle.put(lane)
+
+    def new_driver(self, lane: Lane, provider: Provider) -> Driver:
+        """A driver for the next scenario on ``lane`` (the same one throughout with ``restart = "session"``)."""
         if self._session_driver is not None:
-            return self._session_driver
-        driver = self._make_driver()
-        if self.config.web is not None and self.config.web.restart == "session":
-            self._session_driver = driver
+            driver = self._session_driver
+        else:
+            driver = self._make_driver(lane, provider)
+            if self.config.web is not None and self.config.web.restart == "session":
+                self._session_driver = driver
+        self._busy[lane.index] = driver
         return driver
 
-    def _make_driver(self) -> Driver:
+    def _make_driver(self, lane: Lane, provider: Provider) -> Driver:
         kind = self.config.kind
         if kind == "python":
             if self.python_factory is None:
                 raise DriverError(f"{self.config.file.name}: kind = 'python' needs [target.python] factory "
                                   "or a rfcheck_target fixture in conftest.py")
-            return PythonDriver(self.python_factory, redact=self.provider.journal.redact)
-        values = {**self.values, "state_dir": self._state_dir()}
-        env = self._process_environment(values)
-        instrumentation = self._instrumented()
+            return PythonDriver(self.python_factory, redact=self.redact)
+        values = {**lane.values, "state_dir": self._state_dir()}
+        env = self._process_environment(lane, values)
+        instrumentation = lane.instrumentation()
         if kind == "web":
             assert self.config.web is not None
             web = self._filled_web(self.config.web, values)
             return WebDriver(self.config.web, self.config.root, web, instrumentation.environment(env, web.start),
-                             self.provider, instrumentation)
+                             provider, instrumentation)
         assert self.config.command is not None
         command = self._filled_command(self.config.command, values)
         return CommandDriver(self.config.command, self.config.root, command,
@@ -159,28 +197,13 @@ class Harness:
         self._state_dirs.append(folder)
         return folder
 
-    def _instrumented(self) -> Instrumentation:
-        if self._instrumentation is None:
-            hosts = None
-            if self.config.hosts and self._proxy is not None and self.ca is not None:
-                hosts = HostRoutes(self._proxy.routes(), self.values["proxy_url"], self.ca.ca_file)
-            self._instrumentation = Instrumentation(self.provider.clock, self._refused, hosts)
-            for note in self._instrumentation.notes:
-                self.note(note)
-        return self._instrumentation
-
-    def _refused(self, host: str, port: int, via: str) -> None:
-        """A connection the target's instrumentation refused: recorded like the proxy's refusals (SEC-04)."""
-        scheme = "http" if port == 80 else "https"
-        self.provider.handle(httpx.Request("CONNECT", f"{scheme}://{host}:{port or 443}/"))
-
-    def _process_environment(self, values: dict[str, str]) -> dict[str, str]:
+    def _process_environment(self, lane: Lane, values: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
         if self.ca is not None:
             env.update(SSL_CERT_FILE=self.ca.ca_file, REQUESTS_CA_BUNDLE=self.ca.ca_file,
                        NODE_EXTRA_CA_CERTS=self.ca.ca_file)
-        if self._proxy is not None:
-            proxy = self.values["proxy_url"]
+        if lane.values.get("proxy_url"):
+            proxy = lane.values["proxy_url"]
             env.update(HTTP_PROXY=proxy, HTTPS_PROXY=proxy, http_proxy=proxy, https_proxy=proxy,
                        NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
         env.update({name: fill(value, values, f"[target.env] {name}") for name, value in self.config.env.items()})
@@ -199,47 +222,141 @@ class Harness:
             spec, run=fill(spec.run, values, f"{where} run"), serve=fill(spec.serve, values, f"{where} serve"),
             actions=tuple(fill(a, values, f"{where} actions") for a in spec.actions))
 
-    def note(self, text: str) -> None:
-        """A run-level note for the report (each once)."""
-        if text and text not in self.notes:
-            self.notes.append(text)
-
-    def follow_target_clock(self, driver: Driver) -> None:
+    @staticmethod
+    def follow_target_clock(provider: Provider, driver: Driver) -> None:
         """ID tokens are checked against the target's clock: the real one when it cannot travel."""
-        self.provider.tokens.id_token_clock = self.provider.clock if driver.can_move_clock else Clock()
-        self.note(driver.clock_note)
+        provider.tokens.id_token_clock = provider.clock if driver.can_move_clock else Clock()
 
     # -- scenarios ----------------------------------------------------------------------
-    @contextmanager
-    def scenario_context(self) -> Iterator[None]:
-        """Each scenario starts with no faults, the default user, and httpx routed to the mock."""
-        self.provider.faults = Faults()
-        self.provider.user = DEFAULT_USER
-        with self._inprocess:
-            yield
-
     def start_sequence(self, name: str) -> Sequence:
         """A fresh target, for steps taken one at a time (exploration)."""
         return Sequence(self, name)
 
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Start running ``names`` in the background, ``jobs`` at a time: first a canary (the baseline) with the
+        scenario that waits longest, then the rest once the canary showed that the target can be driven."""
+        order = self._order([n for n in dict.fromkeys(names) if n in self.scenarios])
+        with self._lock:
+            order = [n for n in order if n not in self._futures]
+            for name in order:
+                self._futures[name] = Future()
+        if order:
+            threading.Thread(target=self._drive, args=(order,), name="rfcheck-scenarios", daemon=True).start()
+
+    def _order(self, names: list[str]) -> list[str]:
+        canary = ["baseline"] if "baseline" in names else names[:1]
+        rest = sorted((n for n in names if n not in canary), key=lambda n: -self.scenarios[n].expected_wait())
+        return canary + rest
+
+    def _drive(self, order: list[str]) -> None:
+        with self._lock:
+            self._canary = self._canary or order[0]
+        # the longest wait overlaps the canary (its failure to start costs no more time); the rest follow it
+        early = 2 if self.jobs > 1 and len(order) > 1 and self.scenarios[order[1]].expected_wait() > 0 else 1
+        canary_done = threading.Event()
+        todo: "queue.SimpleQueue[tuple[int, str]]" = queue.SimpleQueue()
+        for position, name in enumerate(order):
+            todo.put((position, name))
+
+        def work() -> None:
+            while True:
+                try:
+                    position, name = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if position >= early:
+                    canary_done.wait()
+                try:
+                    # what ran beside a canary that could not drive the target counts as not run, as serially
+                    self._complete(name, self._futures[name], canary_done if 0 < position < early else None)
+                finally:
+                    if position == 0:
+                        canary_done.set()
+
+        workers = [threading.Thread(target=work, name=f"rfcheck-scenario-{i}", daemon=True)
+                   for i in range(min(self.jobs, len(order)))]
+        for worker in workers:
+            worker.start()
+
     def scenario(self, name: str) -> ScenarioResult:
-        """The result of scenario ``name``, run on first use."""
-        if name not in self.results:
-            spec = self.scenarios[name]
-            if self.config.flow not in spec.flows:
-                self.results[name] = ScenarioResult(name, "not-run", f"does not apply to the {self.config.flow} flow")
-            elif self.start_failure:
-                self.results[name] = ScenarioResult(name, "error", self.start_failure)
-            else:
-                began = time.monotonic()
-                self.results[name] = execute(self, spec)
-                if name == "baseline":
-                    _not_driven_at_baseline(self.results[name])
-                if self.results[name].outcome == "error":
-                    self.start_failure = self.results[name].reason
-                if self.on_scenario is not None:
-                    self.on_scenario(self.results[name], time.monotonic() - began)
-        return self.results[name]
+        """The result of scenario ``name``, run on first use (or waited for, when it runs already)."""
+        with self._lock:
+            future = self._futures.get(name)
+            mine = future is None
+            if future is None:
+                future = self._futures[name] = Future()
+        if mine:
+            self._complete(name, future)
+        while True:
+            self.report_progress()
+            try:
+                return future.result(timeout=_WAIT)
+            except TimeoutError:
+                continue
+
+    def report_progress(self) -> None:
+        """Tell ``on_scenario`` about the scenarios finished so far (from the calling thread: the main one)."""
+        while True:
+            try:
+                result, seconds = self._progress.get_nowait()
+            except queue.Empty:
+                return
+            if self.on_scenario is not None:
+                self.on_scenario(result, seconds)
+
+    def _complete(self, name: str, future: "Future[ScenarioResult]", beside: threading.Event | None = None) -> None:
+        try:
+            result = self._run(name)
+            if beside is not None:
+                beside.wait()
+                if self.start_failure:
+                    result = ScenarioResult(name, "error", self.start_failure)
+        except BaseException as err:  # a bug of rfcheck's: the requirement's test shows it
+            future.set_exception(err)
+            return
+        self.results[name] = result
+        future.set_result(result)
+
+    def _run(self, name: str) -> ScenarioResult:
+        spec = self.scenarios[name]
+        if self.config.flow not in spec.flows:
+            return ScenarioResult(name, "not-run", f"does not apply to the {self.config.flow} flow")
+        if self.start_failure:
+            return ScenarioResult(name, "error", self.start_failure)
+        if self._stopping:
+            return ScenarioResult(name, "error", "the run was stopped before this scenario")
+        with self._lock:
+            self._canary = self._canary or name
+        began = time.monotonic()
+        result = self._on_a_lane(spec)
+        if name == "baseline":
+            _not_driven_at_baseline(result)
+        if result.outcome == "error" and name == self._canary:
+            # a target that cannot be started or driven is not tried again for every scenario
+            self.start_failure = result.reason
+        self._progress.put((result, time.monotonic() - began))
+        return result
+
+    def _on_a_lane(self, spec: ScenarioSpec) -> ScenarioResult:
+        lane = self.acquire()
+        try:
+            provider = self.new_provider(lane.clock)
+            lane.bind(provider)
+            return execute(self, lane, provider, spec)
+        finally:
+            self.release(lane)
+
+    def ordered_results(self) -> list[ScenarioResult]:
+        """The results in the scenarios' own order (built-in files, then the integration's)."""
+        rank = {name: i for i, name in enumerate(self.scenarios)}
+        return sorted(self.results.values(), key=lambda r: rank.get(r.name, len(rank)))
+
+
+def _quietly_stop(driver: Driver) -> None:
+    try:
+        driver.stop()
+    except Exception:  # the run ends anyway; its report says what happened
+        pass
 
 
 def _not_driven_at_baseline(result: ScenarioResult) -> None:

@@ -74,12 +74,38 @@ class Exchange:
         return self.headers.get(name.lower())
 
 
+class Secrets:
+    """Every secret and token a run issued: what :meth:`redact` hides. One for a run, shared by the
+    journals of its scenarios, so that no report or log line shows what another scenario issued."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        if value and len(value) >= _SHORTEST_SECRET:
+            with self._lock:
+                self._values.add(value)
+
+    @property
+    def values(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._values)
+
+    def redact(self, text: str) -> str:
+        """Replace every known secret or token in ``text`` by its redacted form."""
+        for secret in sorted(self.values, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, redact_value(secret))
+        return _JWT_SHAPE.sub(lambda m: redact_value(m.group(0)), text)
+
+
 class Journal:
     """A thread-safe, append-only list of exchanges, with the step each belongs to."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Secrets | None = None) -> None:
         self._exchanges: list[Exchange] = []
-        self._secrets: set[str] = set()
+        self._secrets = secrets if secrets is not None else Secrets()
         self._lock = threading.Lock()
         self._step = "setup"
         self._local = threading.local()
@@ -127,21 +153,16 @@ class Journal:
     # -- redaction ----------------------------------------------------------
     def add_secret(self, value: str) -> None:
         """Remember a secret or token so that :meth:`redact` hides it everywhere."""
-        if value and len(value) >= _SHORTEST_SECRET:
-            with self._lock:
-                self._secrets.add(value)
+        self._secrets.add(value)
 
     @property
     def secrets(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._secrets)
+        """The secrets of the run (every journal sharing this one's :class:`Secrets`)."""
+        return self._secrets.values
 
     def redact(self, text: str) -> str:
         """Replace every known secret or token in ``text`` by its redacted form."""
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, redact_value(secret))
-        return _JWT_SHAPE.sub(lambda m: redact_value(m.group(0)), text)
+        return self._secrets.redact(text)
 
     def describe(self, exchange: Exchange) -> dict[str, Any]:
         """An exchange as the report shows it, redacted."""

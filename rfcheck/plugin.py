@@ -49,6 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="the exploration's time budget (default: 120)")
     group.addoption("--rfcheck-seed", metavar="N", type=int, help="the exploration's seed (default: a random one, "
                                                                     "printed in the report)")
+    group.addoption("--rfcheck-jobs", metavar="N", type=_jobs,
+                    help="scenarios run at once, each against its own instance of the target (default: twice the "
+                         "cores, at most 8 and at most [target] jobs; 1 for targets that cannot run twice at once)")
     parser.addini("rfcheck", "run the Going Live catalogue (as --rfcheck)", type="bool", default=False)
     parser.addini("rfcheck_explore", "default for --rfcheck-explore", default="")
     parser.addini("rfcheck_explore_time", "default for --rfcheck-explore-time", default="")
@@ -56,12 +59,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("rfcheck_target", "default for --rfcheck-target", default="")
     parser.addini("rfcheck_report", "default for --rfcheck-report", default="")
     parser.addini("rfcheck_network", "default for --rfcheck-network", default="")
+    parser.addini("rfcheck_jobs", "default for --rfcheck-jobs", default="")
 
 
 def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"expected a number of sequences, not {text!r}")
     return int(text)
+
+
+def _jobs(text: str) -> int:
+    from rfcheck.config import MAX_JOBS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"expected a number of scenarios from 1 to {MAX_JOBS}, not {text!r}")
+    return int(text)
+
+
+def jobs_option(config: pytest.Config) -> int | None:
+    """``--rfcheck-jobs`` (or ``rfcheck_jobs``); None: the default for the target."""
+    value = _option(config, "jobs")
+    if value in (None, ""):
+        return None
+    try:
+        return _jobs(str(value).strip())
+    except argparse.ArgumentTypeError as err:
+        raise pytest.UsageError(f"rfcheck_jobs = {value!r}: {err}") from None
 
 
 def exploration_options(config: pytest.Config) -> tuple[int, float, int | None]:
@@ -95,6 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
     session = RfcheckSession(target, report_dir if report_dir.is_absolute() else config.rootpath / report_dir)
     config.stash[session_key] = session
     session.progress = lambda line: _write_line(config, line)
+    session.jobs = jobs_option(config)
     config.pluginmanager.register(session, "rfcheck-session")
     config.pluginmanager.import_plugin("rfcheck.fixtures")
     _collect_suite(config)

@@ -48,10 +48,11 @@ class RfcheckSession:
         self.markdown = ""
         self.explored: Explored | None = None
         self.progress: Callable[[str], None] | None = None  # one line per scenario, to the terminal
+        self.jobs: int | None = None  # --rfcheck-jobs
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
-            self.harness = Harness(self.target, python_factory)
+            self.harness = Harness(self.target, python_factory, self.jobs)
             self.harness.on_scenario = self._scenario_done
             self.harness.start()
         return self.harness
@@ -79,7 +80,7 @@ class RfcheckSession:
             "no requirement was judged: the mock never started"]
         explored, findings = None, dict(self.findings)
         if self.explored is not None and self.harness is not None:
-            explored = explored_report(self.explored, self.harness.provider.journal.redact)
+            explored = explored_report(self.explored, self.harness.redact)
             for found in self.explored.findings.values():  # a broken requirement fails, like the catalogue's
                 changed = as_finding(found, findings.get(found.finding.id))
                 if changed is not None:
@@ -89,11 +90,11 @@ class RfcheckSession:
     def _scenario_records(self) -> list[ScenarioRecord]:
         if self.harness is None:
             return []
-        journal = self.harness.provider.journal
-        return [ScenarioRecord(r.name, "crashed" if r.crash else r.outcome, journal.redact(_outcome_reason(r)),
+        journal, redact = self.harness.provider.journal, self.harness.redact  # one redaction for the run
+        return [ScenarioRecord(r.name, "crashed" if r.crash else r.outcome, redact(_outcome_reason(r)),
                                [journal.describe(e) for e in r.exchanges],
-                               journal.redact(r.output[-OUTPUT_TAIL:]), [journal.redact(n) for n in r.notes])
-                for r in self.harness.results.values()]
+                               redact(r.output[-OUTPUT_TAIL:]), [redact(n) for n in r.notes])
+                for r in self.harness.ordered_results()]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:

@@ -26,6 +26,7 @@ from rfcheck.targets.base import Driver, DriverError, StepFailed
 
 if TYPE_CHECKING:
     from rfcheck.harness import Harness
+    from rfcheck.lanes import Lane
     from rfcheck.provider.app import Provider
 
 DAY = 86_400
@@ -85,6 +86,9 @@ class ScenarioResult:
     probes: list[Probe] = field(default_factory=list)
     crash: Crash | None = None
     notes: list[str] = field(default_factory=list)  # how the target's runtimes were instrumented
+    run_notes: list[str] = field(default_factory=list)  # what limits the whole run's judgement (a clock not moved)
+    # the scenario's own mock: the tokens, codes and client it knew (checks over every secret issued)
+    provider: "Provider | None" = field(default=None, repr=False, compare=False)
 
     def during(self, event: Event) -> list[Exchange]:
         return [e for e in self.exchanges if event.first < e.n <= event.last]
@@ -123,13 +127,14 @@ def last_answer(exchanges: list[Exchange], since: int) -> Exchange | None:
 class ScenarioRun:
     """The steps a scenario function can take against one freshly started target."""
 
-    def __init__(self, harness: "Harness", name: str, driver: Driver) -> None:
+    def __init__(self, harness: "Harness", lane: "Lane", provider: "Provider", name: str, driver: Driver) -> None:
         self.harness = harness
+        self.lane = lane
         self.name = name
         self.driver = driver
-        self.provider: Provider = harness.provider
-        self.journal = harness.provider.journal
-        self.result = ScenarioResult(name, "completed")
+        self.provider = provider
+        self.journal = provider.journal
+        self.result = ScenarioResult(name, "completed", provider=provider)
         self._counts: dict[str, int] = {}
         self._start = self.journal.mark()
 
@@ -239,8 +244,8 @@ class ScenarioRun:
         The attacker's own authorization request has no PKCE, so a PKCE client cannot redeem the code
         (RFC 9700 §4.8.2); ``with_state`` False drops ``state`` from the forged callback altogether.
         """
-        client = self.harness.client
-        assert client is not None
+        client = self.lane.client
+        assert client is not None and self.lane.environment is not None
         state = "attacker-" + secrets.token_urlsafe(8)
         params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uris[0],
                   "audience": AUDIENCE, "scope": " ".join(self.harness.config.scopes)}
@@ -248,7 +253,7 @@ class ScenarioRun:
             params["state"] = state
         previous, self.provider.user = self.provider.user, SOLO_USER
         try:
-            url = httpx.URL(self.harness.environment.issuer + "/authorize", params=params)
+            url = httpx.URL(self.lane.environment.issuer + "/authorize", params=params)
             with self.step("forged_callback", "attacker obtains a code"):
                 callback = consent(self.provider, str(url), origin="attacker")
         finally:
@@ -287,6 +292,22 @@ class ScenarioSpec:
     steps: tuple[Any, ...] = ()
     file: str = ""
 
+    def expected_wait(self) -> float:
+        """Seconds the scenario waits by design (Retry-After answers, a slow token endpoint): the scenarios
+        that wait longest start first when several run at once."""
+        wait = 0.0
+        for step in self.steps:
+            if step.kind != "fault" or not step.args:
+                continue
+            try:
+                if step.args[0] == "token_endpoint_fails" and len(step.args) >= 4:
+                    wait += float(step.args[2]) * float(step.args[3])
+                elif step.args[0] == "token_delay" and len(step.args) >= 2:
+                    wait += float(step.args[1])
+            except ValueError:
+                continue
+        return wait
+
     def fault_argument(self, fault: str) -> str | None:
         """The argument of the scenario's first ``fault <fault> ARGUMENT`` step (None when it has none)."""
         for step in self.steps:
@@ -298,22 +319,23 @@ class ScenarioSpec:
 SCENARIOS: dict[str, ScenarioSpec] = {}  # the built-in scenarios, read from scenarios/*.toml by rfcheck.steps
 
 
-def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:
-    """Run one scenario on a fresh target; a target that cannot start yields an ``error`` result."""
-    mark = harness.provider.journal.mark()
-    result = ScenarioResult(spec.name, "completed")
+def execute(harness: "Harness", lane: "Lane", provider: "Provider", spec: ScenarioSpec) -> ScenarioResult:
+    """Run one scenario on a fresh target, on ``lane`` with ``provider`` bound to it; a target that cannot
+    start yields an ``error`` result."""
+    result = ScenarioResult(spec.name, "completed", provider=provider)
     try:
-        driver = harness.new_driver()
+        driver = harness.new_driver(lane, provider)
     except DriverError as err:
         result.outcome, result.reason = "error", str(err)
         return result
-    run = ScenarioRun(harness, spec.name, driver)
+    run = ScenarioRun(harness, lane, provider, spec.name, driver)
     run.result = result
-    with harness.scenario_context():
-        harness.provider.journal.set_step("start")
+    with _in_process(harness, provider):
+        provider.journal.set_step("start")
         try:
-            driver.start(harness.environment, harness.provider.clock)
-            harness.follow_target_clock(driver)
+            assert lane.environment is not None
+            driver.start(lane.environment, provider.clock)
+            harness.follow_target_clock(provider, driver)
             spec.run(run)
             run.watch("the end of the scenario")
         except TargetDown:
@@ -324,9 +346,19 @@ def execute(harness: "Harness", spec: ScenarioSpec) -> ScenarioResult:
             result.output = _stop(driver)
             if driver.runtime_note:
                 result.notes.append(driver.runtime_note)
-            harness.note(driver.clock_note)  # a process seen only later (a command's run) counts too
-    result.exchanges = harness.provider.journal.since(mark)
+            if driver.clock_note:  # a process seen only later (a command's run) counts too
+                result.run_notes.append(driver.clock_note)
+    result.exchanges = provider.journal.since(0)
     return result
+
+
+def _in_process(harness: "Harness", provider: "Provider") -> contextlib.AbstractContextManager[Any]:
+    """httpx routed to the scenario's mock, for an in-process target (its scenarios run one at a time)."""
+    if harness.config.kind != "python":
+        return contextlib.nullcontext()
+    from rfcheck.transport.inprocess import InProcessTransport
+
+    return InProcessTransport(provider)
 
 
 def _stop(driver: Driver) -> str:
@@ -341,29 +373,40 @@ class Sequence:
     what :func:`execute` does, split so that the result can be judged after every step."""
 
     def __init__(self, harness: "Harness", name: str) -> None:
-        self._journal = harness.provider.journal
-        self._mark = self._journal.mark()
-        self.driver = harness.new_driver()
-        self.run = ScenarioRun(harness, name, driver=self.driver)
+        self._harness = harness
+        self.lane = harness.acquire()
+        self.provider = harness.new_provider(self.lane.clock)
+        self.lane.bind(self.provider)
+        self._journal = self.provider.journal
         self._stack = contextlib.ExitStack()
-        self._stack.enter_context(harness.scenario_context())
-        self._journal.set_step("start")
+        self._stack.callback(harness.release, self.lane)
+        self._stopped = False
         try:
-            self.driver.start(harness.environment, harness.provider.clock)
-            harness.follow_target_clock(self.driver)
+            self.driver = harness.new_driver(self.lane, self.provider)
+        except BaseException:
+            self._stack.close()
+            raise
+        self.run = ScenarioRun(harness, self.lane, self.provider, name, driver=self.driver)
+        try:
+            self._stack.enter_context(_in_process(harness, self.provider))
+            self._journal.set_step("start")
+            assert self.lane.environment is not None
+            self.driver.start(self.lane.environment, self.provider.clock)
+            harness.follow_target_clock(self.provider, self.driver)
         except BaseException:
             self.stop()
             raise
-        self._stopped = False
 
     def result(self) -> ScenarioResult:
         """What the target did so far."""
-        self.run.result.exchanges = self._journal.since(self._mark)
+        self.run.result.exchanges = self._journal.since(0)
         return self.run.result
 
     def stop(self) -> ScenarioResult:
-        if not getattr(self, "_stopped", False):
+        if not self._stopped:
             self._stopped = True
-            self.run.result.output = _stop(self.driver)
-            self._stack.close()
+            try:
+                self.run.result.output = _stop(self.driver)
+            finally:
+                self._stack.close()
         return self.result()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,9 +66,18 @@ class RunCA:
             .sign(self._key, hashes.SHA256()))
         self.ca_file = str(self.folder / "ca.pem")
         Path(self.ca_file).write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+        self._issued: dict[tuple[tuple[str, ...], str], CertificatePaths] = {}
+        self._lock = threading.Lock()
 
     def issue(self, hosts: tuple[str, ...], label: str) -> CertificatePaths:
-        """A server certificate for ``hosts``, written as ``<label>.pem`` and ``<label>-key.pem``."""
+        """A server certificate for ``hosts``, written as ``<label>.pem`` and ``<label>-key.pem`` (once: the
+        servers of every lane share it)."""
+        with self._lock:
+            if (hosts, label) not in self._issued:
+                self._issued[(hosts, label)] = self._issue(hosts, label)
+            return self._issued[(hosts, label)]
+
+    def _issue(self, hosts: tuple[str, ...], label: str) -> CertificatePaths:
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         cert = (

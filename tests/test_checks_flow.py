@@ -77,7 +77,7 @@ class RetriesAfter429(Acme):  # type: ignore[misc, valid-type]
     """Meets a 429 on its code exchange and retries it: not a reuse."""
 
     def start_login(self) -> str:
-        self.rfcheck.provider.faults.fail_token_endpoint(429, 1, 0)
+        self.rfcheck.lane.provider.faults.fail_token_endpoint(429, 1, 0)
         return super().start_login()
 
 

@@ -26,6 +26,8 @@ from rfcheck import Environment
 from rfcheck.checks import CHECKS, Context, load_all, scenarios_read
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
+from rfcheck.lanes import Lane
+from rfcheck.provider.app import Provider
 from rfcheck.report.model import Finding
 from rfcheck.targets.base import Driver
 
@@ -159,8 +161,8 @@ class TinyApp:
 class FixedClockHarness(Harness):
     """A harness whose Python drivers claim the target's clock cannot be moved (like a static binary)."""
 
-    def new_driver(self) -> Driver:
-        driver = super().new_driver()
+    def new_driver(self, lane: Lane, provider: Provider) -> Driver:
+        driver = super().new_driver(lane, provider)
         driver.can_move_clock = False
         return driver
 

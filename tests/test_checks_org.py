@@ -35,7 +35,7 @@ class ListsButNeverActs(Acme):  # type: ignore[misc, valid-type]
 
 class ListsWithApiKey(Acme):  # type: ignore[misc, valid-type]
     def exercise(self) -> None:
-        key = self.rfcheck.provider.api_key_for(DEFAULT_USER)
+        key = self.rfcheck.lane.provider.api_key_for(DEFAULT_USER)
         self._http.get(f"{self._api}/users/organizations", headers={"Authorization": key, "X-Network": "test"})
         self._api_get("/invoices")
 

@@ -27,7 +27,7 @@ class SilentReauthorization(Acme):  # type: ignore[misc, valid-type]
 
     def _refresh(self, stale: Any) -> Any:
         if self._session is not None and self._session.refresh_token is None:
-            self.finish_login(consent(self.rfcheck.provider, self.start_login()))
+            self.finish_login(consent(self.rfcheck.lane.provider, self.start_login()))
             return self._session
         return super()._refresh(stale)
 

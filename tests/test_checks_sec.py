@@ -31,7 +31,8 @@ def context(project: Path, results: dict[str, ScenarioResult] | None = None, **c
     """A context over a fresh provider with one registered client, without running anything."""
     provider = Provider()
     client = provider.register_client(AUTHORIZATION_CODE, ("http://localhost:8000/callback",))
-    harness = SimpleNamespace(config=target_config(project, **config), provider=provider, client=client)
+    harness = SimpleNamespace(config=target_config(project, **config), provider=provider, client=client,
+                              secrets=provider.journal._secrets, redact=provider.journal.redact)
     return Context(harness, results or {})  # type: ignore[arg-type]
 
 

@@ -42,7 +42,7 @@ class FrozenClockDriver(PythonDriver):
 
 
 class FrozenClockHarness(Harness):
-    def _make_driver(self) -> Driver:
+    def _make_driver(self, lane: Any, provider: Any) -> Driver:
         assert self.python_factory is not None
         return FrozenClockDriver(self.python_factory)
 

@@ -159,18 +159,18 @@ def web(restart: str) -> dict[str, Any]:
 
 def test_restart_session_hands_every_scenario_the_same_driver(harness_for: Callable[..., Harness]) -> None:
     harness = harness_for({"kind": "web"}, **web("session"))
-    assert harness.new_driver() is harness.new_driver()
+    assert harness.new_driver(harness.lane, harness.provider) is harness.new_driver(harness.lane, harness.provider)
 
 
 def test_restart_scenario_hands_each_scenario_a_fresh_driver(harness_for: Callable[..., Harness]) -> None:
     harness = harness_for({"kind": "web"}, **web("scenario"))
-    assert harness.new_driver() is not harness.new_driver()
+    assert harness.new_driver(harness.lane, harness.provider) is not harness.new_driver(harness.lane, harness.provider)
 
 
 def test_a_python_target_without_a_factory_is_a_driver_error(harness_for: Callable[..., Harness]) -> None:
     harness = harness_for({"kind": "python"})
     with pytest.raises(DriverError, match="needs \\[target.python\\] factory or a rfcheck_target fixture"):
-        harness.new_driver()
+        harness.new_driver(harness.lane, harness.provider)
 
 
 def test_stop_ends_the_mocks_servers(harness_for: Callable[..., Harness]) -> None:

@@ -209,7 +209,7 @@ def _discovery_and_refusal(result_output: str, harness: Harness, clients: tuple[
 
 def test_python_clients_reach_the_mock_at_the_real_host_names(hosts_harness: Callable[[str], Harness]) -> None:
     harness = hosts_harness(f'"{sys.executable}" {APPS / "hosts_client.py"}')
-    driver = harness.new_driver()
+    driver = harness.new_driver(harness.lane, harness.provider)
     driver.start(harness.environment, harness.provider.clock)
     driver.exercise()
     output = driver.stop()
@@ -220,7 +220,7 @@ def test_python_clients_reach_the_mock_at_the_real_host_names(hosts_harness: Cal
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 def test_node_https_and_fetch_reach_the_mock_at_the_real_host_names(hosts_harness: Callable[[str], Harness]) -> None:
     harness = hosts_harness(f"node {APPS / 'hosts_client.js'}")
-    driver = harness.new_driver()
+    driver = harness.new_driver(harness.lane, harness.provider)
     driver.start(harness.environment, harness.provider.clock)
     driver.exercise()
     output = driver.stop()
@@ -232,7 +232,7 @@ def test_hosts_mode_environment_for_each_runtime(toml_harness: Callable[..., Har
     harness = toml_harness({"target": {"name": "env", "kind": "command", "flow": "client_credentials"},
                             "target.command": {"run": "true"}, "target.intercept": {"hosts": True},
                             "target.env": {"NODE_OPTIONS": "--max-old-space-size=256"}})
-    instrumentation = harness._instrumented()
+    instrumentation = harness.lane.instrumentation()
     env = instrumentation.environment({"NODE_OPTIONS": "--max-old-space-size=256", "PYTHONPATH": "/app/lib"})
     assert env["NODE_OPTIONS"].endswith('preload.cjs" --max-old-space-size=256'), "the app's options are kept"
     assert env["PYTHONPATH"] == f"{SITECUSTOMIZE_DIR}{os.pathsep}/app/lib", "rfcheck's first, the app's kept"

@@ -20,6 +20,7 @@ from rfcheck.scenarios import SCENARIOS, ScenarioResult
 
 if TYPE_CHECKING:
     from rfcheck.harness import Harness
+    from rfcheck.provider.app import Provider
 
 GROUP_MODULES = ("auth", "flow", "cc", "scope", "token", "net", "org", "oidc", "sec", "rel", "man")
 
@@ -41,7 +42,21 @@ class Context:
         return self.harness.client.client_id
 
     def redact(self, text: str) -> str:
-        return self.harness.provider.journal.redact(text)
+        return self.harness.redact(text)
+
+    @property
+    def providers(self) -> list["Provider"]:
+        """The mocks that issued what the scenarios read saw (each scenario has its own), and the run's."""
+        found = [self.harness.provider] + [r.provider for r in self.results.values() if r.provider is not None]
+        return list({id(p): p for p in found}.values())
+
+    def redirect_uris(self) -> tuple[str, ...]:
+        """The redirect URIs registered for this app: one per lane (its {port}), the same ID and secret."""
+        uris = [uri for p in self.providers for c in p.clients.values() if c.client_id == self.client_id
+                for uri in c.redirect_uris]
+        if self.harness.client is not None:
+            uris += self.harness.client.redirect_uris
+        return tuple(dict.fromkeys(uris))
 
     def evidence(self, scenario: str, exchange: Exchange | None, detail: str) -> Evidence:
         """Evidence pointing at one exchange, redacted."""

@@ -100,7 +100,7 @@ def _client_problem(ctx: Context, client_id: str | None) -> str | None:
 def _redirect_problem(ctx: Context, redirect_uri: str | None) -> str | None:
     if not redirect_uri:
         return "redirect_uri is missing"
-    registered = ctx.harness.client.redirect_uris if ctx.harness.client else ()
+    registered = ctx.redirect_uris()
     if redirect_uri in registered:  # exact string match, as Auth0's Allowed Callback URLs
         return None
     return f"redirect_uri {redirect_uri!r} is not the registered {', '.join(registered)!r} (exact match)"
@@ -335,13 +335,14 @@ def no_credentials_in_urls(ctx: Context) -> Finding:
 def _credentials(ctx: Context) -> dict[str, str]:
     """Every secret the journal knows, named; codes (made for the callback URL, RFC 6749 §4.1.2) and ID
     tokens (``id_token_hint`` travels in a logout URL, OIDC RP-Initiated Logout §2) are not counted."""
-    provider = ctx.harness.provider
-    kinds = {client.client_secret: "the client secret" for client in provider.clients.values()}
-    kinds.update({record.token: "an access token" for record in provider.tokens.access.values()})
-    kinds.update({token: "a refresh token" for family in provider.tokens.families.values()
-                  for token in family.tokens})
-    kinds.update({key: "an API key" for key in provider.api_keys})
-    return {secret: kinds[secret] for secret in provider.journal.secrets if secret in kinds}
+    kinds: dict[str, str] = {}
+    for provider in ctx.providers:
+        kinds.update({client.client_secret: "the client secret" for client in provider.clients.values()})
+        kinds.update({record.token: "an access token" for record in provider.tokens.access.values()})
+        kinds.update({token: "a refresh token" for family in provider.tokens.families.values()
+                      for token in family.tokens})
+        kinds.update({key: "an API key" for key in provider.api_keys})
+    return {secret: kinds[secret] for secret in ctx.harness.secrets.values if secret in kinds}
 
 
 def _url_problem(exchange: Exchange, credentials: dict[str, str]) -> str | None:

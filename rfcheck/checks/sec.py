@@ -40,18 +40,19 @@ def _basic_forms(client_id: str, secret: str) -> set[str]:
 
 def issued_secrets(ctx: Context) -> dict[str, str]:
     """Every secret and token rfcheck issued in this run, mapped to what it is."""
-    provider = ctx.harness.provider
     kinds: dict[str, str] = {}
-    for value in provider.journal.secrets:
-        kinds[value] = "ID token" if value.startswith("eyJ") else "secret rfcheck issued"
-    kinds.update({key: "API key" for key in provider.api_keys})
-    kinds.update({code: CODE for code in provider.codes})
-    kinds.update({t: "refresh token" for family in provider.tokens.families.values() for t in family.tokens})
-    kinds.update({record.token: "access token" for record in provider.tokens.access.values()})
-    for client in provider.clients.values():
-        kinds[client.client_secret] = "client secret"
-        kinds.update({form: "client secret (as Basic credentials)"
-                      for form in _basic_forms(client.client_id, client.client_secret)})
+    # in the order they were issued, each scenario's in turn: the evidence names the same value on every run
+    for provider in ctx.providers:
+        kinds.update({record.token: "access token" for record in provider.tokens.access.values()})
+        kinds.update({t: "refresh token" for family in provider.tokens.families.values() for t in family.tokens})
+        for client in provider.clients.values():
+            kinds[client.client_secret] = "client secret"
+            kinds.update({form: "client secret (as Basic credentials)"
+                          for form in sorted(_basic_forms(client.client_id, client.client_secret))})
+        kinds.update({key: "API key" for key in provider.api_keys})
+        kinds.update({code: CODE for code in provider.codes})
+    for value in sorted(ctx.harness.secrets.values):
+        kinds.setdefault(value, "ID token" if value.startswith("eyJ") else "secret rfcheck issued")
     return kinds
 
 

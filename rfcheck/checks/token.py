@@ -468,7 +468,7 @@ def _leak(exchange: Exchange, tokens: frozenset[str]) -> str | None:
 
 @check("TOKEN-08", ALL_SCENARIOS)
 def refresh_token_only_to_token_endpoint(ctx: Context) -> Finding:
-    tokens = frozenset(t for f in ctx.harness.provider.tokens.families.values() for t in f.tokens)
+    tokens = frozenset(t for p in ctx.providers for f in p.tokens.families.values() for t in f.tokens)
     if not tokens:
         why = "the client credentials flow never gets one" if ctx.config.flow == CLIENT_CREDENTIALS else (
             "no login got as far as a token with offline_access")

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from rfcheck.journal import Exchange, Journal
+from rfcheck.journal import Exchange, Journal, Secrets
 from rfcheck.provider import api, oauth
 from rfcheck.provider.accounts import DEFAULT_USER, SOLO_USER, Client, User, credential
 from rfcheck.provider.authorize import AuthCode
@@ -42,10 +42,10 @@ _AUTH_ROUTES: dict[tuple[str, str], Callable[[Call], httpx.Response]] = {
 class Provider:
     """State of the mock service (clients, users, codes, tokens, faults) and its handler."""
 
-    def __init__(self, clock: Clock | None = None, keys: KeySet | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, keys: KeySet | None = None, secrets: Secrets | None = None) -> None:
         self.clock = clock or Clock()
         self.keys = keys or KeySet()
-        self.journal = Journal()
+        self.journal = Journal(secrets)
         self.tokens = TokenStore(self.clock, self.keys)
         self.data = ApiData()
         self.faults = Faults()
@@ -82,7 +82,10 @@ class Provider:
         return frozenset(s.issuer for s in self._sites.values() if s.kind == "auth")
 
     def register_client(self, flow: str, redirect_uris: tuple[str, ...] = (), name: str = "integration") -> Client:
-        client = Client.register(flow, redirect_uris, name)
+        return self.add_client(Client.register(flow, redirect_uris, name))
+
+    def add_client(self, client: Client) -> Client:
+        """Know ``client`` (registered elsewhere: a run's client, in each scenario's provider)."""
         self.clients[client.client_id] = client
         self.journal.add_secret(client.client_secret)
         return client

@@ -51,6 +51,14 @@ class Clock:
         for listener in listeners:
             listener(self._offset)
 
+    def restart(self) -> None:
+        """Back to the real time (offset 0), for the next scenario on this clock; listeners are told."""
+        with self._lock:
+            self._offset = 0.0
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(0.0)
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(offset)`` after each travel; returns the unsubscribe function."""
         with self._lock:

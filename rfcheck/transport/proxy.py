@@ -92,6 +92,11 @@ class ProxyServer:
         plain = (backend.host, backend.port or 80)
         return {**{f"{host}:443": direct for host in REAL_HOSTS}, **{f"{host}:80": plain for host in REAL_HOSTS}}
 
+    def bind(self, provider: Provider) -> None:
+        """Relay to ``provider`` from now on (the next scenario on this proxy's lane)."""
+        self.provider = provider
+        self._backend.bind(provider)
+
     def start(self) -> str:
         self._backend.start()
         for server, name in ((self._server, "rfcheck-proxy"), (self._direct, "rfcheck-hosts")):

@@ -89,6 +89,12 @@ class LoopbackServer:
         self._thread.start()
         return self.site.base
 
+    def bind(self, provider: Provider) -> None:
+        """Serve ``provider`` from now on, at the same URL (the next scenario on this server's lane)."""
+        self.provider = provider
+        if self.site is not None and self.kind != PROXY:
+            self.site = provider.add_site(self.kind, self.site.base)
+
     def stop(self) -> None:
         self._server.stop()
         if self._thread is not None:
