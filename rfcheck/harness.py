@@ -101,6 +101,11 @@ class Harness:
         if self.ca is not None:  # the run's certificates and their keys
             shutil.rmtree(self.ca.folder, ignore_errors=True)
 
+    @property
+    def stopping(self) -> bool:
+        """The run is ending (Ctrl-C, SIGTERM, the session's end): no target starts any more."""
+        return self._stopping
+
     def new_provider(self, clock: Clock) -> Provider:
         """A fresh mock for one scenario: its own state, the run's first signing key and redaction."""
         return Provider(clock=clock, keys=KeySet(self.keys.current), secrets=self.secrets)

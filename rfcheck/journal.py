@@ -55,6 +55,7 @@ class Exchange:
     facts: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     done: int = 0  # the journal's length when the answer was complete: what was sent meanwhile overlapped
+    step_began: int = 0  # the journal's length when its step began: what the target could know by then
 
     @property
     def request_line(self) -> str:
@@ -108,6 +109,7 @@ class Journal:
         self._secrets = secrets if secrets is not None else Secrets()
         self._lock = threading.Lock()
         self._step = "setup"
+        self._began = 0
         self._local = threading.local()
 
     def __iter__(self) -> Iterator[Exchange]:
@@ -131,12 +133,13 @@ class Journal:
         return getattr(self._local, "step", None) or self._step
 
     def set_step(self, step: str) -> None:
-        self._step = step
+        self._step, self._began = step, len(self._exchanges)
 
     @contextmanager
-    def thread_step(self, step: str) -> Iterator[None]:
-        """Attribute exchanges made from this thread to ``step`` (parallel units of work)."""
-        self._local.step = step
+    def thread_step(self, step: str, began: int | None = None) -> Iterator[None]:
+        """Attribute exchanges made from this thread to ``step`` (parallel units of work, all begun at
+        ``began``)."""
+        self._local.step, self._local.began = step, len(self._exchanges) if began is None else began
         try:
             yield
         finally:
@@ -146,7 +149,8 @@ class Journal:
     def open(self, **fields: Any) -> Exchange:
         """Append a new exchange (its answer is filled in by the caller)."""
         with self._lock:
-            exchange = Exchange(n=len(self._exchanges) + 1, step=self.step, **fields)
+            began = self._began if getattr(self._local, "step", None) is None else self._local.began
+            exchange = Exchange(n=len(self._exchanges) + 1, step=self.step, step_began=began, **fields)
             self._exchanges.append(exchange)
         return exchange
 

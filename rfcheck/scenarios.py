@@ -201,7 +201,7 @@ class ScenarioRun:
 
         def work(i: int) -> None:
             event = Event("unit", f"parallel unit {i + 1}", ok=True, first=first)
-            with self.journal.thread_step(event.label):
+            with self.journal.thread_step(event.label, first):
                 barrier.wait()
                 try:
                     self.driver.exercise()
@@ -335,6 +335,8 @@ def execute(harness: "Harness", lane: "Lane", provider: "Provider", spec: Scenar
         try:
             assert lane.environment is not None
             driver.start(lane.environment, provider.clock)
+            if harness.stopping:  # Ctrl-C or SIGTERM while it started: it goes at once
+                raise DriverError("the run was stopped")
             harness.follow_target_clock(provider, driver)
             spec.run(run)
             run.watch("the end of the scenario")

@@ -264,6 +264,23 @@ def test_token03_fails_reuse_of_a_rotated_refresh_token(judge: Judge) -> None:
     assert finding.status == "fail" and "already rotated out" in details(finding)
 
 
+def _refresh(n: int, token: str, status: int, step: str, began: int, done: int, reused: bool = False) -> Exchange:
+    return Exchange(n=n, at=0.0, origin="target", host="auth", method="POST",
+                    url="https://auth.request.finance/oauth/token", path="/oauth/token", query={}, headers={},
+                    form={"grant_type": "refresh_token", "refresh_token": token}, step=step, status=status,
+                    facts={"refresh_status": "rotated_reused"} if reused else {}, done=done, step_began=began)
+
+
+@pytest.mark.parametrize(("began", "stale"), [(0, False), (2, True)], ids=["parallel-late-thread", "later-step"])
+def test_token03_tells_a_late_parallel_thread_from_a_kept_token(began: int, stale: bool) -> None:
+    """Sent after the rotation was answered, by a unit begun with it (a thread scheduled late on a busy
+    machine): a race of parallel refreshes (TOKEN-06); by a unit begun after it: an old token kept."""
+    rotation = _refresh(1, "rt-1", 200, "parallel unit 1", 0, done=2)
+    reuse = _refresh(3, "rt-1", 400, "parallel unit 2" if not stale else "unit 3", began, done=3, reused=True)
+    result = ScenarioResult("concurrency", "completed", exchanges=[rotation, reuse])
+    assert token.stale_reuses(result) == ([reuse] if stale else [])
+
+
 def test_token03_skips_without_a_refresh_token(judge: Judge) -> None:
     finding = judge("TOKEN-03", Acme, WITHOUT_OFFLINE)
     assert finding.status == "skip" and "no refresh token" in finding.reason

@@ -231,17 +231,19 @@ def _rotating_refresh(result: ScenarioResult, exchange: Exchange) -> Exchange | 
 
 
 def stale_reuses(result: ScenarioResult) -> list[Exchange]:
-    """Rotated-out refresh tokens presented again after the rotation's answer had arrived.
+    """Rotated-out refresh tokens presented again by a step that began after the rotation's answer had
+    arrived.
 
-    A refresh sent while the rotating one was still in flight is a race of parallel refreshes,
-    which TOKEN-06 judges; only one sent afterwards shows an old token kept (RFC 6749 §6).
+    A refresh sent while the rotating one was still in flight, or by one of several units of work begun
+    together before it was answered (a thread the machine scheduled late), is a race of parallel
+    refreshes, which TOKEN-06 judges; only a step begun afterwards shows an old token kept (RFC 6749 §6).
     """
     found = []
     for exchange in token_calls(result, "refresh_token"):
         if exchange.facts.get("refresh_status") != "rotated_reused":
             continue
         rotating = _rotating_refresh(result, exchange)
-        if rotating is None or exchange.n > rotating.done:
+        if rotating is None or (exchange.n > rotating.done and exchange.step_began >= rotating.done):
             found.append(exchange)
     return found
 
