@@ -74,3 +74,17 @@ def test_explore_quick_run_prints_every_number() -> None:
                  "ratio_web_over_inprocess"):
         assert name in numbers, done.stdout
     assert numbers["inprocess_examples"] == numbers["web_examples"] == "3"
+
+
+def test_whole_run_benchmark_prints_every_number() -> None:
+    """bench/whole_run.py keeps working: one run of each mode on the in-process example."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "whole_run.py"), "--runs", "1", "--example",
+                           "inprocess"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    numbers = _numbers(done.stdout)
+    for mode in ("serial", "concurrent"):
+        for name in ("wall_s_median", "wall_s_min", "wall_s_max", "rfcheck_cpu_s_median", "machine_cpu_s_median",
+                     "rfcheck_cpu_ms_per_scenario"):
+            assert f"inprocess_{mode}_{name}" in numbers, done.stdout
+    assert float(numbers["inprocess_serial_wall_s_median"]) > 0
+    assert "inprocess_ratio_serial_over_concurrent" in numbers

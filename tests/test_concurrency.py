@@ -97,3 +97,11 @@ def test_an_in_process_target_runs_one_scenario_at_a_time_and_says_why(tmp_path:
     report = run(EXAMPLES / "httpx_code" / "rfcheck.toml", 4, tmp_path / "report")
     assert report["verdict"] == "ready"
     assert any(n.startswith("scenarios ran one at a time: an in-process Python target") for n in report["notes"])
+
+
+@pytest.mark.parametrize("value", ["0", "many", "65"])
+def test_a_wrong_jobs_option_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makefile(".toml", rfcheck='[target]\nkind = "python"\n')
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-jobs={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--rfcheck-jobs: expected a number of scenarios from 1 to 64, not '{value}'*"])

@@ -320,3 +320,27 @@ def test_with_network_bad_value(tmp_path: Path) -> None:
 def test_a_config_nested_too_deep_is_a_usage_error(tmp_path: Path) -> None:
     text = '[target]\nkind = "web"\nscopes = ' + "[" * 5000 + "]" * 5000 + "\n"
     assert config_error(tmp_path, text) == "rfcheck.toml: invalid TOML: its arrays or tables are nested too deep"
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("0", "[target] jobs must be a whole number of scenarios from 1 to 64, got 0"),
+    ("2.5", "[target] jobs must be a whole number of scenarios from 1 to 64, got 2.5"),
+    ("true", "[target] jobs must be a whole number of scenarios from 1 to 64, got True"),
+])
+def test_jobs_is_a_whole_number_of_scenarios(tmp_path: Path, value: str, message: str) -> None:
+    assert config_error(tmp_path, MINIMAL_PYTHON + f"jobs = {value}\n") == f"rfcheck.toml: {message}"
+
+
+def test_jobs_bounds_how_many_scenarios_run_at_once(tmp_path: Path) -> None:
+    from rfcheck.config import load_config
+    from rfcheck.harness import Harness
+
+    (tmp_path / "rfcheck.toml").write_text(
+        '[target]\nkind = "web"\njobs = 2\n[target.web]\nstart = "s"\nurl = "http://127.0.0.1:{port}"\n')
+    config = load_config(tmp_path / "rfcheck.toml")
+    assert config.jobs == 2
+    assert Harness(config).jobs == 2, "the default is capped by what the target tolerates"
+    assert Harness(config, jobs=5).jobs == 5, "--rfcheck-jobs decides"
+    fixed = config.__class__(**{**config.__dict__, "web": config.web.__class__(
+        **{**config.web.__dict__, "url": "http://127.0.0.1:3000"})})  # type: ignore[union-attr]
+    assert Harness(fixed, jobs=5).jobs == 1, "a fixed port runs one scenario at a time"
