@@ -105,3 +105,16 @@ def test_a_wrong_jobs_option_is_a_usage_error(pytester: pytest.Pytester, value: 
     result = pytester.runpytest("--rfcheck", f"--rfcheck-jobs={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--rfcheck-jobs: expected a number of scenarios from 1 to 64, not '{value}'*"])
+
+
+def test_an_internal_error_of_the_mock_is_a_run_note(tmp_path: Path) -> None:
+    from rfcheck.harness import Harness
+    from rfcheck.scenarios import ScenarioResult
+
+    (tmp_path / "rfcheck.toml").write_text('[target]\nkind = "python"\n')
+    harness = Harness(load_config(tmp_path / "rfcheck.toml"))
+    provider = harness.new_provider(harness.provider.clock)
+    provider.errors.append(KeyError("family"))
+    harness.results["baseline"] = ScenarioResult("baseline", "completed", provider=provider)
+    assert ("rfcheck internal error while serving the baseline scenario: KeyError: 'family' (the target got a 500; "
+            "please report it)") in harness.notes
