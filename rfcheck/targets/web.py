@@ -53,6 +53,7 @@ class WebDriver(Surveyed):
         self._provider = provider
         self._process: TargetProcess | None = None
         self._browser: httpx.Client | None = None
+        self._prober: httpx.Client | None = None  # ready and health probes
         self._output_mark = 0
 
     # -- lifecycle ------------------------------------------------------------------
@@ -95,12 +96,22 @@ class WebDriver(Surveyed):
                 raise DriverError(f"the app exited with status {self._process.returncode} before answering "
                                   f"{probe}; {self._process.failure_output()}")
             try:
-                httpx.get(probe, timeout=1.0, trust_env=False)
+                self._probe(probe, 1.0)
                 return
             except httpx.HTTPError:
                 time.sleep(POLL_INTERVAL)
         raise DriverError(f"the app did not answer {probe} within {self.spec.ready_timeout:g} s "
                           f"(ready_timeout); {self._process.failure_output()}")
+
+    def _probe(self, url: str, timeout: float) -> None:
+        """GET ``url`` as a stranger would (no cookies), with one client kept for the driver's life: a
+        client per probe built a TLS context each time, most of rfcheck's CPU while driving a web app."""
+        if self._prober is None:
+            self._prober = httpx.Client(trust_env=False, follow_redirects=False)
+        try:
+            self._prober.get(url, timeout=timeout)
+        finally:
+            self._prober.cookies.clear()
 
     def health(self) -> Health:
         """REL-01: the app is running and answers its ``ready`` URL (any HTTP answer will do)."""
@@ -110,7 +121,7 @@ class WebDriver(Surveyed):
         what = f"GET {self.spec.ready}"
         if process.running:
             try:
-                httpx.get(self._url + self.spec.ready, timeout=HEALTH_TIMEOUT, trust_env=False)
+                self._probe(self._url + self.spec.ready, HEALTH_TIMEOUT)
                 return Health(True, f"running and answering {what}")
             except httpx.HTTPError as err:
                 if not process.wait_exit(EXIT_GRACE):
@@ -124,6 +135,9 @@ class WebDriver(Surveyed):
         self._observe()
         if self._browser is not None:
             self._browser.close()
+        if self._prober is not None:
+            self._prober.close()
+            self._prober = None
         if self._process is None:
             return ""
         if self.spec.restart == "session" and self._process.running:
