@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,8 +53,6 @@ def one_run(example: Path, jobs: int, report: Path) -> dict[str, float]:
     numbers = report / "cost.json"
     args = ["-q", "-p", "no:cacheprovider", "--rfcheck", f"--rfcheck-target={example}", f"--rfcheck-report={report}",
             f"--rfcheck-jobs={jobs}"]
-    import time
-
     began, cpu = time.monotonic(), machine_cpu()
     done = subprocess.run([sys.executable, "-c", _RUNNER, str(numbers), *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=600)

@@ -13,8 +13,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 from rfcheck import Environment, Target
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
@@ -24,7 +25,7 @@ from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.keys import KeySet
-from rfcheck.scenarios import SCENARIOS, ScenarioResult, ScenarioSpec, Sequence, execute
+from rfcheck.scenarios import SCENARIOS, ScenarioResult, Sequence, execute
 from rfcheck.steps import load_file
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
@@ -155,7 +156,18 @@ class Harness:
             self._notes.append(text)
 
     # -- lanes and drivers -------------------------------------------------------------------
-    def acquire(self) -> Lane:
+    @contextmanager
+    def on_a_lane(self) -> Iterator[tuple[Lane, Provider]]:
+        """A free lane with a fresh mock bound to it, for one scenario; the lane is free again after."""
+        lane = self._acquire()
+        try:
+            provider = self.new_provider(lane.clock)
+            lane.bind(provider)
+            yield lane, provider
+        finally:
+            self._release(lane)
+
+    def _acquire(self) -> Lane:
         """A lane for one scenario (a new one while fewer than ``jobs`` exist)."""
         with self._lock:
             try:
@@ -165,7 +177,7 @@ class Harness:
                     return self._new_lane()
         return self._idle.get()
 
-    def release(self, lane: Lane) -> None:
+    def _release(self, lane: Lane) -> None:
         self._busy.pop(lane.index, None)
         lane.release(self.provider)
         self._idle.put(lane)
@@ -338,7 +350,8 @@ class Harness:
         with self._lock:
             self._canary = self._canary or name
         began = time.monotonic()
-        result = self._on_a_lane(spec)
+        with self.on_a_lane() as (lane, provider):
+            result = execute(self, lane, provider, spec)
         if name == "baseline":
             _not_driven_at_baseline(result)
         if result.outcome == "error" and name == self._canary:
@@ -347,14 +360,6 @@ class Harness:
         self._progress.put((result, time.monotonic() - began))
         return result
 
-    def _on_a_lane(self, spec: ScenarioSpec) -> ScenarioResult:
-        lane = self.acquire()
-        try:
-            provider = self.new_provider(lane.clock)
-            lane.bind(provider)
-            return execute(self, lane, provider, spec)
-        finally:
-            self.release(lane)
 
     def ordered_results(self) -> list[ScenarioResult]:
         """The results in the scenarios' own order (built-in files, then the integration's)."""

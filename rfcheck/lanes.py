@@ -120,14 +120,18 @@ class Lane:
         assert self.client is not None, "Lane.start() first"
         self.clock.restart()
         provider.add_client(self.client)
+        self._serve(provider)
+
+    def release(self, idle: Provider) -> None:
+        """No scenario here any more: what still arrives reaches the run's own provider."""
+        self._serve(idle)
+
+    def _serve(self, provider: Provider) -> None:
         self.provider = provider
         for server in self._servers:
             server.bind(provider)
         if self._proxy is not None:
             self._proxy.bind(provider)
-
-    def release(self, idle: Provider) -> None:
-        self.bind(idle)
 
     def instrumentation(self) -> Instrumentation:
         """The instrumentation of this lane's process targets, made on first use."""

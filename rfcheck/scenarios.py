@@ -23,6 +23,7 @@ from rfcheck.journal import Exchange
 from rfcheck.facts import AUDIENCE, AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from rfcheck.provider.accounts import SOLO_USER
 from rfcheck.targets.base import Driver, DriverError, StepFailed
+from rfcheck.transport.inprocess import InProcessTransport
 
 if TYPE_CHECKING:
     from rfcheck.harness import Harness
@@ -331,13 +332,8 @@ def execute(harness: "Harness", lane: "Lane", provider: "Provider", spec: Scenar
     run = ScenarioRun(harness, lane, provider, spec.name, driver)
     run.result = result
     with _in_process(harness, provider):
-        provider.journal.set_step("start")
         try:
-            assert lane.environment is not None
-            driver.start(lane.environment, provider.clock)
-            if harness.stopping:  # Ctrl-C or SIGTERM while it started: it goes at once
-                raise DriverError("the run was stopped")
-            harness.follow_target_clock(provider, driver)
+            _start(harness, lane, provider, driver)
             spec.run(run)
             run.watch("the end of the scenario")
         except TargetDown:
@@ -358,9 +354,17 @@ def _in_process(harness: "Harness", provider: "Provider") -> contextlib.Abstract
     """httpx routed to the scenario's mock, for an in-process target (its scenarios run one at a time)."""
     if harness.config.kind != "python":
         return contextlib.nullcontext()
-    from rfcheck.transport.inprocess import InProcessTransport
-
     return InProcessTransport(provider)
+
+
+def _start(harness: "Harness", lane: "Lane", provider: "Provider", driver: Driver) -> None:
+    """Start the scenario's target with its lane's values, on its mock's clock."""
+    provider.journal.set_step("start")
+    assert lane.environment is not None
+    driver.start(lane.environment, provider.clock)
+    if harness.stopping:  # Ctrl-C or SIGTERM while it started: it goes at once
+        raise DriverError("the run was stopped")
+    harness.follow_target_clock(provider, driver)
 
 
 def _stop(driver: Driver) -> str:
@@ -375,13 +379,9 @@ class Sequence:
     what :func:`execute` does, split so that the result can be judged after every step."""
 
     def __init__(self, harness: "Harness", name: str) -> None:
-        self._harness = harness
-        self.lane = harness.acquire()
-        self.provider = harness.new_provider(self.lane.clock)
-        self.lane.bind(self.provider)
-        self._journal = self.provider.journal
         self._stack = contextlib.ExitStack()
-        self._stack.callback(harness.release, self.lane)
+        self.lane, self.provider = self._stack.enter_context(harness.on_a_lane())
+        self._journal = self.provider.journal
         self._stopped = False
         try:
             self.driver = harness.new_driver(self.lane, self.provider)
@@ -391,10 +391,7 @@ class Sequence:
         self.run = ScenarioRun(harness, self.lane, self.provider, name, driver=self.driver)
         try:
             self._stack.enter_context(_in_process(harness, self.provider))
-            self._journal.set_step("start")
-            assert self.lane.environment is not None
-            self.driver.start(self.lane.environment, self.provider.clock)
-            harness.follow_target_clock(self.provider, self.driver)
+            _start(harness, self.lane, self.provider, self.driver)
         except BaseException:
             self.stop()
             raise

@@ -18,6 +18,8 @@ import socket
 import secrets
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +36,7 @@ from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
 from rfcheck.report.model import Finding
+from rfcheck.transport.server import LoopbackServer
 
 ISSUER = AUTH_HOST + "/"
 REDIRECT_URI = "https://app.example/callback"
@@ -325,3 +328,16 @@ def raw_exchange(server_url: str, request: bytes) -> bytes:
         while chunk := connection.recv(65536):
             answer += chunk
     return answer
+
+
+@contextmanager
+def loopback_servers(provider: Provider) -> Iterator[tuple[LoopbackServer, LoopbackServer]]:
+    """The mock's auth and api hosts on loopback ports, stopped on the way out."""
+    auth, api = LoopbackServer(provider, "auth"), LoopbackServer(provider, "api")
+    auth.start()
+    api.start()
+    try:
+        yield auth, api
+    finally:
+        auth.stop()
+        api.stop()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rfcheck.provider.app import Provider
 from rfcheck.transport.server import LoopbackServer
-from tests.helpers import raw_exchange
+from tests.helpers import loopback_servers, raw_exchange
 
 METHODS = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"HEAD", b"PATCH", b"BREW", b"get"])
 PATHS = st.sampled_from([b"/authorize", b"/oauth/token", b"/.well-known/openid-configuration", b"/invoices",
@@ -24,12 +24,8 @@ HEADER = st.tuples(st.sampled_from([b"User-Agent", b"Authorization", b"X-Network
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[Provider, LoopbackServer, LoopbackServer]]:
     provider = Provider()
-    auth, api = LoopbackServer(provider, "auth"), LoopbackServer(provider, "api")
-    auth.start()
-    api.start()
-    yield provider, auth, api
-    auth.stop()
-    api.stop()
+    with loopback_servers(provider) as (auth, api):
+        yield provider, auth, api
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

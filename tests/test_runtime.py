@@ -28,6 +28,7 @@ import pytest
 from rfcheck.harness import Harness, free_port
 from rfcheck.provider.clock import Clock
 from rfcheck.runtime import SITECUSTOMIZE_DIR, Instrumentation, group_pids
+from rfcheck.targets.base import Driver
 from rfcheck.targets.faketime import find_library
 from rfcheck.targets.process import TargetProcess
 
@@ -207,24 +208,25 @@ def _discovery_and_refusal(result_output: str, harness: Harness, clients: tuple[
     assert [httpx.URL(e.url).host for e in foreign] == ["telemetry.example.com"]
 
 
-def test_python_clients_reach_the_mock_at_the_real_host_names(hosts_harness: Callable[[str], Harness]) -> None:
-    harness = hosts_harness(f'"{sys.executable}" {APPS / "hosts_client.py"}')
+def _one_unit(harness: Harness, clients: tuple[str, ...]) -> Driver:
+    """One run of the command on the first lane: each client found the mock at the real host names."""
     driver = harness.new_driver(harness.lane, harness.provider)
     driver.start(harness.environment, harness.provider.clock)
     driver.exercise()
-    output = driver.stop()
-    _discovery_and_refusal(output, harness, ("urllib", "requests", "httpx"))
+    _discovery_and_refusal(driver.stop(), harness, clients)
+    return driver
+
+
+def test_python_clients_reach_the_mock_at_the_real_host_names(hosts_harness: Callable[[str], Harness]) -> None:
+    harness = hosts_harness(f'"{sys.executable}" {APPS / "hosts_client.py"}')
+    driver = _one_unit(harness, ("urllib", "requests", "httpx"))
     assert "Request Finance's hosts: rfcheck's sitecustomize resolves them" in driver.runtime_note
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 def test_node_https_and_fetch_reach_the_mock_at_the_real_host_names(hosts_harness: Callable[[str], Harness]) -> None:
     harness = hosts_harness(f"node {APPS / 'hosts_client.js'}")
-    driver = harness.new_driver(harness.lane, harness.provider)
-    driver.start(harness.environment, harness.provider.clock)
-    driver.exercise()
-    output = driver.stop()
-    _discovery_and_refusal(output, harness, ("https", "fetch"))
+    driver = _one_unit(harness, ("https", "fetch"))
     assert "Request Finance's hosts: rfcheck's preload connects them" in driver.runtime_note
 
 

@@ -22,7 +22,7 @@ from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Cl
 from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
 from rfcheck.transport.inprocess import InProcessTransport
 from rfcheck.transport.server import LoopbackServer
-from tests.helpers import FULL_SCOPE, REDIRECT_URI, pkce_pair, raw_exchange
+from tests.helpers import FULL_SCOPE, REDIRECT_URI, loopback_servers, pkce_pair, raw_exchange
 
 
 def login_params(client: Client, challenge: str) -> dict[str, str]:
@@ -100,12 +100,8 @@ def test_stop_restores_httpx(provider: Provider) -> None:
 @pytest.fixture(scope="module")
 def loopback(make_provider: Callable[[], Provider]) -> Iterator[tuple[Provider, LoopbackServer, LoopbackServer]]:
     provider = make_provider()
-    auth, api = LoopbackServer(provider, "auth"), LoopbackServer(provider, "api")
-    auth.start()
-    api.start()
-    yield provider, auth, api
-    auth.stop()
-    api.stop()
+    with loopback_servers(provider) as (auth, api):
+        yield provider, auth, api
     assert provider.errors == []
 
 
