@@ -13,7 +13,7 @@ import pytest
 
 import rfcheck.targets.process as process_module
 from rfcheck.targets.base import DriverError
-from rfcheck.targets.process import TargetProcess
+from rfcheck.targets.process import TargetProcess, group_pids
 from tests.helpers import gone
 
 # A grandchild that ignores SIGTERM and announces its pid once the trap is in place.
@@ -89,6 +89,16 @@ def test_stop_ends_a_grandchild_that_ignores_sigterm_once_its_parent_has_gone(
     assert time.monotonic() - began < 2, "waited out the grace period although the shell had ended"
     assert gone(shell) and gone(grandchild)
     assert f"grandchild {grandchild}" in output
+
+
+def test_once_stop_returns_nothing_of_the_group_runs(started: Callable[..., TargetProcess]) -> None:
+    """A SIGKILLed process takes a moment to die: stop waits for it (a worker seen alive right after stop
+    was a process that outlived its run)."""
+    process = started(f"{STUBBORN} {STUBBORN} wait")
+    wait_for_line(process, "grandchild")
+    pgid = process.pgid
+    process.stop()
+    assert group_pids(pgid) == []
 
 
 def test_stop_kills_a_group_that_ignores_sigterm_after_the_grace_period(

@@ -29,6 +29,7 @@ from pathlib import Path
 from rfcheck.provider.clock import Clock
 from rfcheck.runtime.control import TRAVEL_TIMEOUT, ControlServer, Hello, Refusal
 from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library
+from rfcheck.targets.process import group_pids
 
 HERE = Path(__file__).parent
 SITECUSTOMIZE_DIR = HERE / "python"
@@ -321,19 +322,6 @@ def starts_a_jvm(command: str) -> bool:
         return False
     words = [w for w in words if "=" not in w or w.startswith("-")]  # leading VAR=value assignments
     return bool(words) and Path(words[0]).name in JVM_LAUNCHERS
-
-
-def group_pids(pgid: int) -> list[int]:
-    """The pids of the process group ``pgid`` (read from /proc)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                pids.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
 
 
 def _inspect(pid: int) -> tuple[str, bool]:

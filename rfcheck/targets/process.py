@@ -7,17 +7,32 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from rfcheck.targets.base import DriverError
 
 STOP_GRACE = 5.0
+GONE_TIMEOUT = 2.0  # seconds a SIGKILLed group gets to be gone
 TAIL_LINES = 40
 ERROR_LINES = 8
 # what a first error line looks like in Python, Node, the JVM and most loggers
 _ERROR_LINE = re.compile(r"error|exception|traceback|fatal|panic|unhandled|cannot |could not|failed|refused",
                          re.IGNORECASE)
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The pids of the process group ``pgid`` that still run (read from /proc; zombies left out)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
 
 
 class TargetProcess:
@@ -102,7 +117,15 @@ class TargetProcess:
                 self._signal(signal.SIGKILL)
                 self.wait(STOP_GRACE)
         self._signal(signal.SIGKILL)  # children that outlived their parent in the group
+        self._until_gone()
         return self.output()
+
+    def _until_gone(self) -> None:
+        """A killed process takes a moment to die: wait (briefly) until none of the group is left but zombies
+        waiting for their new parent, so that nothing of the target runs once ``stop`` returns."""
+        deadline = time.monotonic() + GONE_TIMEOUT
+        while group_pids(self._popen.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _signal(self, sig: signal.Signals) -> None:
         try:
