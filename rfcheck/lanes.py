@@ -15,6 +15,8 @@ import dataclasses
 import os
 import re
 import socket
+import threading
+from collections.abc import Callable
 
 import httpx
 
@@ -151,7 +153,14 @@ class Lane:
     def stop(self) -> None:
         if self._instrumentation is not None:
             self._instrumentation.close()
-        for server in self._servers:
-            server.stop()
-        if self._proxy is not None:
-            self._proxy.stop()
+        at_once([server.stop for server in self._servers] + ([self._proxy.stop] if self._proxy else []))
+
+
+def at_once(actions: list[Callable[[], None]]) -> None:
+    """Run ``actions`` side by side and wait for all: a cheroot server takes up to half a second to stop
+    (its selector loop's timeout), so the 8 servers of 4 lanes stopped one after another cost 3.4 s."""
+    threads = [threading.Thread(target=action, name="rfcheck-stop", daemon=True) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
