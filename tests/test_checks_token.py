@@ -281,6 +281,15 @@ def test_token03_tells_a_late_parallel_thread_from_a_kept_token(began: int, stal
     assert token.stale_reuses(result) == ([reuse] if stale else [])
 
 
+def test_token03_reuse_that_arrived_before_the_rotation_is_a_race() -> None:
+    """Two refreshes in flight behind a slow token endpoint: the one numbered first is answered second,
+    after the other rotated its token out. It was sent before the rotation existed: TOKEN-06's race."""
+    reuse = _refresh(1, "rt-1", 403, "parallel unit 1", 0, done=2, reused=True)
+    rotation = _refresh(2, "rt-1", 200, "parallel unit 2", 0, done=1)
+    result = ScenarioResult("concurrency", "completed", exchanges=[reuse, rotation])
+    assert token.stale_reuses(result) == []
+
+
 def test_token03_skips_without_a_refresh_token(judge: Judge) -> None:
     finding = judge("TOKEN-03", Acme, WITHOUT_OFFLINE)
     assert finding.status == "skip" and "no refresh token" in finding.reason

@@ -224,9 +224,14 @@ def refreshes_after_expiry(ctx: Context) -> Finding:
 
 # -- TOKEN-03 --------------------------------------------------------------------
 def _rotating_refresh(result: ScenarioResult, exchange: Exchange) -> Exchange | None:
-    """The earlier refresh that rotated out the refresh token ``exchange`` presents."""
+    """The refresh that rotated out the refresh token ``exchange`` presents.
+
+    Exchanges are numbered as they arrive and answered in whatever order the mock gets to them: under a
+    slow token endpoint, a request that arrived first can be answered after the one that rotated its
+    token out, so the rotating one may carry the higher number.
+    """
     token = exchange.form.get("refresh_token")
-    return next((e for e in token_calls(result, "refresh_token") if e.n < exchange.n and e.status == 200
+    return next((e for e in token_calls(result, "refresh_token") if e is not exchange and e.status == 200
                  and e.form.get("refresh_token") == token), None)
 
 
