@@ -14,9 +14,6 @@ Fixtures
 ``cc_token``      ``agent.cc_token`` bound to ``cc_client``: returns an access token string
 ``pkce``          makes a ``(verifier, challenge)`` pair (S256)
 ``make_provider`` / ``make_agent``  session-scoped factories, for module-scoped setups (hypothesis)
-``quick_server_stop``  cheroot and socketserver look for a stop request every 0.02 s instead of 0.5 s;
-                  not autouse: a module that stops many servers applies it with
-                  ``pytestmark = pytest.mark.usefixtures("quick_server_stop")``
 ``toml_harness``  ``toml_harness(tables, start=True)``: a :class:`Harness` for the config
                   ``toml(tables)`` written to ``tmp_path / "rfcheck.toml"``; all stopped at teardown
 ``judge``         a module's :class:`tests.helpers.Judge` (one harness per target), closed at module end
@@ -28,16 +25,12 @@ in ``tests/helpers.py``.
 
 from __future__ import annotations
 
-import functools
-import socketserver
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from cheroot import server as cheroot_server
 
-import rfcheck.transport.proxy as proxy_module
 from rfcheck.config import load_config
 from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
@@ -125,14 +118,6 @@ def pkce() -> Callable[[], tuple[str, str]]:
 
 
 # -- servers, harnesses and judges -------------------------------------------------------
-@pytest.fixture
-def quick_server_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """cheroot and socketserver look for a stop request every 0.5 s; the tests stop many servers."""
-    monkeypatch.setattr(cheroot_server.HTTPServer, "expiration_interval", 0.02)
-    monkeypatch.setattr(proxy_module._ThreadingServer, "serve_forever",
-                        functools.partialmethod(socketserver.BaseServer.serve_forever, poll_interval=0.02))
-
-
 @pytest.fixture
 def toml_harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     """``toml_harness(tables, start=True)``: a harness for the config ``toml(tables)`` (started unless

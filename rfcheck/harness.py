@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from rfcheck import Environment, Target
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
 from rfcheck.journal import Secrets
-from rfcheck.lanes import Lane, at_once, default_jobs, fill, free_port, serial_reason
+from rfcheck.lanes import Lane, default_jobs, fill, free_port, serial_reason
 from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
@@ -95,7 +95,8 @@ class Harness:
         shutdown = getattr(self._session_driver, "shutdown", None)
         if callable(shutdown):
             shutdown()
-        at_once([lane.stop for lane in self._lanes])
+        for lane in self._lanes:
+            lane.stop()
         for folder in self._state_dirs:
             shutil.rmtree(folder, ignore_errors=True)
         if self.ca is not None:  # the run's certificates and their keys

@@ -18,6 +18,31 @@ from typing import Any
 
 
 _SHORTEST_SECRET = 8
+# what the journal keeps of one value (a header, a form field, a URL): far above any token, code or
+# URL a client sends, so that checks compare whole values; a larger one is kept as its start, its
+# size and its digest, so that hostile input cannot grow the run's memory
+KEPT_CHARS = 8 * 1024
+KEPT_FIELDS = 100
+
+
+def keep(value: str) -> str:
+    """``value`` as the journal keeps it: whole up to :data:`KEPT_CHARS`, else its start, its length
+    and its SHA-256 (``abc…[1048576 characters, sha256 3f2a…]``)."""
+    if len(value) <= KEPT_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{value[:KEPT_CHARS]}…[{len(value)} characters, sha256 {digest}]"
+
+
+def kept(pairs: Any) -> dict[str, str]:
+    """The first :data:`KEPT_FIELDS` of a mapping's or pairs' entries, each name and value kept."""
+    items = pairs.items() if hasattr(pairs, "items") else pairs
+    out: dict[str, str] = {}
+    for name, value in items:
+        if len(out) >= KEPT_FIELDS:
+            break
+        out[keep(name)] = keep(value)
+    return out
 
 
 def redact_value(value: str) -> str:

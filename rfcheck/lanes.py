@@ -15,8 +15,6 @@ import dataclasses
 import os
 import re
 import socket
-import threading
-from collections.abc import Callable
 
 import httpx
 
@@ -153,14 +151,7 @@ class Lane:
     def stop(self) -> None:
         if self._instrumentation is not None:
             self._instrumentation.close()
-        at_once([server.stop for server in self._servers] + ([self._proxy.stop] if self._proxy else []))
-
-
-def at_once(actions: list[Callable[[], None]]) -> None:
-    """Run ``actions`` side by side and wait for all: a cheroot server takes up to half a second to stop
-    (its selector loop's timeout), so the 8 servers of 4 lanes stopped one after another cost 3.4 s."""
-    threads = [threading.Thread(target=action, name="rfcheck-stop", daemon=True) for action in actions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        for server in self._servers:
+            server.stop()
+        if self._proxy is not None:
+            self._proxy.stop()

@@ -24,7 +24,6 @@ from rfcheck.targets.base import DriverError, StepFailed
 from rfcheck.targets.command import CommandDriver
 from tests.helpers import gone, pids
 
-pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 WORKER = Path(__file__).parent / "apps" / "cc_worker.py"
 PYTHON = f'"{sys.executable}"'

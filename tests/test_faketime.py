@@ -24,7 +24,6 @@ SYSTEM_LIBRARY = next((path for pattern in LIBRARY_PATTERNS for path in glob.glo
 needs_libfaketime = pytest.mark.skipif(SYSTEM_LIBRARY is None, reason="libfaketime is not installed")
 CLOCK_PRINTER = "import sys, time\nfor _ in sys.stdin:\n    print(time.time(), time.monotonic(), flush=True)\n"
 
-pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,6 @@ from rfcheck.targets.base import DriverError
 PLACEHOLDERS = ("api_url", "audience", "ca_file", "client_id", "client_secret", "issuer", "port", "proxy_url",
                 "redirect_uri")
 
-pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 
 @pytest.fixture

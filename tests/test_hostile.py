@@ -1,54 +1,166 @@
-"""Hostile input over real sockets: whatever a client sends the loopback servers, the answer is
-never a 500, nothing the server read goes unrecorded, and normal service goes on after it."""
+"""Hostile input over real sockets: whatever a client sends the loopback servers or the proxy, the
+answer is never a 500, every request the server read (or gave up reading) is recorded, and normal
+service goes on after it, slow clients included."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import socket
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack
+from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+import rfcheck.transport.http11 as http11
+from rfcheck.journal import KEPT_CHARS
+from rfcheck.provider.accounts import CLIENT_CREDENTIALS, Client
 from rfcheck.provider.app import Provider
+from rfcheck.tls import RunCA
+from rfcheck.transport.proxy import ProxyServer
 from rfcheck.transport.server import LoopbackServer
 from tests.helpers import loopback_servers, raw_exchange
+from tests.hostile import hostile_requests, is_tunnel
 
-METHODS = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"OPTIONS", b"HEAD", b"PATCH", b"BREW", b"get"])
-PATHS = st.sampled_from([b"/authorize", b"/oauth/token", b"/.well-known/openid-configuration", b"/invoices",
-                         b"/users/organizations", b"/userinfo", b"*", b"/", b"/%ff%00", b"/a?b=%zz&c"])
-TEXT = st.binary(max_size=40).map(lambda b: bytes(c for c in b if c not in b"\r\n"))
-HEADER = st.tuples(st.sampled_from([b"User-Agent", b"Authorization", b"X-Network", b"Content-Type", b"Accept",
-                                    b"X-Organization", b"Cookie", b"X-Odd"]), TEXT)
+Served = tuple[Provider, Client, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Provider, LoopbackServer, LoopbackServer]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The mock's two hosts and the proxy (its CONNECT tunnels included), on loopback ports."""
     provider = Provider()
+    client = provider.register_client(CLIENT_CREDENTIALS, name="machine app")
+    proxy = ProxyServer(provider, RunCA(tmp_path_factory.mktemp("ca")))
     with loopback_servers(provider) as (auth, api):
-        yield provider, auth, api
+        proxy.start()
+        try:
+            yield provider, client, {"auth": auth, "api": api, "proxy": proxy}
+        finally:
+            proxy.stop()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(method=METHODS, path=PATHS, query=TEXT, headers=st.lists(HEADER, max_size=4), body=st.binary(max_size=200),
-       length=st.one_of(st.none(), st.integers(-3, 400)), chunked=st.booleans(), on_api=st.booleans())
-def test_hostile_requests_never_get_a_500(served: tuple[Provider, LoopbackServer, LoopbackServer], method: bytes,
-                                          path: bytes, query: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
-                                          length: int | None, chunked: bool, on_api: bool) -> None:
-    provider, auth, api = served
-    server = api if on_api else auth
-    target = path + (b"?" + query.replace(b" ", b"%20") if query else b"")
-    head = [method + b" " + target + b" HTTP/1.1", b"Host: h", b"Connection: close"]
-    head += [name + b": " + value for name, value in headers]
-    if chunked:
-        head.append(b"Transfer-Encoding: chunked")
-        payload = hex(len(body))[2:].encode() + b"\r\n" + body + b"\r\n0\r\n\r\n"
-    else:
-        if length is not None:
-            head.append(b"Content-Length: " + str(length).encode())
-        payload = body
-    answer = raw_exchange(server.url, b"\r\n".join(head) + b"\r\n\r\n" + payload)
-    status = answer.split(b"\r\n", 1)[0]
-    assert not status.startswith(b"HTTP/1.1 5"), (status, answer[:300])
+def token_request(auth: LoopbackServer, client: Client) -> requests.Response:
+    """A normal client credentials request, as ``requests`` sends it."""
+    return requests.post(f"{auth.url}/oauth/token", data={"grant_type": "client_credentials", "audience": "accounts"},
+                         auth=(client.client_id, client.client_secret), timeout=5)
+
+
+@settings(max_examples=3000, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(request=hostile_requests())
+def test_hostile_requests_are_answered_recorded_and_never_500(served: Served, request: tuple[bytes, str]) -> None:
+    provider, _, servers = served
+    data, where = request
+    mark = provider.journal.mark()
+    answer = raw_exchange(servers[where].url, data)
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line.startswith(b"HTTP/1.1 "), answer[:300]
+    assert not status_line.startswith(b"HTTP/1.1 500"), answer[:300]
     assert provider.errors == [], provider.errors
-    normal = raw_exchange(auth.url, b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-    assert normal.startswith(b"HTTP/1.1 200 "), normal[:200]
+    recorded = provider.journal.since(mark)
+    if is_tunnel(answer):
+        assert recorded == []
+        return
+    assert len(recorded) == 1, [(e.method, e.url[:80], e.status) for e in recorded]
+    assert recorded[0].status == int(status_line.split(b" ")[1]), (recorded[0].status, status_line)
+
+
+def test_normal_service_after_hostile_requests(served: Served) -> None:
+    provider, client, servers = served
+    response = token_request(servers["auth"], client)
+    assert response.status_code == 200, response.text
+    assert provider.errors == []
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414),
+    (b"GET /" + b"a" * 70000, 414),  # the request line never ends
+    (b"GET / HTTP/1.1\r\nHost: h\r\n" + b"".join(b"X-N%d: 1\r\n" % i for i in range(101)) + b"\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: h\r\n" + b"X-Big: " + b"b" * 70000 + b"\r\n\r\n", 431),
+    (b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n", 413),
+    (b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+     + b"100000\r\n" + b"a" * 0x100000 + b"\r\n10\r\n" + b"a" * 16 + b"\r\n0\r\n\r\n", 413),
+    (b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 without Host (RFC 9112 §3.2)
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40, 400),  # TLS to the plain port
+], ids=["uri-414", "endless-line-414", "fields-431", "block-431", "length-413", "chunked-413", "gzip-501",
+        "version-505", "no-host-400", "tls-on-plain-400"])
+def test_each_limit_has_its_status_and_a_record(served: Served, request_bytes: bytes, status: int) -> None:
+    provider, _, servers = served
+    mark = provider.journal.mark()
+    answer = raw_exchange(servers["auth"].url, request_bytes)
+    assert answer.split(b"\r\n", 1)[0].split(b" ")[:2] == [b"HTTP/1.1", str(status).encode()], answer[:300]
+    assert b'"error": "invalid_request"' in answer
+    assert [(e.status, e.facts.get("refused_status")) for e in provider.journal.since(mark)] == [(status, status)]
+
+
+@pytest.mark.parametrize(("sent", "what"), [
+    (b"POST /oauth/token HTTP/1.1\r\nHost: h\r\n", "request head"),  # the head never ends
+    (b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc", "body"),  # the body stops
+])
+def test_a_client_that_stops_sending_is_answered_408_and_recorded(served: Served, monkeypatch: pytest.MonkeyPatch,
+                                                                  sent: bytes, what: str) -> None:
+    monkeypatch.setattr(http11, "HEAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(http11, "BODY_TIMEOUT", 0.3)
+    provider, _, servers = served
+    mark = provider.journal.mark()
+    host, port = servers["auth"].url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as slow:
+        slow.sendall(sent)
+        assert slow.recv(4096).startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    (exchange,) = provider.journal.since(mark)
+    assert (exchange.method, exchange.path, exchange.status) == ("POST", "/oauth/token", 408)
+    assert f"the {what} was not complete" in exchange.notes[0]
+
+
+def test_slow_clients_do_not_hold_up_a_normal_request(served: Served) -> None:
+    """100 clients sending their heads a few bytes at a time, and 100 that connect and say nothing:
+    a normal token request is still answered, while they all hold their connections."""
+    provider, client, servers = served
+    auth = servers["auth"]
+    mark = provider.journal.mark()
+    host, port = auth.url.split("//")[1].split(":")
+    with ExitStack() as stack:
+        slow = [stack.enter_context(socket.create_connection((host, int(port)), timeout=5)) for _ in range(200)]
+        for sock in slow[:100]:
+            sock.sendall(b"POST /oauth/token HTTP/1.1\r\nHo")
+        time.sleep(0.2)
+        for sock in slow[:100]:
+            sock.sendall(b"st: h\r\nUser-")
+        response = token_request(auth, client)
+        assert response.status_code == 200, response.text
+        for sock in slow:  # all still open: the server answered without dropping them
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
+    # the 100 heads left unfinished are recorded when their clients close; the silent ones sent nothing
+    deadline = time.monotonic() + 10
+    while len(provider.journal.since(mark)) < 101 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    recorded = provider.journal.since(mark)
+    assert sorted((e.path, e.status) for e in recorded) == [("/oauth/token", 200)] + [("/oauth/token", 400)] * 100
+    assert provider.errors == []
+
+
+def test_the_journal_keeps_a_bounded_copy_of_a_large_body(served: Served) -> None:
+    provider, client, servers = served
+    mark = provider.journal.mark()
+    value = "x" * (512 * 1024)
+    body = f"grant_type=client_credentials&audience=accounts&padding={value}".encode()
+    basic = base64.b64encode(f"{client.client_id}:{client.client_secret}".encode())
+    answer = raw_exchange(servers["auth"].url, b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nConnection: close\r\n"
+                          b"Content-Type: application/x-www-form-urlencoded\r\nAuthorization: Basic " + basic
+                          + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    assert answer.startswith(b"HTTP/1.1 ")
+    (exchange,) = provider.journal.since(mark)
+    kept = exchange.form["padding"]
+    assert kept.startswith("x" * KEPT_CHARS) and len(kept) < KEPT_CHARS + 200
+    assert f"[{len(value)} characters, sha256 {hashlib.sha256(value.encode()).hexdigest()}]" in kept
+    assert exchange.facts["body_bytes"] == len(body)
+    assert exchange.facts["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert exchange.form["grant_type"] == "client_credentials"  # small values are kept whole

@@ -32,7 +32,6 @@ from rfcheck.targets.base import Driver
 from rfcheck.targets.faketime import find_library
 from rfcheck.targets.process import TargetProcess
 
-pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 APPS = Path(__file__).parent / "apps"
 DAY = 86_400

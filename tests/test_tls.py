@@ -26,7 +26,6 @@ from rfcheck.transport.server import LoopbackServer, client_tls_context
 DISCOVERY = "/.well-known/openid-configuration"
 YEAR = dt.timedelta(days=365)
 
-pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Tests for rfcheck.transport: respx in-process routing for unconfigured httpx clients
-(sync and async), and the cheroot loopback server for any other client (requests here)."""
+(sync and async), and the loopback server for any other client (requests here)."""
 
 from __future__ import annotations
 
@@ -180,7 +180,7 @@ def test_loopback_binds_127_0_0_1_only(loopback: tuple[Provider, LoopbackServer,
     _, auth, api = loopback
     for server in (auth, api):
         assert urlsplit(server.url).hostname == "127.0.0.1"
-        host, port = server._server.socket.getsockname()[:2]
+        host, port = server._server.address
         assert host == "127.0.0.1" and port == urlsplit(server.url).port
 
 

@@ -20,7 +20,6 @@ from rfcheck.harness import Harness
 from rfcheck.scenarios import ScenarioResult
 from tests.helpers import alive, gone, pids
 
-pytestmark = pytest.mark.usefixtures("quick_server_stop")
 
 APP = Path(__file__).parent / "apps" / "web_app.py"
 APP_ENV = {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_CLIENT_ID": "{client_id}",

@@ -28,19 +28,20 @@ web page cannot reach it through DNS rebinding.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
-from cheroot import wsgi
 
 from rfcheck.provider.accounts import KNOWN_SCOPES, Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.faults import ID_TOKEN_FAULTS, REFRESH_ID_TOKEN_FAULTS
+from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_TRAVEL = 10 * 365 * 86_400  # seconds in one travel: the run's certificates stay valid ten years
@@ -327,26 +328,46 @@ def _body(environ: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- the server ----------------------------------------------------------------------------
+class _WsgiBridge:
+    """Serves a WSGI application (PEP 3333) from :class:`HttpServer`'s requests."""
+
+    def __init__(self, app: AdminApp) -> None:
+        self.app = app
+
+    def respond(self, request: Request) -> Response:
+        path, _, query = request.target.partition("?")
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method, "PATH_INFO": unquote(path, "latin-1"), "QUERY_STRING": query,
+            "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": request.scheme, "wsgi.input": io.BytesIO(request.body),
+            "CONTENT_LENGTH": str(len(request.body))}
+        for name, value in request.headers:
+            key = name.decode("latin-1").upper().replace("-", "_")
+            if key not in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):  # the body is read whole, de-chunked
+                environ["CONTENT_TYPE" if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value.decode("latin-1")
+        started: list[Any] = []
+        body = b"".join(self.app(environ, lambda status, headers: started.extend((status, headers))))
+        status, headers = started
+        return Response(int(status.split(" ", 1)[0]), list(headers), body)
+
+    def refuse(self, refusal: Refusal) -> Response:
+        data = (json.dumps({"error": "bad_request", "message": refusal.reason}, indent=2) + "\n").encode()
+        return Response(refusal.status, [("Content-Type", "application/json; charset=utf-8")], data, close=True)
+
+    def failed(self, error: BaseException) -> None:
+        """Nothing to record: the admin API's own requests never enter the journal."""
+
+
 class AdminServer:
-    """Serves :class:`AdminApp` on 127.0.0.1 (``port`` 0: a free one) in a daemon thread."""
+    """Serves :class:`AdminApp` on 127.0.0.1 (``port`` 0: a free one)."""
 
     def __init__(self, app: AdminApp, port: int = 0) -> None:
-        self._server = wsgi.Server(("127.0.0.1", port), app, numthreads=4, server_name="rfcheck-admin",
-                                   shutdown_timeout=1)
-        self._thread: threading.Thread | None = None
+        self._server = HttpServer(_WsgiBridge(app), port=port, threads=4, name="admin")
         self.url = ""
 
     def start(self) -> str:
         """Bind (``OSError`` when the port is taken) and serve; returns the base URL."""
-        self._server.prepare()
-        self.url = f"http://127.0.0.1:{self._server.bind_addr[1]}"
-        self._thread = threading.Thread(target=self._server.serve, name="rfcheck-admin", daemon=True)
-        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._server.start()}"
         return self.url
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
         self._server.stop()
-        self._thread.join(timeout=5)
-        self._thread = None

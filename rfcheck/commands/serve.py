@@ -200,15 +200,10 @@ class _Mock:
         self.close()
 
     def close(self) -> None:
-        # each cheroot server notices a stop request within half a second: stop them all at once
-        stops: list[Callable[[], None]] = [server.stop for server in self.servers]
+        for server in self.servers:
+            server.stop()
         if self.admin is not None:
-            stops.append(self.admin.stop)
-        threads = [threading.Thread(target=stop, name="rfcheck-serve-stop") for stop in stops]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=10)
+            self.admin.stop()
         self.servers.clear()
         self.admin = None
         if self.ca is not None:  # the run's certificates and their keys
@@ -219,9 +214,7 @@ def _started(start: Callable[[], str], option: str, port: int) -> str:
     try:
         return start()
     except OSError as err:
-        found = re.search(r"\[Errno (\d+)\] ([^)]*)", str(err))  # cheroot's message quotes the socket's error
-        code = err.errno or (int(found.group(1)) if found else None)
-        reason = err.strerror or (found.group(2) if found else str(err))
+        code, reason = err.errno, err.strerror or str(err)
         if port and code == errno.EADDRINUSE:
             raise UsageError(f"port {port} ({option}) on 127.0.0.1 is already taken by another program: stop it, "
                              "or choose another port (0 picks a free one)") from None

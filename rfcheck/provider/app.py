@@ -6,6 +6,7 @@ Both transports (respx in-process, the loopback server) hand it an
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import Counter
 from typing import Any, Callable
@@ -13,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from rfcheck.journal import Exchange, Journal, Secrets
+from rfcheck.journal import KEPT_CHARS, Exchange, Journal, Secrets, keep, kept
 from rfcheck.provider import api, oauth
 from rfcheck.provider.accounts import DEFAULT_USER, SOLO_USER, Client, User, credential
 from rfcheck.provider.authorize import AuthCode
@@ -178,14 +179,34 @@ class Provider:
                     return response
         raise _no_route(path, path_known)
 
-    def refuse_malformed(self, method: str, target: str, reason: str, site: Site | None) -> httpx.Response:
-        """A request the server could not even read as HTTP (RFC 9112 §3, RFC 9110 §15.5.1): recorded as it
-        came, answered 400 in the shape of the host's errors."""
+    def refuse_malformed(self, method: str, target: str, reason: str, site: Site | None,
+                         status: int = 400) -> httpx.Response:
+        """A request the server would not or could not read whole (RFC 9112 §3, RFC 9110 §15.5): recorded
+        as far as it came, answered ``status`` (400, 408, 413, 414, 431, 501, 505) in the shape of the
+        host's errors."""
         exchange = self.journal.open(
-            at=self.clock.now(), origin="target", host=site.kind if site else "other", method=method[:16].upper(),
-            url=target[:2048], path=target.split("?", 1)[0][:2048], query={}, headers={}, form={})
-        exchange.note(f"malformed request: {reason}", malformed=True)
-        response = json_response(400, {"error": "invalid_request", "error_description": f"malformed request: {reason}"})
+            at=self.clock.now(), origin="target", host=site.kind if site else "other",
+            method=method[:16].upper(), url=keep(target), path=keep(target.split("?", 1)[0]), query={}, headers={},
+            form={})
+        exchange.note(f"request refused: {reason}", malformed=True, refused_status=status)
+        body = ({"error": "invalid_request", "error_description": reason} if site is None or site.kind != "api"
+                else {"message": reason})
+        response = json_response(status, body)
+        exchange.status = response.status_code
+        exchange.response_json = _json_or_none(response)
+        exchange.done = self.journal.mark()
+        return response
+
+    def refuse_connect(self, url: str, status: int, reason: str) -> httpx.Response:
+        """A CONNECT the proxy refused (403: a host that is not Request Finance; 400: an authority that
+        names no host and port): recorded as an attempt to reach that host, SEC-04's evidence."""
+        try:
+            request = httpx.Request("CONNECT", url)
+        except (httpx.InvalidURL, ValueError):  # a host httpx cannot hold: still a record
+            request = httpx.Request("CONNECT", "https://invalid/")
+        exchange = self._open(request, "target", None)
+        exchange.note(f"CONNECT refused: {reason}; nothing is forwarded", foreign=True)
+        response = json_response(status, {"message": f"rfcheck refused the tunnel: {reason}"})
         exchange.status = response.status_code
         exchange.response_json = _json_or_none(response)
         exchange.done = self.journal.mark()
@@ -199,11 +220,15 @@ class Provider:
                 form = dict(parse_pairs(request))
             except ProviderError:
                 form = {}
-        return self.journal.open(
+        exchange = self.journal.open(
             at=self.clock.now(), origin=origin, host=site.kind if site else "other",
-            method=request.method.upper(), url=str(request.url), path=request.url.path,
-            query=dict(parse_qsl(request.url.query.decode(), keep_blank_values=True)),
-            headers={k.lower(): v for k, v in request.headers.items()}, form=form)
+            method=request.method.upper()[:16], url=keep(str(request.url)), path=keep(request.url.path),
+            query=kept(parse_qsl(request.url.query.decode(), keep_blank_values=True)),
+            headers=kept((k.lower(), v) for k, v in request.headers.items()), form=kept(form))
+        size = len(request.content)
+        if size > KEPT_CHARS:  # a body too large to keep whole: what identifies it
+            exchange.facts.update(body_bytes=size, body_sha256=hashlib.sha256(request.content).hexdigest())
+        return exchange
 
 
 def _no_route(path: str, path_known: bool, oauth: bool = False) -> ProviderError:

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import httpx
 
 from rfcheck.facts import RESPONSE_TYPES
+from rfcheck.journal import kept
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, KNOWN_SCOPES, User
 from rfcheck.provider.faults import make_id_token
 from rfcheck.provider.http import Call, ProviderError, parse_pairs
@@ -82,7 +83,7 @@ def _form(call: Call) -> list[tuple[str, str]]:
         raise _shown(call, "invalid_request", "A POST to /authorize must be form-encoded "
                                               "(application/x-www-form-urlencoded)")
     pairs = parse_pairs(call.request)
-    call.exchange.form.update(dict(pairs))
+    call.exchange.form.update(kept(pairs))
     return pairs
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from rfcheck.journal import kept
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, KNOWN_SCOPES, Client
 from rfcheck.provider.authorize import authorize
 from rfcheck.provider.faults import change_identity, make_id_token
@@ -64,7 +65,7 @@ def token(call: Call) -> httpx.Response:
     """RFC 6749 §3.2: one small handler per grant type, after client authentication."""
     provider = call.provider
     params = single_valued(parse_pairs(call.request), "request body")
-    call.exchange.form.update(params)
+    call.exchange.form.update(kept(params))
     grant_type = params.get("grant_type")
     call.note(f"grant_type={grant_type}", grant_type=grant_type)
     _apply_endpoint_faults(call)
@@ -351,7 +352,7 @@ def _userinfo_refusal(err: ProviderError) -> ProviderError:
 def revoke(call: Call) -> httpx.Response:
     """RFC 7009: revoking a refresh token revokes its family; unknown tokens still get 200."""
     params = single_valued(parse_pairs(call.request), "request body")
-    call.exchange.form.update(params)
+    call.exchange.form.update(kept(params))
     client, method = authenticate_client(call, params)
     family = call.provider.tokens.find_refresh(_require(params, "token"))
     if family is not None and family.client_id == client.client_id:
