@@ -442,7 +442,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-peer", action="store_true", help="measure rfcheck only")
     parser.add_argument("--loadgen", choices=("autocannon", "python"),
                         help="default: autocannon when bench/node_modules is installed")
-    parser.add_argument("--server-threads", type=int, help="rfcheck's cheroot thread count (default: rfcheck's)")
+    parser.add_argument("--server-threads", type=int, help="rfcheck's worker thread count (default: rfcheck's)")
     parser.add_argument("--rfcheck-root", type=Path, default=ROOT,
                         help="the checkout whose rfcheck is measured (compare two trees); default: this one")
     parser.add_argument("--serve-rfcheck", action="store_true", help=argparse.SUPPRESS)

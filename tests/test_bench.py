@@ -88,3 +88,25 @@ def test_whole_run_benchmark_prints_every_number() -> None:
             assert f"inprocess_{mode}_{name}" in numbers, done.stdout
     assert float(numbers["inprocess_serial_wall_s_median"]) > 0
     assert "inprocess_ratio_serial_over_concurrent" in numbers
+
+
+# -- bench/hostile.py ------------------------------------------------------------------------------
+HOSTILE_BENCH = ROOT / "bench" / "hostile.py"
+HOSTILE_NUMBERS = ("hostile_sent", "hostile_answers_500", "hostile_unrecorded", "hostile_unanswered",
+                   "hostile_record_status_differs", "hostile_tunnels", "hostile_internal_errors",
+                   "hostile_normal_request_after_status", "latency_alone_p50_ms", "latency_beside_40_slow_p50_ms",
+                   "ratio_p50_beside_slow_over_alone", "memory_server_before_mib",
+                   "memory_growth_ten_16mib_bodies_mib", "memory_growth_ten_1mib_bodies_mib",
+                   "connections_200_idle_normal_request_ms")
+
+
+def test_hostile_quick_run_prints_every_number_and_finds_nothing_wrong() -> None:
+    done = subprocess.run([sys.executable, str(HOSTILE_BENCH), "--quick"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    numbers = _numbers(done.stdout)
+    assert [name for name in HOSTILE_NUMBERS if name not in numbers] == [], done.stdout
+    assert numbers["hostile_sent"] == "1000" and numbers["hostile_normal_request_after_status"] == "200"
+    assert [numbers[f"hostile_{key}"] for key in ("answers_500", "unrecorded", "unanswered", "internal_errors")] == [
+        "0", "0", "0", "0"]
+    assert "# server process: 16 MiB bodies answered {'413': 10}" in done.stdout
