@@ -330,7 +330,7 @@ class HttpServer:
                 except (ssl.SSLError, OSError, ConnectionError, asyncio.TimeoutError):
                     return  # a client that does not trust the run's CA, or never began the handshake
             await self._serve(stream, "https" if self._tls else "http", "")
-        except (ConnectionError, asyncio.CancelledError):
+        except (OSError, asyncio.CancelledError):  # the client went away (a reset, a TLS alert), or the server stops
             pass
         except Exception as err:  # a bug of ours: kept for the run's notes, the connection closed
             await self._in_worker(self.handler.failed, err)
