@@ -143,9 +143,13 @@ class Harness:
         notes += self._notes
         for result in self.ordered_results():
             notes += result.run_notes
-            errors = result.provider.errors if result.provider is not None else []
+            provider = result.provider
+            notes += [f"{result.name}: {notice}" for notice in (provider.notices if provider else [])]
+            errors = provider.errors if provider is not None else []
             notes += [f"rfcheck internal error while serving the {result.name} scenario: {type(err).__name__}: "
-                      f"{self.redact(str(err))[:300]} (the target got a 500; please report it)" for err in errors[:3]]
+                      f"{self.redact(str(err))[:300]} (its request was answered 500, or its connection closed; "
+                      "please report it)" for err in errors[:3]]
+        notes += self.provider.notices
         notes += [f"rfcheck internal error outside any scenario: {type(err).__name__}: {self.redact(str(err))[:300]}"
                   for err in self.provider.errors[:3]]
         return list(dict.fromkeys(n for n in notes if n))

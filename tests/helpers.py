@@ -18,12 +18,12 @@ import socket
 import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
@@ -41,6 +41,8 @@ from rfcheck.transport.server import LoopbackServer
 ISSUER = AUTH_HOST + "/"
 REDIRECT_URI = "https://app.example/callback"
 FULL_SCOPE = "openid profile email offline_access"
+
+T = TypeVar("T")
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -212,6 +214,15 @@ def gone(pid: int, within: float = 2.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+def eventually(read: Callable[[], T], within: float = 5.0) -> T:
+    """``read()`` once it is truthy (what a server thread records just after its client has moved on),
+    or its last value after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not (value := read()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return value
 
 
 def pids(text: str) -> set[int]:

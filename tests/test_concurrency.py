@@ -107,7 +107,7 @@ def test_a_wrong_jobs_option_is_a_usage_error(pytester: pytest.Pytester, value: 
     result.stderr.fnmatch_lines([f"*--rfcheck-jobs: expected a number of scenarios from 1 to 64, not '{value}'*"])
 
 
-def test_an_internal_error_of_the_mock_is_a_run_note(tmp_path: Path) -> None:
+def test_an_internal_error_and_a_transport_notice_are_run_notes(tmp_path: Path) -> None:
     from rfcheck.harness import Harness
     from rfcheck.scenarios import ScenarioResult
 
@@ -115,6 +115,9 @@ def test_an_internal_error_of_the_mock_is_a_run_note(tmp_path: Path) -> None:
     harness = Harness(load_config(tmp_path / "rfcheck.toml"))
     provider = harness.new_provider(harness.provider.clock)
     provider.errors.append(KeyError("family"))
+    provider.notice("a client refused the TLS certificate of https://127.0.0.1:1 (TLSV1_ALERT_UNKNOWN_CA)")
     harness.results["baseline"] = ScenarioResult("baseline", "completed", provider=provider)
-    assert ("rfcheck internal error while serving the baseline scenario: KeyError: 'family' (the target got a 500; "
-            "please report it)") in harness.notes
+    assert ("rfcheck internal error while serving the baseline scenario: KeyError: 'family' (its request was "
+            "answered 500, or its connection closed; please report it)") in harness.notes
+    assert ("baseline: a client refused the TLS certificate of https://127.0.0.1:1 (TLSV1_ALERT_UNKNOWN_CA)"
+            in harness.notes)

@@ -20,6 +20,7 @@ from rfcheck.journal import Exchange
 from rfcheck.provider.app import Provider
 from rfcheck.tls import RunCA
 from rfcheck.transport.proxy import ProxyServer
+from tests.helpers import eventually
 
 DISCOVERY = "/.well-known/openid-configuration"
 
@@ -78,6 +79,8 @@ def test_a_tunnel_is_only_trusted_with_the_runs_ca(proxy: str, provider: Provide
     refused = curl(proxy, "https://auth.request.finance" + DISCOVERY)  # the system's CAs only
     assert refused.returncode == 60, refused.stderr  # curl: peer certificate cannot be authenticated
     assert list(provider.journal) == []
+    assert "a client refused the TLS certificate of a tunnel to Request Finance's real hosts" in "".join(
+        eventually(lambda: provider.notices))
 
 
 def test_curl_connect_to_another_host_is_refused_and_recorded(proxy: str, provider: Provider) -> None:

@@ -22,6 +22,7 @@ from rfcheck.harness import Harness
 from rfcheck.provider.app import Provider
 from rfcheck.tls import LOOPBACK_NAMES, RunCA
 from rfcheck.transport.server import LoopbackServer, client_tls_context
+from tests.helpers import eventually
 
 DISCOVERY = "/.well-known/openid-configuration"
 YEAR = dt.timedelta(days=365)
@@ -101,6 +102,16 @@ def test_httpx_trusts_the_mock_with_the_ca_file_only(https_auth: str, ca: RunCA,
         httpx.get(https_auth + DISCOVERY, verify=ssl.create_default_context())
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(https_auth + DISCOVERY, verify=client_tls_context(RunCA(tmp_path).ca_file))  # another run's CA
+
+
+def test_a_client_that_refuses_the_certificate_is_named_in_the_notes(https_auth: str, provider: Provider) -> None:
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(https_auth + DISCOVERY, verify=ssl.create_default_context())
+    assert eventually(lambda: provider.notices) == [
+        f"a client refused the TLS certificate of {https_auth} (TLSV1_ALERT_UNKNOWN_CA): the target does not trust "
+        "the run's CA, so it could not reach the mock over TLS; the README's \"What rfcheck does to each runtime\" "
+        "says how each runtime is given it"]
+    assert list(provider.journal) == []  # no request came
 
 
 def test_a_client_without_tls_gets_no_answer_from_the_https_server(https_auth: str) -> None:

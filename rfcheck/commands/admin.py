@@ -356,6 +356,9 @@ class _WsgiBridge:
     def failed(self, error: BaseException) -> None:
         """Nothing to record: the admin API's own requests never enter the journal."""
 
+    def untrusted(self, alert: str) -> None:
+        """Never called: the admin API is plain HTTP."""
+
 
 class AdminServer:
     """Serves :class:`AdminApp` on 127.0.0.1 (``port`` 0: a free one)."""

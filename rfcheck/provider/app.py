@@ -58,6 +58,7 @@ class Provider:
         for key in self.api_keys:
             self.journal.add_secret(key)
         self.errors: list[BaseException] = []
+        self.notices: list[str] = []  # what the transport saw that is no exchange (a refused certificate)
         self._sites: dict[str, Site] = {}
         self._calls: Counter[tuple[str, int]] = Counter()
         self._lock = threading.Lock()
@@ -196,6 +197,12 @@ class Provider:
         exchange.response_json = _json_or_none(response)
         exchange.done = self.journal.mark()
         return response
+
+    def notice(self, text: str) -> None:
+        """Something the report's notes should say about this mock's transport (each once)."""
+        with self._lock:
+            if text not in self.notices:
+                self.notices.append(text)
 
     def refuse_connect(self, url: str, status: int, reason: str) -> httpx.Response:
         """A CONNECT the proxy refused (403: a host that is not Request Finance; 400: an authority that

@@ -50,6 +50,8 @@ LINGER = 2.0  # after a refusal, unread input is drained this long so the client
 _READ = 16 * 1024
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 _NO_BODY = {204, 304}
+# the TLS alerts (RFC 8446 §6.2) a client sends when it does not trust the certificate, as OpenSSL names them
+_REFUSED_CERTIFICATE = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ class Handler(Protocol):
 
     def failed(self, error: BaseException) -> None:
         """An unexpected error of the server or the handler (kept for the run's notes)."""
+
+    def untrusted(self, alert: str) -> None:
+        """A client ended the TLS handshake refusing the server's certificate (``alert``: OpenSSL's
+        name of the TLS alert it sent): no request came, but the user needs to know why."""
 
 
 class TunnelHandler(Handler, Protocol):
@@ -327,8 +333,9 @@ class HttpServer:
             if self._tls is not None:
                 try:
                     stream = await _Tls.accept(stream, self._tls)
-                except (ssl.SSLError, OSError, ConnectionError, asyncio.TimeoutError):
-                    return  # a client that does not trust the run's CA, or never began the handshake
+                except (OSError, asyncio.TimeoutError) as err:  # ssl.SSLError is an OSError
+                    await self._handshake_failed(err)
+                    return
             await self._serve(stream, "https" if self._tls else "http", "")
         except (OSError, asyncio.CancelledError):  # the client went away (a reset, a TLS alert), or the server stops
             pass
@@ -369,9 +376,17 @@ class HttpServer:
         await stream.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         try:
             secure = await _Tls.accept(stream, decision, conn.trailing_data[0])
-        except (ssl.SSLError, OSError, ConnectionError, asyncio.TimeoutError):
-            return  # the client gave up the handshake (it does not trust the run's CA), or never began it
+        except (OSError, asyncio.TimeoutError) as err:
+            await self._handshake_failed(err)
+            return
         await self._serve(secure, "https", request.target)
+
+    async def _handshake_failed(self, err: BaseException) -> None:
+        """A client that refused the certificate says so with an alert; one that never began the
+        handshake, or spoke something else, is just closed."""
+        reason = getattr(err, "reason", None) or ""
+        if isinstance(err, ssl.SSLError) and any(alert in reason for alert in _REFUSED_CERTIFICATE):
+            await self._in_worker(self.handler.untrusted, reason)
 
     async def _read(self, conn: h11.Connection, stream: _Stream, scheme: str, tunnel: str) -> Request | None:
         """The next request, whole; None when the client closed or stayed idle between requests."""

@@ -93,6 +93,12 @@ class LoopbackServer:
     def failed(self, error: BaseException) -> None:
         self.provider.errors.append(error)
 
+    def untrusted(self, alert: str) -> None:
+        where = self.url if self.kind != PROXY else "a tunnel to Request Finance's real hosts"
+        self.provider.notice(f"a client refused the TLS certificate of {where} ({alert}): the target does "
+                             "not trust the run's CA, so it could not reach the mock over TLS; the README's "
+                             "\"What rfcheck does to each runtime\" says how each runtime is given it")
+
     def _own_site(self) -> Site | None:
         return self.site if self.kind != PROXY else None
 
@@ -113,7 +119,8 @@ class LoopbackServer:
 
 class _Handler:
     def __init__(self, server: LoopbackServer) -> None:
-        self.respond, self.refuse, self.failed = server.respond, server.refuse, server.failed
+        self.respond, self.refuse, self.failed, self.untrusted = (server.respond, server.refuse, server.failed,
+                                                                  server.untrusted)
 
 
 class _TunnelHandler(_Handler):
