@@ -77,11 +77,23 @@ def compose(method: bytes, target: bytes, version: bytes, headers: list[tuple[by
 
 
 def statuses(answer: bytes) -> list[int]:
-    """The status of every answer in what a connection received (a client whose framing the server
-    read differently, e.g. a folded ``Connection: close``, may have sent two requests), interim
-    ``100 Continue`` and an accepted tunnel's ``200 Connection Established`` left out."""
-    return [int(m.group(1)) for m in re.finditer(rb"(?:\A|\n)HTTP/1\.1 (\d{3}) (?!Connection Established)", answer)
-            if m.group(1) != b"100"]
+    """The status of every answer in what a connection received, read by their framing (a client
+    whose framing the server read differently, e.g. a folded ``Connection: close``, may have sent two
+    requests), interim ``100 Continue`` and an accepted tunnel's ``200 Connection Established`` left
+    out; what follows a tunnel's acceptance is TLS, not answers."""
+    found, at = [], 0
+    while True:
+        match = re.match(rb"HTTP/1\.1 (\d{3}) ([^\r\n]*)\r\n", answer[at:])
+        end = answer.find(b"\r\n\r\n", at)
+        if match is None or end < 0:
+            return found
+        status, head = int(match.group(1)), answer[at:end]
+        if status == 200 and match.group(2) == b"Connection Established":
+            return found
+        if status != 100:
+            found.append(status)
+        length = re.search(rb"\r\ncontent-length: *(\d+)", head, flags=re.IGNORECASE)
+        at = end + 4 + (int(length.group(1)) if length else 0)
 
 
 def is_tunnel(answer: bytes) -> bool:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
@@ -23,7 +25,7 @@ from rfcheck.provider.app import Provider
 from rfcheck.tls import RunCA
 from rfcheck.transport.proxy import ProxyServer
 from rfcheck.transport.server import LoopbackServer
-from tests.helpers import loopback_servers, raw_exchange
+from tests.helpers import eventually, loopback_servers, raw_exchange
 from tests.hostile import hostile_requests, is_tunnel, statuses
 
 Served = tuple[Provider, Client, dict[str, Any]]
@@ -161,3 +163,98 @@ def test_the_journal_keeps_a_bounded_copy_of_a_large_body(served: Served) -> Non
     assert exchange.facts["body_bytes"] == len(body)
     assert exchange.facts["body_sha256"] == hashlib.sha256(body).hexdigest()
     assert exchange.form["grant_type"] == "client_credentials"  # small values are kept whole
+
+
+# -- what real clients send that a strict parser would refuse ---------------------------------------
+def test_blank_lines_before_a_request_are_ignored(served: Served) -> None:
+    """RFC 9112 §2.2: a server ignores at least one empty line before a request line (old clients
+    send a CRLF after a POST body)."""
+    _, _, servers = served
+    jwks = b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: h\r\n"
+    assert raw_exchange(servers["auth"].url, b"\r\n\r\n" + jwks + b"Connection: close\r\n\r\n").startswith(
+        b"HTTP/1.1 200 ")
+    two = raw_exchange(servers["auth"].url, b"POST /oauth/token HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\na=b"
+                       b"\r\n" + jwks + b"Connection: close\r\n\r\n")
+    assert statuses(two) == [401, 200], two[:400]  # the token request names no client; the GET is served
+
+
+def test_a_raw_utf8_target_is_served_as_if_encoded(served: Served) -> None:
+    provider, _, servers = served
+    mark = provider.journal.mark()
+    answer = raw_exchange(servers["auth"].url, "GET /.well-known/jwks.json?who=Société HTTP/1.1\r\nHost: h\r\n"
+                          "Connection: close\r\n\r\n".encode())
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    (exchange,) = provider.journal.since(mark)
+    assert exchange.query == {"who": "Société"}
+
+
+def test_answers_are_dated_by_the_mocks_clock(served: Served) -> None:
+    provider, _, servers = served
+    provider.clock.travel(86_400)  # tokens issued later in this module expire later: nothing here minds
+    answer = raw_exchange(servers["auth"].url, b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: h\r\n"
+                          b"Connection: close\r\n\r\n")
+    date = next(line for line in answer.split(b"\r\n") if line.lower().startswith(b"date: "))[6:].decode()
+    assert abs(parsedate_to_datetime(date).timestamp() - provider.clock.now()) < 5
+    assert parsedate_to_datetime(date).timestamp() - time.time() > 86_000
+
+
+# -- the server itself ---------------------------------------------------------------------------------
+class _Failing:
+    """A handler whose answer fails: the error is kept, the client's connection closed."""
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+
+    def respond(self, request: http11.Request) -> http11.Response:
+        raise RuntimeError("the handler broke")
+
+    def refuse(self, refusal: http11.Refusal) -> http11.Response:
+        return http11.Response(refusal.status)
+
+    def failed(self, error: BaseException) -> None:
+        self.errors.append(error)
+
+    def untrusted(self, alert: str) -> None:
+        pass
+
+
+def test_an_error_of_the_handler_is_kept_never_swallowed() -> None:
+    handler = _Failing()
+    server = http11.HttpServer(handler)
+    port = server.start()
+    try:
+        raw_exchange(f"http://127.0.0.1:{port}", b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        assert [str(e) for e in eventually(lambda: handler.errors)] == ["the handler broke"]
+    finally:
+        server.stop()
+
+
+def test_stop_closes_the_connections_accepted_while_it_stops(provider: Provider) -> None:
+    server = LoopbackServer(provider, "auth")
+    host, port = server.start().split("//")[1].split(":")
+    opened: list[socket.socket] = []
+    done = threading.Event()
+
+    def connect() -> None:
+        while not done.is_set():
+            try:
+                opened.append(socket.create_connection((host, int(port)), timeout=1))
+            except OSError:
+                return
+
+    threads = [threading.Thread(target=connect) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    server.stop()
+    done.set()
+    for thread in threads:
+        thread.join()
+    assert opened
+    for sock in opened:  # each one closed by the server, none left waiting for an idle timeout
+        sock.settimeout(5)
+        try:
+            assert sock.recv(1) == b""
+        except ConnectionResetError:
+            pass
+        sock.close()

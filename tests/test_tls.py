@@ -6,6 +6,7 @@ the mock's URLs into https and tells the target's process to trust the CA."""
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import ssl
 import sys
 from collections.abc import Callable, Iterator
@@ -114,9 +115,24 @@ def test_a_client_that_refuses_the_certificate_is_named_in_the_notes(https_auth:
     assert list(provider.journal) == []  # no request came
 
 
-def test_a_client_without_tls_gets_no_answer_from_the_https_server(https_auth: str) -> None:
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(https_auth.replace("https://", "http://") + DISCOVERY, timeout=2)
+def test_a_failed_handshake_sends_its_alert(https_auth: str, ca: RunCA) -> None:
+    # no cipher in common (the server's key is ECDSA, the client offers RSA only): told why, not just cut off
+    context = client_tls_context(ca.ca_file)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("ECDHE-RSA-AES128-GCM-SHA256")
+    host, port = https_auth.removeprefix("https://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        with pytest.raises(ssl.SSLError, match="ALERT_HANDSHAKE_FAILURE"):
+            context.wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+def test_a_plain_http_request_to_the_https_server_is_answered_400_and_recorded(https_auth: str,
+                                                                               provider: Provider) -> None:
+    # an app configured with http:// for the mock: the request is evidence, as nginx answers it
+    answer = httpx.get(https_auth.replace("https://", "http://") + DISCOVERY, timeout=2)
+    assert answer.status_code == 400 and "plain HTTP request on a TLS port" in answer.text
+    (exchange,) = list(provider.journal)
+    assert (exchange.method, exchange.path, exchange.status) == ("GET", DISCOVERY, 400)
 
 
 # -- tls = true in the target config -----------------------------------------------------------------

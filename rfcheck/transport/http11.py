@@ -50,6 +50,7 @@ LINGER = 2.0  # after a refusal, unread input is drained this long so the client
 _READ = 16 * 1024
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 _NO_BODY = {204, 304}
+_BLANK = object()  # only blank lines came while waiting for a request
 # the TLS alerts (RFC 8446 §6.2) a client sends when it does not trust the certificate, as OpenSSL names them
 _REFUSED_CERTIFICATE = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN")
 
@@ -193,18 +194,17 @@ class _Tls:
     """TLS over a plain stream with ``ssl.SSLObject``: bytes read before the handshake (a
     ClientHello sent right behind a CONNECT) are not lost, as they would be by ``start_tls``."""
 
-    def __init__(self, inner: _Plain, context: ssl.SSLContext, initial: bytes) -> None:
+    def __init__(self, inner: _Plain, context: ssl.SSLContext, initial: bytes = b"") -> None:
         self._inner = inner
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.first_bytes = bytearray()  # what the client sent first: a plain HTTP request, if it was one
         if initial:
             self._incoming.write(initial)
+            self.first_bytes += initial[:MAX_REQUEST_LINE]
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
 
-    @classmethod
-    async def accept(cls, inner: _Plain, context: ssl.SSLContext, initial: bytes = b"") -> "_Tls":
-        stream = cls(inner, context, initial)
-        await asyncio.wait_for(stream._handshake(), HANDSHAKE_TIMEOUT)
-        return stream
+    async def handshake(self) -> None:
+        await asyncio.wait_for(self._handshake(), HANDSHAKE_TIMEOUT)
 
     async def _handshake(self) -> None:
         while True:
@@ -216,6 +216,12 @@ class _Tls:
                 await self._flush()
                 if not await self._fill():
                     raise ConnectionError("the client closed the connection during the TLS handshake") from None
+            except ssl.SSLError:
+                # OpenSSL has written its alert (protocol version, no shared cipher...): the client's
+                # error message names it only if it arrives
+                with contextlib.suppress(OSError):
+                    await self._flush()
+                raise
 
     async def _flush(self) -> None:
         data = self._outgoing.read()
@@ -226,6 +232,8 @@ class _Tls:
         data = await self._inner.recv()
         if data:
             self._incoming.write(data)
+            if len(self.first_bytes) < MAX_REQUEST_LINE:
+                self.first_bytes += data[:MAX_REQUEST_LINE - len(self.first_bytes)]
         else:
             self._incoming.write_eof()
         return bool(data)
@@ -246,10 +254,11 @@ class _Tls:
         await self._flush()
 
     async def linger(self) -> None:
-        with contextlib.suppress(ssl.SSLError, OSError):
+        with contextlib.suppress(ssl.SSLError, OSError):  # close_notify, then as over plain TCP
             self._tls.unwrap()
-        with contextlib.suppress(ssl.SSLError, OSError, ConnectionError):
+        with contextlib.suppress(OSError):
             await self._flush()
+        await self._inner.linger()
 
     def close(self) -> None:
         self._inner.close()
@@ -274,23 +283,26 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._closing = False
         self.port = 0
 
-    def start(self) -> int:
-        """Bind and serve; returns the port. ``OSError`` (with its errno) when the port cannot be had."""
+    def start(self, ready: Callable[[int], None] | None = None) -> int:
+        """Bind, call ``ready(port)``, then serve; returns the port. ``OSError`` (with its errno) when the
+        port cannot be had. What ``ready`` sets up (the URL a handler needs) is there for the first request."""
         loop = _SharedLoop.acquire()
         self._executor = concurrent.futures.ThreadPoolExecutor(self._threads, thread_name_prefix=f"rfcheck-{self._name}")
-        self._loop = loop
+        self._loop, self._closing = loop, False
         try:
             self._server = asyncio.run_coroutine_threadsafe(asyncio.start_server(
-                self._connection, "127.0.0.1", self._port, backlog=128, reuse_address=True,
-                limit=MAX_HEAD), loop).result(timeout=10)
+                self._connection, "127.0.0.1", self._port, backlog=128, reuse_address=True, limit=MAX_HEAD,
+                start_serving=False), loop).result(timeout=10)
+            self.port = int(self._server.sockets[0].getsockname()[1])
+            if ready is not None:
+                ready(self.port)
+            asyncio.run_coroutine_threadsafe(self._server.start_serving(), loop).result(timeout=10)
         except BaseException:
-            self._loop = None
-            self._executor.shutdown(wait=False)
-            _SharedLoop.release()
+            self.stop()
             raise
-        self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
     @property
@@ -313,11 +325,15 @@ class HttpServer:
         _SharedLoop.release()
 
     async def _close(self) -> None:
+        self._closing = True  # a connection accepted from now on is closed at once
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
+        for _ in range(50):  # until no connection is left, those accepted while closing included
+            await asyncio.sleep(0)
+            if not self._connections:
+                break
+            for task in list(self._connections):
+                task.cancel()
             await asyncio.wait(list(self._connections), timeout=2)
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -325,37 +341,46 @@ class HttpServer:
 
     # -- one connection -------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:
+            writer.close()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
         stream: _Stream = _Plain(reader, writer)
         try:
             if self._tls is not None:
+                secure = _Tls(stream, self._tls)
                 try:
-                    stream = await _Tls.accept(stream, self._tls)
+                    await secure.handshake()
                 except (OSError, asyncio.TimeoutError) as err:  # ssl.SSLError is an OSError
-                    await self._handshake_failed(err)
+                    await self._handshake_failed(err, secure, stream)
                     return
+                stream = secure
             await self._serve(stream, "https" if self._tls else "http", "")
         except (OSError, asyncio.CancelledError):  # the client went away (a reset, a TLS alert), or the server stops
             pass
         except Exception as err:  # a bug of ours: kept for the run's notes, the connection closed
-            await self._in_worker(self.handler.failed, err)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._in_worker(self.handler.failed, err)
         finally:
             with contextlib.suppress(Exception):
                 stream.close()
             self._connections.discard(task)
 
-    async def _serve(self, stream: _Stream, scheme: str, tunnel: str) -> None:
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+    async def _serve(self, stream: _Stream, scheme: str, tunnel: str, pending: bytes = b"") -> None:
+        """Requests one after another on one connection; ``pending``: bytes already received."""
         while True:
+            # a connection per request cycle, fed what came after the last request: blank lines
+            # before a request line are ignored (RFC 9112 §2.2), h11 would refuse them
+            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+            pending = pending.lstrip(b"\r\n")
+            if pending:  # (h11 reads empty data as the end of the stream)
+                conn.receive_data(pending)
             try:
-                request = await self._read(conn, stream, scheme, tunnel)
+                request = await self._read(conn, stream, scheme, tunnel, bytearray(pending[:MAX_REQUEST_LINE + 2]))
             except _Refused as refused:
-                answer = await self._in_worker(self.handler.refuse, refused.refusal)
-                with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
-                    await stream.send(_raw(answer, refused.refusal.method == "HEAD"))
-                    await stream.linger()
+                await self._refuse(stream, refused.refusal)
                 return
             if request is None:
                 return
@@ -366,7 +391,13 @@ class HttpServer:
             await stream.send(_framed(conn, request, answer))
             if answer.close or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
-            conn.start_next_cycle()
+            pending = conn.trailing_data[0]
+
+    async def _refuse(self, stream: _Stream, refusal: Refusal) -> None:
+        answer = await self._in_worker(self.handler.refuse, refusal)
+        with contextlib.suppress(OSError):
+            await stream.send(_raw(answer, refusal.method == "HEAD"))
+            await stream.linger()
 
     async def _tunnel(self, conn: h11.Connection, stream: _Stream, request: Request) -> None:
         decision = await self._in_worker(self.handler.tunnel, request)  # type: ignore[attr-defined]
@@ -374,30 +405,39 @@ class HttpServer:
             await stream.send(_raw(decision))
             return
         await stream.send(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        secure = _Tls(stream, decision, conn.trailing_data[0])
         try:
-            secure = await _Tls.accept(stream, decision, conn.trailing_data[0])
+            await secure.handshake()
         except (OSError, asyncio.TimeoutError) as err:
-            await self._handshake_failed(err)
+            await self._handshake_failed(err, secure, stream, request.target)
             return
         await self._serve(secure, "https", request.target)
 
-    async def _handshake_failed(self, err: BaseException) -> None:
-        """A client that refused the certificate says so with an alert; one that never began the
-        handshake, or spoke something else, is just closed."""
+    async def _handshake_failed(self, err: BaseException, secure: _Tls, plain: _Plain, tunnel: str = "") -> None:
+        """A client that refused the certificate says so with an alert, and is named in the notes; a
+        plain HTTP request on the TLS port is answered 400 and recorded, as nginx answers it; one
+        that never began the handshake, or spoke something else, is just closed."""
         reason = getattr(err, "reason", None) or ""
-        if isinstance(err, ssl.SSLError) and any(alert in reason for alert in _REFUSED_CERTIFICATE):
+        if not isinstance(err, ssl.SSLError):
+            return
+        if any(alert in reason for alert in _REFUSED_CERTIFICATE):
             await self._in_worker(self.handler.untrusted, reason)
+        elif reason == "HTTP_REQUEST":
+            known = _with_request_line({"scheme": "http", "tunnel": tunnel}, secure.first_bytes)
+            await self._refuse(plain, Refusal(400, "a plain HTTP request on a TLS port: use https://", **known))
 
-    async def _read(self, conn: h11.Connection, stream: _Stream, scheme: str, tunnel: str) -> Request | None:
-        """The next request, whole; None when the client closed or stayed idle between requests."""
+    async def _read(self, conn: h11.Connection, stream: _Stream, scheme: str, tunnel: str,
+                    line: bytearray) -> Request | None:
+        """The next request, whole; None when the client closed or stayed idle between requests.
+        ``line``: the start of what this request sent (tells a long target from long headers)."""
         known: dict[str, str] = {"scheme": scheme, "tunnel": tunnel}
-        line = bytearray()  # the start of what this request sent: tells a long target from long headers
-        began: float | None = None
-        event = await self._next(conn, stream, known, line, lambda: began)
-        while event is h11.NEED_DATA:
-            if began is None:
-                began = time.monotonic()
+        began: float | None = time.monotonic() if line else None  # when its first byte came: the head's clock
+        while True:
             event = await self._next(conn, stream, known, line, lambda: began)
+            if event is h11.NEED_DATA and began is None:
+                began = time.monotonic()
+            elif event is not h11.NEED_DATA and event is not _BLANK:
+                break
         if not isinstance(event, h11.Request):
             return None
         head = event
@@ -437,10 +477,15 @@ class HttpServer:
             limit = BODY_TIMEOUT if started < 0 else HEAD_TIMEOUT
             raise _Refused(Refusal(408, f"the {what} was not complete after {limit:g} s",
                                    **_with_request_line(known, line))) from None
-        except (ConnectionError, OSError, ssl.SSLError):
+        except OSError:
             data = b""
-        if started is None and not data:
-            return None  # closed between requests
+        if started is None:
+            if not data:
+                return None  # closed between requests
+            data = data.lstrip(b"\r\n")  # blank lines before a request line (RFC 9112 §2.2)
+            if not data:
+                return _BLANK
+        data = _encode_request_line(data, line)
         if len(line) <= MAX_REQUEST_LINE:
             line += data[:MAX_REQUEST_LINE + 2 - len(line)]
         conn.receive_data(data)
@@ -460,12 +505,25 @@ class HttpServer:
             raise _Refused(Refusal(413, f"the body ({int(length)} bytes) is larger than {MAX_BODY} bytes", **known))
 
     async def _in_worker(self, call: Callable[[Any], Any], arg: Any) -> Any:
-        loop = asyncio.get_running_loop()
         assert self._executor is not None
         try:
-            return await loop.run_in_executor(self._executor, call, arg)
+            future = self._executor.submit(call, arg)
         except RuntimeError:  # the executor was shut down: the server is stopping
             raise asyncio.CancelledError from None
+        return await asyncio.wrap_future(future)
+
+
+def _encode_request_line(data: bytes, line: bytearray) -> bytes:
+    """``data`` with bytes outside ASCII in the part that continues the request line percent-encoded:
+    a client that sends a raw UTF-8 path (curl given one) is served as nginx serves it, where h11
+    alone would refuse the line."""
+    if b"\n" in line:
+        return data
+    end = data.find(b"\n")
+    first, rest = (data, b"") if end < 0 else (data[:end], data[end:])
+    if max(first, default=0) < 0x80:
+        return data
+    return b"".join(b"%%%02X" % byte if byte >= 0x80 else bytes((byte,)) for byte in first) + rest
 
 
 # -- writing answers ------------------------------------------------------------------------------

@@ -79,8 +79,7 @@ class ProxyServer:
         return self._contexts[host]
 
     def _refuse(self, url: str, status: int, reason: str) -> Response:
-        answer = self.provider.refuse_connect(url, status, reason)
-        return Response(answer.status_code, list(answer.headers.items()), answer.content, close=True)
+        return self._front.answer(self.provider.refuse_connect(url, status, reason), close=True)
 
 
 def _context(ca: RunCA, *hosts: str) -> ssl.SSLContext:

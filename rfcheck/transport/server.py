@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ssl
+from email.utils import formatdate
 from typing import Callable
 
 import httpx
@@ -59,10 +60,12 @@ class LoopbackServer:
 
     def start(self) -> str:
         """Bind and serve, register the URL with the provider; ``OSError`` when the port cannot be had."""
-        port = self._server.start()
-        self.site = Site(PROXY, f"{self._scheme}://127.0.0.1:{port}") if self.kind == PROXY else (
-            self.provider.add_site(self.kind, f"{self._scheme}://127.0.0.1:{port}"))
-        return self.site.base
+        def register(port: int) -> None:  # before the first request, whose URL names the site
+            self.site = Site(PROXY, f"{self._scheme}://127.0.0.1:{port}") if self.kind == PROXY else (
+                self.provider.add_site(self.kind, f"{self._scheme}://127.0.0.1:{port}"))
+
+        self._server.start(register)
+        return self.url
 
     def bind(self, provider: Provider) -> None:
         """Serve ``provider`` from now on, at the same URL (the next scenario on this server's lane)."""
@@ -83,12 +86,20 @@ class LoopbackServer:
                                                self._own_site())
         else:
             answer = provider.handle(outgoing, site=self._site_for(outgoing.url))
-        return Response(answer.status_code, list(answer.headers.items()), answer.content)
+        return self.answer(answer)
 
     def refuse(self, refusal: Refusal) -> Response:
         answer = self.provider.refuse_malformed(refusal.method, refusal.target, refusal.reason,
                                                 self._own_site(), status=refusal.status)
-        return Response(answer.status_code, list(answer.headers.items()), answer.content, close=True)
+        return self.answer(answer, close=True)
+
+    def answer(self, response: httpx.Response, close: bool = False) -> Response:
+        """The provider's answer as the server sends it, dated by the mock's clock (RFC 9110 §6.6.1),
+        which moves with the scenario's time travel."""
+        headers = list(response.headers.items())
+        if "date" not in response.headers:
+            headers.append(("Date", formatdate(self.provider.clock.now(), usegmt=True)))
+        return Response(response.status_code, headers, response.content, close=close)
 
     def failed(self, error: BaseException) -> None:
         self.provider.errors.append(error)
