@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import re
 import socket
+import sys
+from pathlib import Path
 
 import httpx
 
@@ -46,10 +49,35 @@ def fill(template: str, values: dict[str, str], where: str) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
+_LOWEST_PICKED = 20_000  # below: the ports development servers and databases are usually given
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    """A free port for the target to listen on (``{port}``), outside the range the kernel hands out
+    to outgoing connections (``ip_local_port_range``): a port found free there could be taken by any
+    connection opened on the machine before the target binds it (seen in CI, the target then failing
+    with "already taken")."""
+    low, high = _ephemeral_range()
+    ranges = [r for r in (range(max(_LOWEST_PICKED, 1024), low), range(high + 1, 65536)) if len(r) > 100]
+    for _ in range(50 if ranges else 0):
+        port = random.choice(random.choice(ranges))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # no room outside it: any free port
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):  # no /proc: macOS (and IANA) hand out 49152-65535
+        return (49152, 65535) if sys.platform == "darwin" else (32768, 60999)
 
 
 def default_jobs() -> int:

@@ -121,3 +121,18 @@ def test_an_internal_error_and_a_transport_notice_are_run_notes(tmp_path: Path) 
             "answered 500, or its connection closed; please report it)") in harness.notes
     assert ("baseline: a client refused the TLS certificate of https://127.0.0.1:1 (TLSV1_ALERT_UNKNOWN_CA)"
             in harness.notes)
+
+
+def test_the_targets_port_is_free_and_outside_the_range_of_outgoing_connections() -> None:
+    """A port probed free inside ip_local_port_range can be taken by any connection the machine opens
+    before the target binds it: ``{port}`` comes from outside it."""
+    import socket
+
+    from rfcheck.lanes import free_port
+
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(50):
+        port = free_port()
+        assert not low <= port <= high and port >= 1024
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", port))
