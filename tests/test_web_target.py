@@ -183,6 +183,19 @@ def test_a_taken_port_is_refused_with_its_number(web_harness: Callable[..., Harn
     assert result.reason.startswith(f"port {port} of [target.web] url http://127.0.0.1:{port} is already taken")
 
 
+def test_a_port_picked_for_it_then_taken_says_so(web_harness: Callable[..., Harness],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as other_program:
+        other_program.bind(("127.0.0.1", 0))
+        other_program.listen()
+        port = other_program.getsockname()[1]
+        monkeypatch.setattr("rfcheck.lanes.free_port", lambda: port)  # as if it was taken after the pick
+        result = web_harness().scenario("baseline")
+    assert result.outcome == "error"
+    assert result.reason.startswith(f"port {port}, picked free for {{port}} in [target.web] url, was taken by "
+                                    "another program before the app started: run again")
+
+
 def test_a_failed_start_shows_the_first_error_lines_above_a_long_tail(
         web_harness: Callable[..., Harness], tmp_path: Path) -> None:
     script = tmp_path / "noisy.py"

@@ -84,6 +84,9 @@ class WebDriver(Surveyed):
             socket.create_connection((url.host, port), timeout=0.5).close()
         except OSError:
             return
+        if "{port}" in self.spec.url:
+            raise DriverError(f"port {port}, picked free for {{port}} in [target.web] url, was taken by another "
+                              "program before the app started: run again")
         raise DriverError(f"port {port} of [target.web] url {self._url} is already taken by another program; "
                           "stop it, or use {port} in url so that rfcheck picks a free port")
 
