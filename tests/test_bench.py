@@ -17,15 +17,19 @@ ALWAYS = ("rsa2048_signs_per_s_1_thread", "rsa2048_signs_per_s_2_threads", "rfch
 WITH_PEER = ("peer_tokens_per_s", "peer_p50_ms", "peer_p99_ms", "peer_cpu_cores", "ratio_rfcheck_over_peer")
 
 
+def _ran(script: str, *args: str, timeout: int) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """Run a benchmark script as a user would; it must succeed. Its output, and its numbers by name."""
+    done = subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, _numbers(done.stdout)
+
+
 def _numbers(output: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(rf"^(\w+) ({NUMBER})$", output, flags=re.M)}
 
 
 def test_quick_run_prints_every_number_and_stops_its_servers() -> None:
-    done = subprocess.run([sys.executable, str(BENCH), "--quick"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    numbers = _numbers(done.stdout)
+    done, numbers = _ran(str(BENCH), "--quick", timeout=180)
     peer_installed = (ROOT / "bench" / "node_modules" / "oauth2-mock-server").exists()
     expected = ALWAYS + (WITH_PEER if peer_installed else ())
     assert [name for name in expected if name not in numbers] == [], done.stdout
@@ -56,20 +60,14 @@ TRAVEL_NUMBERS = ("travel_p50_ms", "travel_p99_ms", "travel_max_ms", "time_call_
 
 
 def test_time_travel_quick_run_prints_every_number() -> None:
-    done = subprocess.run([sys.executable, str(TRAVEL_BENCH), "--quick"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=180)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    numbers = _numbers(done.stdout)
+    done, numbers = _ran(str(TRAVEL_BENCH), "--quick", timeout=180)
     assert [name for name in TRAVEL_NUMBERS if name not in numbers] == [], done.stdout
     assert (numbers["processes"], numbers["travels"]) == ("2", "10")
 
 
 # -- bench/explore.py ------------------------------------------------------------------------------
 def test_explore_quick_run_prints_every_number() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "explore.py"), "--quick"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    numbers = _numbers(done.stdout)
+    done, numbers = _ran(str(ROOT / "bench" / "explore.py"), "--quick", timeout=300)
     for name in ("inprocess_examples", "inprocess_seconds_per_example", "web_examples", "web_seconds_per_example",
                  "ratio_web_over_inprocess"):
         assert name in numbers, done.stdout
@@ -78,10 +76,8 @@ def test_explore_quick_run_prints_every_number() -> None:
 
 def test_whole_run_benchmark_prints_every_number() -> None:
     """bench/whole_run.py keeps working: one run of each mode on the in-process example."""
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "whole_run.py"), "--runs", "1", "--example",
-                           "inprocess"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    numbers = _numbers(done.stdout)
+    done, numbers = _ran(str(ROOT / "bench" / "whole_run.py"), "--runs", "1", "--example", "inprocess",
+                         timeout=300)
     for mode in ("serial", "concurrent"):
         for name in ("wall_s_median", "wall_s_min", "wall_s_max", "rfcheck_cpu_s_median", "machine_cpu_s_median",
                      "rfcheck_cpu_ms_per_scenario"):
@@ -101,10 +97,7 @@ HOSTILE_NUMBERS = ("hostile_sent", "hostile_answers_500", "hostile_unrecorded", 
 
 
 def test_hostile_quick_run_prints_every_number_and_finds_nothing_wrong() -> None:
-    done = subprocess.run([sys.executable, str(HOSTILE_BENCH), "--quick"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    numbers = _numbers(done.stdout)
+    done, numbers = _ran(str(HOSTILE_BENCH), "--quick", timeout=300)
     assert [name for name in HOSTILE_NUMBERS if name not in numbers] == [], done.stdout
     assert numbers["hostile_sent"] == "1000" and numbers["hostile_normal_request_after_status"] == "200"
     assert [numbers[f"hostile_{key}"] for key in ("answers_500", "unrecorded", "unanswered", "internal_errors")] == [

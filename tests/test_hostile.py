@@ -202,6 +202,8 @@ def test_answers_are_dated_by_the_mocks_clock(served: Served) -> None:
 class _Failing:
     """A handler whose answer fails: the error is kept, the client's connection closed."""
 
+    tunnel = None
+
     def __init__(self) -> None:
         self.errors: list[BaseException] = []
 

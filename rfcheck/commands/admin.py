@@ -37,11 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-
 from rfcheck.provider.accounts import KNOWN_SCOPES, Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.faults import ID_TOKEN_FAULTS, REFRESH_ID_TOKEN_FAULTS
-from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response
+from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response, Tunnel
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_TRAVEL = 10 * 365 * 86_400  # seconds in one travel: the run's certificates stay valid ten years
@@ -330,6 +329,8 @@ def _body(environ: dict[str, Any]) -> dict[str, Any]:
 # -- the server ----------------------------------------------------------------------------
 class _WsgiBridge:
     """Serves a WSGI application (PEP 3333) from :class:`HttpServer`'s requests."""
+
+    tunnel: Tunnel | None = None  # CONNECT is not for the admin API
 
     def __init__(self, app: AdminApp) -> None:
         self.app = app

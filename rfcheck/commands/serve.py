@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 import shutil
 import signal
 import sys

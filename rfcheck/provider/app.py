@@ -133,7 +133,10 @@ class Provider:
         """Serve one request and record it; never raises (internal errors become a 500 and are kept)."""
         site = site or self.site_for(request.url)
         exchange = self._open(request, origin, site)
-        response = self._respond(request, site, exchange)
+        return self._answered(exchange, self._respond(request, site, exchange))
+
+    def _answered(self, exchange: Exchange, response: httpx.Response) -> httpx.Response:
+        """``response``, recorded as ``exchange``'s answer."""
         exchange.status = response.status_code
         exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
         exchange.response_json = _json_or_none(response)
@@ -192,17 +195,7 @@ class Provider:
         exchange.note(f"request refused: {reason}", malformed=True, refused_status=status)
         body = ({"error": "invalid_request", "error_description": reason} if site is None or site.kind != "api"
                 else {"message": reason})
-        response = json_response(status, body)
-        exchange.status = response.status_code
-        exchange.response_json = _json_or_none(response)
-        exchange.done = self.journal.mark()
-        return response
-
-    def notice(self, text: str) -> None:
-        """Something the report's notes should say about this mock's transport (each once)."""
-        with self._lock:
-            if text not in self.notices:
-                self.notices.append(text)
+        return self._answered(exchange, json_response(status, body))
 
     def refuse_connect(self, url: str, status: int, reason: str) -> httpx.Response:
         """A CONNECT the proxy refused (403: a host that is not Request Finance; 400: an authority that
@@ -213,11 +206,13 @@ class Provider:
             request = httpx.Request("CONNECT", "https://invalid/")
         exchange = self._open(request, "target", None)
         exchange.note(f"CONNECT refused: {reason}; nothing is forwarded", foreign=True)
-        response = json_response(status, {"message": f"rfcheck refused the tunnel: {reason}"})
-        exchange.status = response.status_code
-        exchange.response_json = _json_or_none(response)
-        exchange.done = self.journal.mark()
-        return response
+        return self._answered(exchange, json_response(status, {"message": f"rfcheck refused the tunnel: {reason}"}))
+
+    def notice(self, text: str) -> None:
+        """Something the report's notes should say about this mock's transport (each once)."""
+        with self._lock:
+            if text not in self.notices:
+                self.notices.append(text)
 
     def _open(self, request: httpx.Request, origin: str, site: Site | None) -> Exchange:
         content_type = request.headers.get("content-type", "")

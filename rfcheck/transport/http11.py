@@ -90,8 +90,15 @@ class Response:
     close: bool = False
 
 
+Tunnel = Callable[[Request], "ssl.SSLContext | Response"]
+
+
 class Handler(Protocol):
-    """What a server serves. Both methods run in a worker thread, never on the event loop."""
+    """What a server serves. Its methods run in a worker thread, never on the event loop."""
+
+    # a CONNECT: the context that terminates TLS for its host, or the answer that refuses it; None:
+    # CONNECT is a request like any other
+    tunnel: Tunnel | None
 
     def respond(self, request: Request) -> Response: ...
 
@@ -103,11 +110,6 @@ class Handler(Protocol):
     def untrusted(self, alert: str) -> None:
         """A client ended the TLS handshake refusing the server's certificate (``alert``: OpenSSL's
         name of the TLS alert it sent): no request came, but the user needs to know why."""
-
-
-class TunnelHandler(Handler, Protocol):
-    def tunnel(self, request: Request) -> ssl.SSLContext | Response:
-        """A CONNECT: the context that terminates TLS for its host, or the answer that refuses it."""
 
 
 class _Refused(Exception):
@@ -272,7 +274,7 @@ class HttpServer:
     """Serves ``handler`` on 127.0.0.1 (``port`` 0: a free one), over TLS when ``tls`` is given.
 
     ``threads`` bounds the requests answered at once, not the connections held: those wait on the
-    shared event loop. CONNECT is served only when the handler has a ``tunnel`` method.
+    shared event loop. CONNECT opens a tunnel only when the handler has a ``tunnel``.
     """
 
     def __init__(self, handler: Handler, *, port: int = 0, tls: ssl.SSLContext | None = None, threads: int = 8,
@@ -384,8 +386,8 @@ class HttpServer:
                 return
             if request is None:
                 return
-            if request.method == "CONNECT" and hasattr(self.handler, "tunnel") and not tunnel:
-                await self._tunnel(conn, stream, request)
+            if request.method == "CONNECT" and self.handler.tunnel is not None and not tunnel:
+                await self._tunnel(conn, stream, request, self.handler.tunnel)
                 return
             answer = await self._in_worker(self.handler.respond, request)
             await stream.send(_framed(conn, request, answer))
@@ -399,8 +401,8 @@ class HttpServer:
             await stream.send(_raw(answer, refusal.method == "HEAD"))
             await stream.linger()
 
-    async def _tunnel(self, conn: h11.Connection, stream: _Stream, request: Request) -> None:
-        decision = await self._in_worker(self.handler.tunnel, request)  # type: ignore[attr-defined]
+    async def _tunnel(self, conn: h11.Connection, stream: _Stream, request: Request, tunnel: Tunnel) -> None:
+        decision = await self._in_worker(tunnel, request)
         if isinstance(decision, Response):
             await stream.send(_raw(decision))
             return

@@ -11,13 +11,12 @@ from __future__ import annotations
 import functools
 import ssl
 from email.utils import formatdate
-from typing import Callable
 
 import httpx
 
 from rfcheck.provider.app import Provider
 from rfcheck.provider.http import Site
-from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response
+from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response, Tunnel
 
 # Requests answered at once (connections wait on the event loop, not in a thread). Python work
 # holds the GIL (RSA signing releases it): past a few threads, more only add GIL hand-offs
@@ -26,7 +25,6 @@ from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response
 _THREADS = 8
 
 PROXY = "proxy"
-Tunnel = Callable[[Request], "ssl.SSLContext | Response"]
 
 
 class LoopbackServer:
@@ -42,9 +40,9 @@ class LoopbackServer:
                  tunnel: Tunnel | None = None) -> None:
         self.provider = provider
         self.kind = kind
+        self.tunnel = tunnel
         context = server_tls_context(*tls) if isinstance(tls, tuple) else tls
-        handler = _TunnelHandler(self, tunnel) if tunnel else _Handler(self)
-        self._server = HttpServer(handler, port=port, tls=context, threads=threads, name=kind)
+        self._server = HttpServer(self, port=port, tls=context, threads=threads, name=kind)
         self._scheme = "https" if tls else "http"
         self.site: Site | None = None
 
@@ -76,7 +74,7 @@ class LoopbackServer:
     def stop(self) -> None:
         self._server.stop()
 
-    # -- what the handler does, in a worker thread ------------------------------------------------
+    # -- as the server's handler, in a worker thread ------------------------------------------------
     def respond(self, request: Request) -> Response:
         provider = self.provider
         try:
@@ -126,18 +124,6 @@ class LoopbackServer:
         # a plain-http request to a real host (curl -x, requests' proxies, hosts mode's port 80) reaches
         # the same mock host; the journal keeps its http:// URL as evidence
         return self.provider.site_for(url) or self.provider.site_for(url.copy_with(scheme="https"))
-
-
-class _Handler:
-    def __init__(self, server: LoopbackServer) -> None:
-        self.respond, self.refuse, self.failed, self.untrusted = (server.respond, server.refuse, server.failed,
-                                                                  server.untrusted)
-
-
-class _TunnelHandler(_Handler):
-    def __init__(self, server: LoopbackServer, tunnel: Tunnel) -> None:
-        super().__init__(server)
-        self.tunnel = tunnel
 
 
 def _outgoing(request: Request, base: str) -> httpx.Request:
