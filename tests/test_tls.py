@@ -6,8 +6,10 @@ the mock's URLs into https and tells the target's process to trust the CA."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import socket
 import ssl
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -113,6 +115,19 @@ def test_a_client_that_refuses_the_certificate_is_named_in_the_notes(https_auth:
         "the run's CA, so it could not reach the mock over TLS; the README's \"What rfcheck does to each runtime\" "
         "says how each runtime is given it"]
     assert list(provider.journal) == []  # no request came
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_a_node_client_that_hangs_up_on_the_certificate_is_named_too(https_auth: str, provider: Provider) -> None:
+    # Node.js checks the certificate once it has it and hangs up without a TLS alert
+    done = subprocess.run(["node", "-e", "fetch(process.argv[1]).then(r => console.log(r.status), "
+                           "e => console.log(e.cause && e.cause.code))", https_auth + DISCOVERY],
+                          capture_output=True, text=True, timeout=30)
+    assert done.stdout.strip() == "UNABLE_TO_VERIFY_LEAF_SIGNATURE", done.stdout + done.stderr
+    assert eventually(lambda: provider.notices) == [
+        f"a client refused the TLS certificate of {https_auth} (no TLS alert: the client hung up once it had the "
+        "certificate, before any request): the target does not trust the run's CA, so it could not reach the mock "
+        "over TLS; the README's \"What rfcheck does to each runtime\" says how each runtime is given it"]
 
 
 def test_a_failed_handshake_sends_its_alert(https_auth: str, ca: RunCA) -> None:

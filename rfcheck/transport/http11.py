@@ -53,6 +53,8 @@ _NO_BODY = {204, 304}
 _BLANK = object()  # only blank lines came while waiting for a request
 # the TLS alerts (RFC 8446 §6.2) a client sends when it does not trust the certificate, as OpenSSL names them
 _REFUSED_CERTIFICATE = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN")
+_NO_ALERT = "no TLS alert: the client hung up once it had the certificate, before any request"
+_DROPPED_AT_ONCE = 1.0  # seconds: a pool's unused connection closes later than that (Chromium: 10 s and more)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,9 @@ class _Tls:
         self._inner = inner
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.first_bytes = bytearray()  # what the client sent first: a plain HTTP request, if it was one
+        self.delivered = 0  # bytes the client sent over TLS
+        self.sent_certificate = False
+        self.handshaken = 0.0
         if initial:
             self._incoming.write(initial)
             self.first_bytes += initial[:MAX_REQUEST_LINE]
@@ -207,6 +212,12 @@ class _Tls:
 
     async def handshake(self) -> None:
         await asyncio.wait_for(self._handshake(), HANDSHAKE_TIMEOUT)
+        self.handshaken = time.monotonic()
+
+    def dropped_at_once(self) -> bool:
+        """The client closed right after the handshake without a byte: how Node.js (and Java) turn down
+        a certificate they do not trust, checked after the handshake, with no TLS alert."""
+        return self.delivered == 0 and time.monotonic() - self.handshaken < _DROPPED_AT_ONCE
 
     async def _handshake(self) -> None:
         while True:
@@ -229,6 +240,7 @@ class _Tls:
         data = self._outgoing.read()
         if data:
             await self._inner.send(data)
+            self.sent_certificate = True  # the server's first flight carries it
 
     async def _fill(self) -> bool:
         data = await self._inner.recv()
@@ -243,7 +255,9 @@ class _Tls:
     async def recv(self) -> bytes:
         while True:
             try:
-                return self._tls.read(_READ)
+                data = self._tls.read(_READ)
+                self.delivered += len(data)
+                return data
             except ssl.SSLWantReadError:
                 await self._flush()
                 if not await self._fill():
@@ -360,6 +374,8 @@ class HttpServer:
                     return
                 stream = secure
             await self._serve(stream, "https" if self._tls else "http", "")
+            if isinstance(stream, _Tls) and stream.dropped_at_once():
+                await self._in_worker(self.handler.untrusted, _NO_ALERT)
         except (OSError, asyncio.CancelledError):  # the client went away (a reset, a TLS alert), or the server stops
             pass
         except Exception as err:  # a bug of ours: kept for the run's notes, the connection closed
@@ -414,12 +430,18 @@ class HttpServer:
             await self._handshake_failed(err, secure, stream, request.target)
             return
         await self._serve(secure, "https", request.target)
+        if secure.dropped_at_once():
+            await self._in_worker(self.handler.untrusted, _NO_ALERT)
 
     async def _handshake_failed(self, err: BaseException, secure: _Tls, plain: _Plain, tunnel: str = "") -> None:
         """A client that refused the certificate says so with an alert, and is named in the notes; a
         plain HTTP request on the TLS port is answered 400 and recorded, as nginx answers it; one
         that never began the handshake, or spoke something else, is just closed."""
         reason = getattr(err, "reason", None) or ""
+        if isinstance(err, ConnectionError) and secure.first_bytes and secure.sent_certificate:
+            # Node.js checks the certificate once it has it and hangs up without an alert
+            await self._in_worker(self.handler.untrusted, _NO_ALERT)
+            return
         if not isinstance(err, ssl.SSLError):
             return
         if any(alert in reason for alert in _REFUSED_CERTIFICATE):
