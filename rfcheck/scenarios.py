@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 DAY = 86_400
 PAST_EXPIRY = DAY + 120  # comfortably past the 24 h lifetime and every refresh margin
+# requirements.md, "An active user": real users are active across the expiry of their token, so a
+# travel that reaches it keeps one unit of work at least every 4 h of scenario time
+ACTIVE_EVERY = 4 * 3600
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Event:
     last: int = 0  # journal position after it
     failure: str = ""  # how a failed step failed: StepFailed.kind (refused, error_status, login_required…)
     status: int | None = None  # the status a web app answered its user with, when that failed the step
+    offset: float = 0.0  # seconds the scenario's clock had travelled when the step ended
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,11 @@ class ScenarioRun:
         return self.harness.config.flow
 
     @contextmanager
-    def step(self, kind: str, label: str | None = None) -> Iterator[Event]:
-        """Record one step; a :class:`StepFailed` inside it marks the step failed and is swallowed."""
-        self._counts[kind] = self._counts.get(kind, 0) + 1
+    def step(self, kind: str, label: str | None = None, counted: bool = True) -> Iterator[Event]:
+        """Record one step; a :class:`StepFailed` inside it marks the step failed and is swallowed.
+        ``counted`` False keeps it out of the numbering of its kind (``unit 3``)."""
+        if counted:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
         event = Event(kind, label or f"{kind} {self._counts[kind]}", ok=True, first=self.journal.mark())
         self.journal.set_step(event.label)
         try:
@@ -155,6 +161,7 @@ class ScenarioRun:
             event.ok, event.detail, event.failure, event.status = False, str(err), err.kind, err.status
         finally:
             event.last = self.journal.mark()
+            event.offset = self.provider.clock.offset
             self.result.events.append(event)
         self.watch(event.label, event.first)
 
@@ -188,8 +195,8 @@ class ScenarioRun:
             return [self._unit() for _ in range(count)]
         return self._parallel_units(count)
 
-    def _unit(self, label: str | None = None) -> Event:
-        with self.step("unit", label) as event:
+    def _unit(self, label: str | None = None, counted: bool = True) -> Event:
+        with self.step("unit", label, counted) as event:
             self.driver.exercise()
         return event
 
@@ -217,9 +224,24 @@ class ScenarioRun:
             thread.join(timeout=60)
         for event in events:
             event.last = self.journal.mark()
+            event.offset = self.provider.clock.offset
         self.result.events.extend(sorted(events, key=lambda e: e.label))
         self.watch(f"{count} parallel units", first)
         return events
+
+    def travel_active(self, seconds: float) -> None:
+        """Travel ``seconds`` with the user active all the way: a unit of work every :data:`ACTIVE_EVERY`,
+        the odd remainder first, so that the last unit is :data:`ACTIVE_EVERY` before the travel ends
+        (``24h2m``: units 2 min, 4 h 2 min, … 20 h 2 min after it began; the session was last used 4 h
+        before its end)."""
+        slices = int(seconds // ACTIVE_EVERY)
+        remainder = seconds - slices * ACTIVE_EVERY
+        moves = ([remainder] if remainder else []) + [float(ACTIVE_EVERY)] * slices
+        for index, move in enumerate(moves):
+            self.travel(move)
+            if index < len(moves) - 1:
+                self._counts["active"] = self._counts.get("active", 0) + 1
+                self._unit(f"active unit {self._counts['active']}", counted=False)
 
     def travel(self, seconds: float) -> None:
         """Move rfcheck's clock, and the target's with it when it can be moved."""

@@ -20,9 +20,11 @@ Steps, in the words of the runner:
     The target starts a login that the user never completes.
 ``units N [parallel]``
     N units of work, one after the other, or all at once from N threads.
-``travel DURATION``
+``travel DURATION [active]``
     Move rfcheck's clock (and the target's) forward: seconds (``86520``) or ``1d``, ``24h2m``,
-    ``1h1m``, ``90s``.
+    ``1h1m``, ``90s``. With ``active`` the user stays active across it, as real users are across
+    the expiry of their token: a unit of work every 4 h of it (labelled ``active unit N``), the
+    last one 4 h before the travel ends.
 ``fault NAME [ARGUMENTS]``
     Switch a named fault of the mock on from now on (see :data:`FAULTS`).
 ``forge_callback [without_state]``
@@ -182,9 +184,9 @@ def _problem(step: Step) -> str:
             return "expected a number of units, optionally followed by 'parallel', e.g. 'units 3' or 'units 6 parallel'"
         return _number(1, MAX_UNITS)(args[0])
     if kind == "travel":
-        seconds = duration(args[0]) if len(args) == 1 else None
+        seconds = duration(args[0]) if len(args) in (1, 2) and args[1:] in ((), ("active",)) else None
         if seconds is None:
-            return "expected one duration, in seconds or like 1d, 24h2m, 1h1m, 90s"
+            return "expected one duration, in seconds or like 1d, 24h2m, 1h1m, 90s, optionally followed by 'active'"
         return "" if 0 < seconds <= MAX_TRAVEL else f"travels between 1 s and {MAX_TRAVEL // 86_400} days"
     if kind == "fault":
         if not args or args[0] not in FAULTS:
@@ -277,6 +279,8 @@ def run_steps(steps: tuple[Step, ...]) -> Callable[[ScenarioRun], None]:
                 scenario.start_login_only()
             elif step.kind == "units":
                 scenario.units(int(step.args[0]), parallel=step.args[1:] == ("parallel",))
+            elif step.kind == "travel" and step.args[1:] == ("active",):
+                scenario.travel_active(float(duration(step.args[0]) or 0))
             elif step.kind == "travel":
                 scenario.travel(float(duration(step.args[0]) or 0))
             elif step.kind == "fault":

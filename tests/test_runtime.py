@@ -120,16 +120,26 @@ def test_every_gunicorn_worker_moves_with_the_clock(instrumented: tuple[Clock, I
         hellos = instrumentation.control.hellos_since(0)
         arbiter = [h for h in hellos if h.parent == 0]
         assert len(arbiter) == 1 and sorted(h.parent for h in hellos if h.parent) == [arbiter[0].pid] * 3
+        workers = {h.pid for h in hellos if h.parent}
+        before = {}
+        for _ in range(30):
+            answer = httpx.get(url, timeout=5).json()
+            before[answer["pid"]] = answer["monotonic"] - time.monotonic()
         clock.travel(DAY)
         assert instrumentation.late == []
+        time.sleep(2.5)  # the arbiter checks its workers' heartbeats every second
         seen: dict[int, float] = {}
         for _ in range(60):
             answer = httpx.get(url, timeout=5).json()
             now = clock.now()
             for key in ("time", "datetime", "gmtime"):
                 assert abs(answer[key] - now) < 3, (key, answer, now)
+            if answer["pid"] in before:  # a travel is elapsed time: the monotonic clock moved a day too
+                assert abs(answer["monotonic"] - time.monotonic() - before[answer["pid"]] - DAY) < 3, answer
             seen[answer["pid"]] = answer["time"]
         assert len(seen) >= 2, "requests reached more than one worker"
+        assert set(seen) <= workers, "no worker was killed and replaced: their heartbeats moved with the clock"
+        assert len(instrumentation.control.hellos_since(0)) == 4
         survey = instrumentation.survey()
         survey.mark = 0
         survey.observe(server.pgid)

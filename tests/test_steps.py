@@ -37,7 +37,7 @@ def test_the_built_in_scenarios_are_the_files_of_scenarios() -> None:
     folder = builtin_folder()
     assert folder == ROOT / "scenarios"
     assert sorted(SCENARIOS) == sorted(p.stem for p in folder.glob("*.toml"))
-    assert len(SCENARIOS) == 21
+    assert len(SCENARIOS) == 22
     expiry = SCENARIOS["expiry"]
     assert [s.text for s in expiry.steps] == ["login", "units 2", "travel 24h2m", "units 3"]
     assert expiry.flows == {AUTHORIZATION_CODE, CLIENT_CREDENTIALS}

@@ -122,6 +122,11 @@ def skipped(requirement_id: str, reason: str) -> Finding:
     return Finding(requirement_id, "skip", reason)
 
 
+def unjudged(requirement_id: str, reason: str) -> Finding:
+    """A skip because this run could not observe it: listed in ``not_judged`` (a must makes it incomplete)."""
+    return Finding(requirement_id, "skip", reason, judged=False)
+
+
 def not_observed(requirement_id: str, result: ScenarioResult) -> Finding | None:
     """A skip when the scenario did not run to completion, else None."""
     if result.completed:

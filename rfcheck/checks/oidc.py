@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from rfcheck.catalogue import requirement
-from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
-from rfcheck.checks.queries import (api_calls, authorize_requests, describe_failure, id_token_accepted,
+from rfcheck.checks import Context, check, failed, not_observed, passed, skipped, unjudged
+from rfcheck.checks.queries import (api_calls, authorize_requests, clock_stood_still, describe_failure, id_token_accepted,
                                     issued_access_jti,
                                     successful, token_requests)
 from rfcheck.journal import Exchange
@@ -21,7 +21,6 @@ from rfcheck.report.model import Evidence, Finding
 from rfcheck.scenarios import SCENARIOS, Event, ScenarioResult
 
 BASELINE = "baseline"
-_CLOCK_FIXED = "cannot be moved"  # what ScenarioRun.travel says when only the mock's clock moved
 _JWKS_PATH = "/.well-known/jwks.json"
 
 
@@ -232,12 +231,13 @@ def accepts_rotated_key(ctx: Context) -> Finding:
     if not _id_tokens_handed_over(result, login):
         return skipped("OIDC-09", f"no ID token was handed over at the login after rotation "
                                   f"({ctx.redact(login.detail) or 'none was asked for'})")
-    if any(_CLOCK_FIXED in e.detail for e in result.events_of("travel")):
+    still = clock_stood_still(result)
+    if still:
         # requirements.md OIDC-09: fair to clients that rate-limit JWKS fetches (openid-client: once
         # a minute); the rotation must come an hour after the client's last fetch on its own clock.
-        return skipped("OIDC-09", "the target's clock cannot be moved, so the key rotation could not happen an "
-                                  "hour after its last JWKS fetch as real rotations do; a client that rate-limits "
-                                  "JWKS fetches would be judged unfairly")
+        return unjudged("OIDC-09", f"{still}, so the key rotation could not happen an hour after its last JWKS "
+                                   "fetch as real rotations do (and the new ID token's iat was in its future): a "
+                                   "client that rate-limits JWKS fetches would be judged unfairly")
     return _rotation_failure(ctx, result, login)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rfcheck.journal import Exchange
-from rfcheck.scenarios import Event, ScenarioResult
+from rfcheck.scenarios import ACTIVE_EVERY, DAY, Event, ScenarioResult
+
+CLOCK_FIXED = "cannot be moved"  # what ScenarioRun.travel says when only the mock's clock moved
 
 
 def sent_by_target(result: ScenarioResult) -> list[Exchange]:
@@ -74,3 +76,33 @@ def describe_failure(event: Event) -> str:
            "no_answer": "the app did not answer"}.get(event.failure)
     lines = event.detail.strip().splitlines()
     return how or (lines[0][:200] if lines else "the target raised an error")
+
+
+def expiry_travel(result: ScenarioResult) -> Event | None:
+    """The travel that took the scenario past the 24 h lifetime of the token its last login got (with an
+    active user, the last of several shorter travels); None when no travel went that far."""
+    issued = 0.0
+    for event in result.events:
+        if event.kind == "login" and event.ok:
+            issued = event.offset
+        elif event.kind == "travel" and event.offset - issued >= DAY:
+            return event
+    return None
+
+
+def renewal_due(result: ScenarioResult, travel: Event) -> int:
+    """The journal position from which renewing the token before ``travel`` is a proactive renewal (its
+    last :data:`ACTIVE_EVERY`), not a needless one."""
+    issued = max((e.offset for e in result.events if e.kind == "login" and e.ok and e.first < travel.first),
+                 default=0.0)
+    due = [e.first for e in result.events if e.first <= travel.first and e.offset >= issued + DAY - ACTIVE_EVERY]
+    return min(due, default=travel.first)
+
+
+def clock_stood_still(result: ScenarioResult) -> str | None:
+    """Why the target's clock did not travel with rfcheck's in this scenario (None when it did, or when
+    the scenario never travelled): the target then believes its tokens younger than they are."""
+    if not any(CLOCK_FIXED in e.detail for e in result.events_of("travel")):
+        return None
+    named = [note.split(": ", 1)[1] for note in result.run_notes if note.startswith("the target's clock cannot")]
+    return "the target's clock could not be moved (" + ("; ".join(named) or "no clock mover reached it") + ")"

@@ -7,9 +7,10 @@ token requests; what it did with them from its API calls.
 
 from __future__ import annotations
 
-from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
+from rfcheck.checks import Context, check, failed, not_observed, passed, skipped, unjudged
 from rfcheck.checks.flow import own_authorizations, requested_scope
-from rfcheck.checks.queries import api_calls, completed, names, successful, token_requests, with_token_status
+from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, expiry_travel, names, successful,
+                                   token_requests, with_token_status)
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Finding
@@ -61,14 +62,17 @@ def asks_offline_access(ctx: Context) -> Finding:
 
 def _judged_by_expiry(ctx: Context, result: ScenarioResult, without: list[Exchange]) -> Finding:
     """No offline_access: acceptable only if the work after the 24 h expiry still went on."""
-    travels = result.events_of("travel")
-    if not travels:
+    travel = expiry_travel(result)
+    if travel is None:
         return skipped("SCOPE-01", "the expiry scenario never moved past the token lifetime")
-    after = [ev for ev in result.events_of("unit") if ev.first >= travels[0].last]
-    later_calls = [e for e in api_calls(result) if e.n > travels[0].last]
+    after = [ev for ev in result.events_of("unit") if ev.first >= travel.last]
+    later_calls = [e for e in api_calls(result) if e.n > travel.last]
     working = successful(with_token_status(later_calls, "valid"))
     if after and all(ev.ok for ev in after) and working:
         return passed("SCOPE-01", "no offline_access, but the work after the 24 h expiry went on with a new token")
+    still = clock_stood_still(result)
+    if still:
+        return unjudged("SCOPE-01", f"no offline_access, and the work after the 24 h expiry did not go on, but {still}")
     evidence = [ctx.evidence(result.name, without[0], f"scope={' '.join(requested_scope(without[0]))}: "
                                                       "no offline_access, so no refresh token")]
     evidence += [ctx.evidence(result.name, _last(result.during(ev)), ev.detail) for ev in after if not ev.ok][:3]

@@ -11,17 +11,18 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
-from rfcheck.checks.queries import (api_calls, completed, describe_failure, issued_access_jti, names, sent_by_target, successful,
-                                   token_requests)
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped, unjudged
+from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, describe_failure, expiry_travel,
+                                   issued_access_jti, names, renewal_due, sent_by_target, successful, token_requests)
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import Event, ScenarioResult
+from rfcheck.scenarios import ACTIVE_EVERY, DAY, Event, ScenarioResult
 
 TOKEN_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 DEAD_REFRESH = ("revoked", "rotated_reused", "unknown")
-WINDOW_STARTS = ("login", "travel", "fault")
+RESETS = ("login", "fault")  # a login the scenario asked for, or a revocation: a new token is due at once
+IDLE_FAILURES = ("error_status", "redirect_loop", "no_answer")  # how a return after days must never go
 MAX_EVIDENCE = 6
 MAX_DEAD_REFRESHES = 2  # catalogue TOKEN-04
 MAX_REVOKED_CALLS = 2  # catalogue TOKEN-05
@@ -77,15 +78,29 @@ def no_refresh_token(result: ScenarioResult, then: str = "") -> str | None:
     return None
 
 
-def clock_note(travel: Event) -> str:
-    return " (the target's clock could not be moved: judged on the reactive path)" if (
-        travel.detail.startswith("only the mock's clock")) else ""
+def clock_note(result: ScenarioResult) -> str:
+    return f" ({clock_stood_still(result)}: judged on the reactive path)" if clock_stood_still(result) else ""
 
 
 # -- TOKEN-01 --------------------------------------------------------------------
+def window_starts(result: ScenarioResult) -> list[int]:
+    """Where the scenario's expiry windows begin (journal positions).
+
+    A login or a fault opens one at once; otherwise a window lasts until its token is in the last
+    :data:`ACTIVE_EVERY` of its 24 h, where a proactive renewal is due (an active user works every 4 h,
+    so the renewal falls in the unit before the expiry or in the one after it).
+    """
+    starts, opened = [], 0.0
+    for event in result.events:
+        if event.kind in RESETS or event.offset - opened >= DAY - ACTIVE_EVERY:
+            starts.append(event.first)
+            opened = event.offset
+    return starts
+
+
 def windows(result: ScenarioResult) -> dict[int, list[Exchange]]:
-    """The target's token requests per expiry window; a login, a time travel or a fault opens a new one."""
-    starts = sorted(ev.first for ev in result.events if ev.kind in WINDOW_STARTS)
+    """The target's token requests per expiry window (see :func:`window_starts`)."""
+    starts = window_starts(result)
     grouped: dict[int, list[Exchange]] = defaultdict(list)
     for exchange in token_calls(result, *TOKEN_GRANTS):
         if not unavailable(exchange):  # a retry after 429/5xx is TOKEN-07's business
@@ -95,7 +110,7 @@ def windows(result: ScenarioResult) -> dict[int, list[Exchange]]:
 
 def _reuse_observed(result: ScenarioResult) -> bool:
     """Two completed units of work in one window: only then does reuse show."""
-    starts = sorted(ev.first for ev in result.events if ev.kind in WINDOW_STARTS)
+    starts = window_starts(result)
     ok_units = Counter(bisect_right(starts, ev.first) for ev in result.events if ev.kind == "unit" and ev.ok)
     return any(count >= 2 for count in ok_units.values())
 
@@ -125,8 +140,11 @@ def repeated_expired_uses(result: ScenarioResult, grants: tuple[str, ...]) -> li
     """Calls with an expired token made after a newer token was obtained, or a second one in one unit.
 
     Parallel units that each meet the 401 once before their shared renewal are fine: a renewal
-    counts against a call only when it happened in the same unit or in a unit that had ended.
+    counts against a call only when it happened in the same unit or in a unit that had ended. When
+    the target's clock stood still, it believed the token young: only a use after a newer token was
+    obtained shows regardless of its clock.
     """
+    still = clock_stood_still(result) is not None
     renewals = successful(token_calls(result, *grants))
     minted = {issued_access_jti(e): e.n for e in successful(token_requests(result))}
     seen: Counter[str] = Counter()
@@ -136,7 +154,7 @@ def repeated_expired_uses(result: ScenarioResult, grants: tuple[str, ...]) -> li
             continue
         seen[call.step] += 1
         unit, since = event_of(result, call), minted.get(call.facts.get("token_jti"), 0)
-        if seen[call.step] > 1:
+        if seen[call.step] > 1 and not still:
             found.append((call, f"expired token used again in {call.step} (use {seen[call.step]})"))
         elif any(since < r.n < call.n and _obtained_before(result, r, unit) for r in renewals):
             found.append((call, "expired token used after a new access token was obtained"))
@@ -156,7 +174,7 @@ def judge_renewal(ctx: Context, requirement_id: str, grants: tuple[str, ...], wh
     unobserved = not_observed(requirement_id, result)
     if unobserved:
         return unobserved
-    travel = first_event(result, "travel")
+    travel = expiry_travel(result)
     if travel is None:
         login = first_event(result, "login")
         return skipped(requirement_id, "the expiry scenario never reached the time travel: "
@@ -177,9 +195,14 @@ def judge_renewal(ctx: Context, requirement_id: str, grants: tuple[str, ...], wh
 def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, travel: Event,
                 grants: tuple[str, ...], what: str) -> Finding:
     after = [e for e in sent_by_target(result) if e.n > travel.first]
-    requests = [e for e in token_calls(result, *grants) if e.n > travel.first]
+    requests = [e for e in token_calls(result, *grants) if e.n > renewal_due(result, travel)]
     renewals = successful(requests)
     broken = [u for u in units_after(result, travel) if not u.ok]
+    still = clock_stood_still(result)
+    if not renewals and still:
+        did = f" ({ctx.redact(describe_failure(broken[0]))})" if broken else ""
+        return unjudged(requirement_id, f"no {what} after the access token expired{did}, but {still}: it still "
+                        "believed its token valid, where in production its clock would have run on")
     if not renewals:
         attempts = requests or [e for e in after if e.facts.get("token_status") == "expired"]
         did = f": {describe_failure(broken[0])}" if broken else ""
@@ -191,8 +214,8 @@ def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, trave
     if broken and not all(u.ok for u in units_before(result, travel)):
         return skipped(requirement_id, f"units of work failed before the expiry too, so the {len(broken)} "
                        f"failures after it ({ctx.redact(broken[0].detail)}) cannot be put down to the renewal")
-    if broken and clock_note(travel):
-        return skipped(requirement_id, f"the {what} after the expiry succeeded, but {len(broken)} units of work "
+    if broken and still:
+        return unjudged(requirement_id, f"the {what} after the expiry succeeded, but {len(broken)} units of work "
                        f"failed afterwards ({ctx.redact(broken[0].detail)}); the target's clock could not be "
                        "moved, so tokens minted after the time travel look issued in its future (an ID token's "
                        "iat), which may be the cause")
@@ -207,8 +230,9 @@ def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, trave
                        "token was observed")
     path = "reactively, after a 401" if any(e.facts.get("token_status") == "expired" for e in after) else (
         "proactively, before any 401")
-    return passed(requirement_id, f"after the expiry, {len(renewals)} {what} {path}; {len(used)} API calls "
-                  f"then succeeded with the new token{clock_note(travel)}")
+    return passed(requirement_id, f"after the expiry, with the user active every {ACTIVE_EVERY // 3600} h, "
+                  f"{len(renewals)} {what} {path}; {len(used)} API calls then succeeded with the new token"
+                  f"{clock_note(result)}")
 
 
 def _answer(exchange: Exchange) -> str:
@@ -216,10 +240,32 @@ def _answer(exchange: Exchange) -> str:
     return f"answered {exchange.status}" + (f" {problem}" if problem else "")
 
 
-@check("TOKEN-02", ("expiry",))
+@check("TOKEN-02", ("expiry", "idle_return"))
 def refreshes_after_expiry(ctx: Context) -> Finding:
-    return judge_renewal(ctx, "TOKEN-02", ("refresh_token",), "refresh (grant_type=refresh_token)",
-                         unless=lambda result: no_refresh_token(result, "; SCOPE-01 judges the session after expiry"))
+    finding = judge_renewal(ctx, "TOKEN-02", ("refresh_token",), "refresh (grant_type=refresh_token)",
+                            unless=lambda result: no_refresh_token(result, "; SCOPE-01 judges the session after "
+                                                                           "expiry"))
+    if finding.status not in ("pass", "skip"):
+        return finding
+    return _idle_return(ctx, finding)
+
+
+def _idle_return(ctx: Context, finding: Finding) -> Finding:
+    """requirements.md, "An active user": back after 3 days, a refresh and a new login are both right;
+    an error page, a redirect loop or no answer is not (a crash is REL-01's)."""
+    result = ctx.results.get("idle_return")
+    if result is None or not result.completed:
+        return finding
+    travel = expiry_travel(result)
+    if travel is None:
+        return finding
+    broken = [u for u in units_after(result, travel) if not u.ok and u.failure in IDLE_FAILURES]
+    if not broken:
+        return finding
+    return failed("TOKEN-02", f"when the user came back after {travel.offset / DAY:g} days ({travel.label}), "
+                  f"{ctx.redact(describe_failure(broken[0]))} instead of refreshing or asking for a new login",
+                  [ctx.evidence(result.name, _login_redirect(result, u), f"{u.label}: {ctx.redact(describe_failure(u))}")
+                   for u in broken[:MAX_EVIDENCE]])
 
 
 # -- TOKEN-03 --------------------------------------------------------------------
@@ -269,8 +315,11 @@ def uses_newest_refresh_token(ctx: Context) -> Finding:
     assert result is not None
     rotated = [e for e in successful(token_calls(result, "refresh_token")) if e.facts.get("refresh_status") == "current"]
     if len(rotated) < 2:
-        return skipped("TOKEN-03", no_refresh_token(result) or f"the rotation scenario saw {len(rotated)} "
-                       "successful refreshes; two in a row are needed to see the newest refresh token used")
+        why = no_refresh_token(result) or (f"the rotation scenario saw {len(rotated)} successful refreshes; two in "
+                                           "a row are needed to see the newest refresh token used")
+        still = clock_stood_still(result)
+        return unjudged("TOKEN-03", f"{why}; {still}") if still and not no_refresh_token(result) else (
+            skipped("TOKEN-03", why))
     return passed("TOKEN-03", f"{len(rotated)} refreshes in a row each presented the newest refresh token, and "
                   "no rotated-out token was presented again in any scenario")
 

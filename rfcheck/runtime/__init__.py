@@ -4,11 +4,13 @@ For a target that runs as a process (``web``, ``command``), :class:`Instrumentat
 one run's environment additions:
 
 - the clock: Python processes follow rfcheck's clock through rfcheck's ``sitecustomize``
-  (time-machine, with a handshake on every travel, see :mod:`rfcheck.runtime.control`);
-  every other dynamically linked process through libfaketime (:mod:`rfcheck.targets.faketime`);
+  (time-machine for the wall clock, the monotonic clocks moved with it, a handshake on every
+  travel, see :mod:`rfcheck.runtime.control`); every other dynamically linked process through
+  libfaketime (:mod:`rfcheck.targets.faketime`), which Node confirms on every travel through
+  ``preload.cjs``; programs that libfaketime cannot reach (Go) are recognised and named;
 - with ``[target.intercept] hosts = true``, Request Finance's real hosts: Python resolves them
-  to the mock (``sitecustomize``), Node connects to the mock (``preload.cjs`` through
-  ``NODE_OPTIONS``), the JVM goes through the proxy (``JAVA_TOOL_OPTIONS``) with a truststore
+  to the mock (``sitecustomize``), Node connects to the mock (``preload.cjs``, always loaded
+  through ``NODE_OPTIONS``), the JVM goes through the proxy (``JAVA_TOOL_OPTIONS``) with a truststore
   holding the run's CA, anything else through ``HTTPS_PROXY``.
 
 A :class:`Survey` then says, for each scenario, which processes the target ran and what
@@ -23,18 +25,20 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rfcheck.provider.clock import Clock
 from rfcheck.runtime.control import TRAVEL_TIMEOUT, ControlServer, Hello, Refusal
-from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library
+from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library, unreachable
 from rfcheck.targets.process import group_pids
 
 HERE = Path(__file__).parent
 SITECUSTOMIZE_DIR = HERE / "python"
 NODE_PRELOAD = HERE / "node" / "preload.cjs"
 TRUSTSTORE_PASSWORD = "rfcheck"
+MAPPING_GRACE = 0.05  # seconds to look again at a process whose preloaded libraries are not mapped yet
 # processes that start the app rather than run it: never judged for their clock
 LAUNCHERS = frozenset({"sh", "bash", "dash", "zsh", "ash", "busybox", "env", "timeout", "tini", "dumb-init",
                        "nohup", "setsid", "make", "faketime", "stdbuf", "xargs", "sleep"})
@@ -84,11 +88,6 @@ class Instrumentation:
         """``env`` (the target's environment so far) with the instrumentation added, for ``command``."""
         merged = dict(env)
         instrumented = dict(self._env)
-        if starts_a_jvm(command):
-            # libfaketime 0.9.10 with the monotonic clock left alone breaks the JVM's timed waits
-            # (Object.wait returns at once: its threads spin on the clock, ten times slower); the JVM
-            # runs fine with it faked too, its nanoTime moving with each travel
-            instrumented.pop("DONT_FAKE_MONOTONIC", None)
         for name, value in instrumented.items():
             if name in ("PYTHONPATH",):
                 merged[name] = os.pathsep.join(p for p in (value, env.get(name, "")) if p)
@@ -103,6 +102,8 @@ class Instrumentation:
                "RFCHECK_TIME_MACHINE_PATH": _time_machine_path()}
         if self.faketime is not None:
             env.update(self.faketime.environment())
+        # quoted: the path may hold spaces
+        env["NODE_OPTIONS"] = f"--require \"{NODE_PRELOAD}\""
         if self.hosts is None:
             return env
         routes = ",".join(f"{name}={host}:{port}" for name, (host, port) in self.hosts.routes.items())
@@ -110,7 +111,6 @@ class Instrumentation:
         proxy = self.hosts.proxy_url
         env.update(RFCHECK_HOSTS=routes, RFCHECK_CA_BUNDLE=bundle, SSL_CERT_FILE=bundle, REQUESTS_CA_BUNDLE=bundle,
                    CURL_CA_BUNDLE=bundle, NODE_EXTRA_CA_CERTS=self.hosts.ca_file,
-                   NODE_OPTIONS=f"--require \"{NODE_PRELOAD}\"",  # quoted: the path may hold spaces
                    HTTP_PROXY=proxy, HTTPS_PROXY=proxy, http_proxy=proxy, https_proxy=proxy,
                    NO_PROXY="localhost,127.0.0.1,::1", no_proxy="localhost,127.0.0.1,::1")
         java = self._java_options(proxy, self.hosts.ca_file)
@@ -169,6 +169,7 @@ class Seen:
     name: str  # the executable's file name
     libfaketime: bool | None = None  # whether libfaketime is mapped into it (None: not seen in /proc)
     hello: Hello | None = None
+    out_of_reach: str = ""  # why libfaketime cannot move its clock although it may be mapped (Go)
 
     @property
     def runtime(self) -> str:
@@ -192,10 +193,12 @@ class Survey:
         """Look at every process of the group ``pgid`` now (its executable and mapped libraries)."""
         if pgid is not None:
             for pid in group_pids(pgid):
-                name, faketime = _inspect(pid)
+                name, faketime, out_of_reach = _inspect(pid)
                 if name and name not in LAUNCHERS:
                     entry = self.seen.setdefault(pid, Seen(pid, name))
-                    entry.libfaketime = faketime if entry.libfaketime is None else entry.libfaketime or faketime
+                    if faketime is not None:
+                        entry.libfaketime = faketime or bool(entry.libfaketime)
+                    entry.out_of_reach = entry.out_of_reach or out_of_reach
         self._hellos()
 
     def _hellos(self) -> None:
@@ -217,6 +220,11 @@ class Survey:
         return self.instrumentation.faketime is not None
 
     @property
+    def _mover(self) -> str:
+        faketime = self.instrumentation.faketime
+        return faketime.library.origin if faketime is not None else ""
+
+    @property
     def clock_moves(self) -> bool:
         """Whether every process of the target follows rfcheck's clock.
 
@@ -229,8 +237,8 @@ class Survey:
         processes = self.processes
         if not processes and not self._preloaded:
             return [UNAVAILABLE]
-        problems = [f"{p.runtime} ({p.name}): {_clock(p, self._preloaded)[1]}" for p in processes
-                    if not _clock(p, self._preloaded)[0]]
+        problems = [f"{p.runtime} ({p.name}): {_clock(p, self._mover)[1]}" for p in processes
+                    if not _clock(p, self._mover)[0]]
         problems += [f"{h.runtime} ({Path(h.executable).name}): did not confirm a travel within {TRAVEL_TIMEOUT:g} s"
                      for h in self._late]
         return list(dict.fromkeys(problems))  # the same for every scenario: one run-level note
@@ -238,11 +246,11 @@ class Survey:
     def summary(self) -> str:
         """One line for the scenario's notes: each runtime, its pids, and what reached it."""
         if not self.processes:
-            clock = "libfaketime was preloaded for their clock" if self._preloaded else UNAVAILABLE
+            clock = f"libfaketime from {self._mover} was preloaded for their clock" if self._preloaded else UNAVAILABLE
             return f"instrumentation: the target's processes ended before rfcheck could look at them; {clock}"
         groups: dict[str, list[int]] = {}
         for process in self.processes:
-            clock = _clock(process, self._preloaded)[1]
+            clock = _clock(process, self._mover)[1]
             hosts = _hosts(process, self.instrumentation.hosts is not None)
             label = f"{_label(process)}: {clock}" + (f"; {hosts}" if hosts else "")
             groups.setdefault(label, []).append(process.pid)
@@ -280,22 +288,30 @@ def _label(process: Seen) -> str:
     return process.runtime
 
 
-def _clock(process: Seen, preloaded: bool) -> tuple[bool, str]:
-    """Whether the process's clock follows rfcheck's, and how (or why not)."""
+def _clock(process: Seen, mover: str) -> tuple[bool, str]:
+    """Whether the process's clock follows rfcheck's, and how (or why not); ``mover`` names the
+    libfaketime preloaded for the run ("" when none could be)."""
+    hello = process.hello
+    if hello is not None and hello.stuck:
+        return False, f"clock NOT moved: {hello.stuck}"
     if process.runtime == "python":
-        if process.hello is None:
+        if hello is None:
             return False, ("clock NOT moved: rfcheck's sitecustomize did not load (python -I, -S or -E, or a "
                            "PYTHONPATH that replaced rfcheck's)")
-        if process.hello.follows_clock:
-            return True, "clock moved by time-machine (rfcheck's sitecustomize)"
-        return False, f"clock NOT moved: {process.hello.clock}"
+        if hello.follows_clock:
+            return True, "clock moved by time-machine, monotonic clocks with it (rfcheck's sitecustomize)"
+        return False, f"clock NOT moved: {hello.clock}"
+    if process.out_of_reach:
+        return False, f"clock NOT moved: {process.out_of_reach}"
+    if hello is not None and hello.follows_clock:
+        return True, f"clock moved by libfaketime from {mover}, confirmed by the process"
     if process.libfaketime:
-        return True, "clock moved by libfaketime"
-    if process.libfaketime is None and preloaded:  # gone before rfcheck could look at it
-        return True, "clock moved by libfaketime (preloaded)"
-    if not preloaded:
+        return True, f"clock moved by libfaketime from {mover}"
+    if process.libfaketime is None and mover:  # gone before rfcheck could look at it
+        return True, f"clock moved by libfaketime from {mover} (preloaded)"
+    if not mover:
         return False, f"clock NOT moved: {UNAVAILABLE}"
-    return False, "clock NOT moved: libfaketime did not load in it (a statically linked program, a Go binary?)"
+    return False, "clock NOT moved: libfaketime did not load in it (a statically linked program?)"
 
 
 def _hosts(process: Seen, hosts_mode: bool) -> str:
@@ -324,11 +340,23 @@ def starts_a_jvm(command: str) -> bool:
     return bool(words) and Path(words[0]).name in JVM_LAUNCHERS
 
 
-def _inspect(pid: int) -> tuple[str, bool]:
-    """The process's executable name and whether libfaketime is mapped into it."""
+def _inspect(pid: int) -> tuple[str, bool | None, str]:
+    """The process's executable name, whether libfaketime is mapped into it (None: it ended before that
+    could be told), and why its clock is out of libfaketime's reach ("" when it is not)."""
     try:
-        name = Path(os.readlink(f"/proc/{pid}/exe")).name
-        with open(f"/proc/{pid}/maps") as maps:
-            return name, "libfaketime" in maps.read()
+        executable = os.readlink(f"/proc/{pid}/exe")
     except OSError:
-        return "", False
+        return "", False, ""
+    mapped = _maps_libfaketime(pid)
+    if mapped is False:  # a process caught right after exec: the loader may not have mapped its preloads yet
+        time.sleep(MAPPING_GRACE)
+        mapped = _maps_libfaketime(pid)
+    return Path(executable).name, mapped, unreachable(f"/proc/{pid}/exe")
+
+
+def _maps_libfaketime(pid: int) -> bool | None:
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return "libfaketime" in maps.read()
+    except OSError:
+        return None

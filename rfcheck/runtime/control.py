@@ -2,15 +2,19 @@
 
 Every process that loads rfcheck's instrumentation (the Python ``sitecustomize``, the Node
 preload) connects to a Unix socket in the run's private folder and says hello: its runtime,
-its pid and what it could instrument. A process that follows rfcheck's clock itself
-(Python, with time-machine) is sent the clock's offset at once and after every travel, and
-acknowledges each one: :meth:`ControlServer.travel` returns only when every such process
-has moved, or names those that did not within :data:`TRAVEL_TIMEOUT`. Processes also report
-the connections they refused (hosts other than Request Finance's, for SEC-04).
+its pid and what it could instrument. A process whose clock follows rfcheck's (Python, with
+time-machine; Node, with libfaketime mapped into it) is sent the clock's offset at once and
+after every travel, and acknowledges each one with the wall clock it now reads:
+:meth:`ControlServer.travel` returns only when every such process has moved, or names those
+that did not within :data:`TRAVEL_TIMEOUT`, and a process whose clock reads something else than
+rfcheck's after a travel is known not to have moved (:attr:`Hello.stuck`). Forked children
+(gunicorn workers) move before the processes that started them, so that a supervisor comparing
+its clock with its workers' heartbeats never sees them a whole travel behind. Processes also
+report the connections they refused (hosts other than Request Finance's, for SEC-04).
 
 The protocol is one JSON object per line:
 
-- process to rfcheck: ``{"hello": {...}}``, ``{"ack": generation}``,
+- process to rfcheck: ``{"hello": {...}}``, ``{"ack": generation, "wall": seconds}``,
   ``{"refused": {"host": ..., "port": ..., "via": ...}}``
 - rfcheck to process: ``{"offset": seconds, "generation": n}``
 """
@@ -31,6 +35,8 @@ from typing import Any
 
 MAX_SOCKET_PATH = 100  # a Unix socket's path is at most 107 bytes on Linux (sun_path)
 TRAVEL_TIMEOUT = 5.0  # seconds every clock-following process has to confirm a travel
+CLOCK_TOLERANCE = 3.0  # seconds between the wall clock a process acknowledges and rfcheck's
+FOLLOWERS = ("time-machine", "libfaketime")
 MAX_LINE = 64 * 1024
 
 Refusal = Callable[[str, int, str], None]
@@ -44,14 +50,15 @@ class Hello:
     runtime: str  # python | node
     version: str = ""
     executable: str = ""
-    clock: str = ""  # "time-machine" when it follows rfcheck's clock; otherwise why not ("" = not its job)
+    clock: str = ""  # "time-machine" / "libfaketime" when it follows rfcheck's clock; otherwise why not ("" = not its job)
     hosts: str = ""  # how it routes Request Finance's hosts ("resolver", "preload"), "" when it does not
     parent: int = 0  # the pid it was forked from (gunicorn workers), 0 for a fresh interpreter
     index: int = 0  # order of arrival in the run (see ControlServer.hellos_since)
+    stuck: str = ""  # set when an acknowledged travel left its clock elsewhere: what it read instead
 
     @property
     def follows_clock(self) -> bool:
-        return self.clock == "time-machine"
+        return self.clock in FOLLOWERS
 
 
 @dataclass
@@ -114,9 +121,14 @@ class ControlServer:
             self._generation += 1
             self._offset, generation = offset, self._generation
             peers = [p for p in self._peers if p.open and p.hello is not None and p.hello.follows_clock]
+        deadline = time.monotonic() + TRAVEL_TIMEOUT
+        children = [p for p in peers if p.hello is not None and p.hello.parent]
+        late = self._announce(children, offset, generation, deadline)
+        return late + self._announce([p for p in peers if p not in children], offset, generation, deadline)
+
+    def _announce(self, peers: list[_Peer], offset: float, generation: int, deadline: float) -> list[Hello]:
         for peer in peers:
             peer.send({"offset": offset, "generation": generation})
-        deadline = time.monotonic() + TRAVEL_TIMEOUT
         with self._changed:
             while True:
                 waiting = [p for p in peers if p.open and p.acked < generation]
@@ -170,7 +182,14 @@ class ControlServer:
             if hello.follows_clock:
                 peer.send({"offset": offset, "generation": generation})
         elif isinstance(message.get("ack"), int):
+            wall = message.get("wall")
             with self._changed:
+                if isinstance(wall, (int, float)) and peer.hello is not None and message["ack"] == self._generation:
+                    behind = time.clock_gettime(time.CLOCK_REALTIME) + self._offset - wall  # freezegun-proof
+                    if abs(behind) > CLOCK_TOLERANCE:
+                        way = "behind" if behind > 0 else "ahead of"
+                        size = f"{abs(behind) / 3600:.2f} h" if abs(behind) >= 360 else f"{abs(behind):.0f} s"
+                        peer.hello.stuck = f"after a travel its clock read {size} {way} rfcheck's"
                 peer.acked = max(peer.acked, message["ack"])
                 self._changed.notify_all()
         elif isinstance(message.get("refused"), dict):

@@ -19,8 +19,8 @@ class StepFailed(Exception):
     ``kind`` says how, for the checks: ``refused`` (an error the target raised or showed),
     ``bad_authorization_url`` (the login URL the target produced is not the mock's ``/authorize``),
     ``error_status`` (a web app answered its user with ``status`` >= 400), ``login_required``
-    (the app sent its user to log in again), ``no_answer`` (a timeout) or ``crashed`` (the
-    process was gone).
+    (the app sent its user to log in again), ``redirect_loop`` (more redirects than a browser
+    follows), ``no_answer`` (a timeout) or ``crashed`` (the process was gone).
     """
 
     def __init__(self, message: str, kind: str = "refused", status: int | None = None) -> None:

@@ -2,7 +2,9 @@
 
 rfcheck's browser keeps a cookie jar, follows the app's redirects, consents as the
 scenario's user when it reaches the mock's ``/authorize``, and comes back to the
-app's callback. Every step has a timeout; the whole process group is stopped after
+app's callback. Cookies live as long as the app said (``Max-Age``, ``Expires``) on rfcheck's
+clock, which travels: a session cookie that reached the end of its lifetime is gone, and a
+step that then had to log in again says so. Every step has a timeout; the whole process group is stopped after
 each scenario (or at the end of the run with ``restart = "session"``).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -55,6 +58,8 @@ class WebDriver(Surveyed):
         self._browser: httpx.Client | None = None
         self._prober: httpx.Client | None = None  # ready and health probes
         self._output_mark = 0
+        self._lifetimes: dict[str, tuple[float, str]] = {}  # cookie name -> (end on rfcheck's clock, as set)
+        self._ended: list[str] = []  # cookies that reached the end of their lifetime in the current step
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, env: Environment, clock: Clock) -> None:
@@ -184,6 +189,7 @@ class WebDriver(Surveyed):
                              kind="error_status", status=response.status_code)
 
     def exercise(self) -> None:
+        self._ended = []
         for action in self.spec.actions:
             response = self._browse(self._url + action, allow_login=False)
             if response.status_code >= 400:
@@ -197,19 +203,21 @@ class WebDriver(Surveyed):
             site = self._provider.site_for(target)
             if site is not None and site.kind == "auth":
                 if not allow_login:
-                    raise StepFailed("the app sent the user to log in again", kind="login_required")
+                    raise StepFailed("the app sent the user to log in again" + self._ended_sessions(),
+                                     kind="login_required")
                 url = consent(self._provider, url)
                 continue
             response = self._get(url, f"GET {target.path}")
             if not response.is_redirect:
                 return response
             url = str(response.url.join(response.headers["location"]))
-        raise StepFailed(f"more than {MAX_HOPS} redirects from {url}")
+        raise StepFailed(f"more than {MAX_HOPS} redirects from {url}", kind="redirect_loop")
 
     def _get(self, url: str, what: str) -> httpx.Response:
         """One request of the user's browser to the app, recorded in the journal with the app's answer."""
         assert self._browser is not None, "start() first"
         self._check_alive(what)
+        self._expire_cookies()
         exchange = self._record(url)
         try:
             response = self._browser.get(url)
@@ -240,6 +248,7 @@ class WebDriver(Surveyed):
         exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
         exchange.response_text = response.text[:MAX_PAGE]
         exchange.facts["set_cookies"] = response.headers.get_list("set-cookie")
+        self._note_lifetimes(exchange.facts["set_cookies"])
         location = response.headers.get("location")
         if response.is_redirect and location:
             site = self._provider.site_for(response.url.join(location))
@@ -248,9 +257,56 @@ class WebDriver(Surveyed):
         elif response.status_code >= 400:
             exchange.note(f"the app answered its user with {response.status_code}")
 
+    # -- cookie lifetimes on rfcheck's clock ------------------------------------------------------
+    def _note_lifetimes(self, set_cookies: list[str]) -> None:
+        now = self._provider.clock.now()
+        for header in set_cookies:
+            name, end, said = cookie_lifetime(header, now)
+            if not name:
+                continue
+            if end is None:
+                self._lifetimes.pop(name, None)
+            else:
+                self._lifetimes[name] = (end, said)
+
+    def _expire_cookies(self) -> None:
+        """Drop the cookies whose lifetime ended on rfcheck's clock (the jar only knows the real one)."""
+        assert self._browser is not None
+        now = self._provider.clock.now()
+        for cookie in list(self._browser.cookies.jar):
+            lifetime = self._lifetimes.get(cookie.name)
+            if lifetime is not None and lifetime[0] <= now:
+                self._browser.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
+                self._ended.append(f"{cookie.name} ({lifetime[1]})")
+                del self._lifetimes[cookie.name]
+
+    def _ended_sessions(self) -> str:
+        if not self._ended:
+            return ""
+        ended, self._ended = self._ended, []
+        return (f": its cookie {', '.join(ended)} had reached the end of the lifetime the app gave it, on "
+                "rfcheck's clock")
+
     def _check_alive(self, what: str) -> None:
         if self._process is not None and not self._process.running:
             raise StepFailed(f"{what}: the app had exited (status {self._process.returncode})", kind="crashed")
+
+
+def cookie_lifetime(header: str, now: float) -> tuple[str, float | None, str]:
+    """A ``Set-Cookie`` header's cookie name, the moment its lifetime ends on a clock that reads ``now``
+    (None: a browser-session cookie), and the attribute that said so (RFC 6265 §5.3: Max-Age wins)."""
+    parts = [part.strip() for part in header.split(";")]
+    name = parts[0].split("=", 1)[0].strip() if parts and "=" in parts[0] else ""
+    attributes = {key.strip().lower(): value.strip() for key, _, value in (p.partition("=") for p in parts[1:])}
+    max_age = attributes.get("max-age", "")
+    if max_age.lstrip("-").isdigit():
+        return name, now + int(max_age), f"Max-Age={max_age}"
+    if "expires" in attributes:
+        try:
+            return name, parsedate_to_datetime(attributes["expires"]).timestamp(), f"Expires={attributes['expires']}"
+        except (TypeError, ValueError):
+            pass
+    return name, None, ""
 
 
 def _snippet(response: httpx.Response) -> str:

@@ -11,7 +11,10 @@
 // refused with ECONNREFUSED and reported to rfcheck (SEC-04); loopback and IP addresses pass.
 //
 // The process says hello on rfcheck's control socket (RFCHECK_CONTROL), so that the report can
-// say how it was instrumented. Its clock is moved by libfaketime, not here.
+// say how it was instrumented. Its clock (Date, and the monotonic clock behind performance.now,
+// process.hrtime and timers) is moved by libfaketime, not here: when libfaketime is mapped into
+// the process, it acknowledges each travel rfcheck announces with the wall clock it then reads,
+// so that rfcheck knows the clock really moved.
 
 const net = require('node:net')
 const os = require('node:os')
@@ -45,6 +48,7 @@ function send (message) {
     channel = originalConnect.call(new net.Socket(), { path: control })
     channel.on('error', () => { pending.length = 0 })
     channel.on('connect', flush)
+    channel.on('data', receive)
   } else if (!channel.connecting && !channel.destroyed) {
     flush()
   }
@@ -54,6 +58,29 @@ function flush () {
   channel.ref()
   while (pending.length) channel.write(pending.shift())
   channel.write('', () => { if (pending.length === 0) channel.unref() })
+}
+
+let received = ''
+
+// rfcheck announces each travel: {"offset": seconds, "generation": n}; the answer is the clock read now
+function receive (chunk) {
+  received += chunk.toString('utf8')
+  let end
+  while ((end = received.indexOf('\n')) >= 0) {
+    const line = received.slice(0, end)
+    received = received.slice(end + 1)
+    let message
+    try { message = JSON.parse(line) } catch { continue }
+    if (message && typeof message.generation === 'number') send({ ack: message.generation, wall: Date.now() / 1000 })
+  }
+}
+
+function fakedClock () {
+  try {
+    return fs.readFileSync('/proc/self/maps', 'utf8').includes('libfaketime') ? 'libfaketime' : ''
+  } catch {
+    return ''
+  }
 }
 
 function remote (host) {
@@ -112,6 +139,6 @@ send({
     pid: process.pid,
     executable: process.execPath,
     hosts: routes.size > 0 ? 'preload' : '',
-    clock: ''
+    clock: fakedClock()
   }
 })

@@ -7,11 +7,15 @@ rfcheck puts this file's folder first on the target's ``PYTHONPATH``. Outside an
 1. leaves libfaketime behind (it breaks ``time.sleep`` on Python 3.11+): when the dynamic
    loader preloaded it, the interpreter starts again at once without it, same pid, same
    arguments; its children still get it back through the environment;
-2. connects to rfcheck's control socket, says hello, and follows rfcheck's clock: the wall
-   clock the app reads (``time.time``/``time_ns``, ``datetime.now``/``utcnow``/``today``,
-   ``time.gmtime``/``localtime``/``strftime``) is moved with time-machine by the offset rfcheck
-   announces, and every move is acknowledged; monotonic clocks and sleeping stay real. A
-   forked child (gunicorn workers) reconnects and catches up before the fork returns;
+2. connects to rfcheck's control socket, says hello, and follows rfcheck's clock: a travel is
+   elapsed time for the app. The wall clock it reads (``time.time``/``time_ns``,
+   ``datetime.now``/``utcnow``/``today``, ``time.gmtime``/``localtime``/``strftime``) is moved with
+   time-machine by the offset rfcheck announces, and the monotonic clocks (``time.monotonic``,
+   ``monotonic_ns``, ``perf_counter``, ``perf_counter_ns``: PyJWT's JWKS cool-down, asyncio's
+   timers) move forward with it; sleeping, timed waits and in-flight I/O stay real. Every move is
+   acknowledged with the wall clock the process then reads. A forked child (gunicorn workers)
+   reconnects and catches up before the fork returns; a gunicorn worker beats its heartbeat after
+   each move, as it would have done all through the time that passed;
 3. with ``RFCHECK_HOSTS``: answers name resolution for Request Finance's real hosts with the
    mock's loopback address and port, refuses (and reports) other remote names, and makes
    certifi's bundle the run's, for clients that pin it.
@@ -33,7 +37,10 @@ def _rfcheck_main():
     import socket
     import threading
 
-    state = {"offset": 0.0, "traveller": None, "socket": None, "clock": "", "lock": threading.Lock()}
+    import time
+
+    state = {"offset": 0.0, "traveller": None, "socket": None, "clock": "", "lock": threading.Lock(),
+             "ahead": 0.0}
 
     def send(message):
         sock = state["socket"]
@@ -67,15 +74,18 @@ def _rfcheck_main():
                 message = json.loads(line)
                 if "offset" in message:
                     move_to(float(message["offset"]))
-                    send({"ack": message["generation"]})
+                    send({"ack": message["generation"], "wall": time.time()})
         except (OSError, ValueError):
             pass
 
     def move_to(offset):
         traveller = state["traveller"]
         if traveller is not None and offset != state["offset"]:
-            traveller.shift(offset - state["offset"])
+            delta = offset - state["offset"]
+            traveller.shift(delta)
             state["offset"] = offset
+            state["ahead"] += max(delta, 0.0)  # a monotonic clock never goes back
+            _beat_gunicorn_heartbeat()
 
     def join(parent):
         """Connect, take the current offset before the app runs on, then follow in a thread."""
@@ -86,13 +96,15 @@ def _rfcheck_main():
         try:
             first = json.loads(reader.readline())
             move_to(float(first["offset"]))
-            send({"ack": first["generation"]})
+            send({"ack": first["generation"], "wall": time.time()})
         except (OSError, ValueError, KeyError):
             return
         sock.settimeout(None)
         threading.Thread(target=follow, args=(sock, reader), name="rfcheck-clock", daemon=True).start()
 
     state["traveller"], state["clock"] = _start_time_machine()
+    if state["traveller"] is not None:
+        _move_monotonic_clocks(state)
 
     def after_fork():
         inherited = state["socket"]
@@ -111,6 +123,44 @@ def _rfcheck_main():
     hosts = os.environ.get("RFCHECK_HOSTS")
     if hosts:
         _route_hosts(hosts, send)
+
+
+def _move_monotonic_clocks(state):
+    """Monotonic clocks read ``state["ahead"]`` seconds ahead of the real ones.
+
+    Patched on the ``time`` module before the app imports anything, so that what it and its
+    libraries read (``time.monotonic()``, ``from time import monotonic``) moves; the standard
+    library's own timed waits captured the real functions earlier and stay real.
+    """
+    import time
+
+    def ahead(real, scale, whole):
+        if whole:
+            return lambda: real() + int(state["ahead"] * scale)
+        return lambda: real() + state["ahead"]
+
+    for name, scale, whole in (("monotonic", 1, False), ("perf_counter", 1, False),
+                               ("monotonic_ns", 1e9, True), ("perf_counter_ns", 1e9, True)):
+        real = getattr(time, name, None)
+        if real is not None:
+            moved = ahead(real, scale, whole)
+            moved.__name__ = moved.__qualname__ = name
+            setattr(time, name, moved)
+
+
+def _beat_gunicorn_heartbeat():
+    """A gunicorn worker touches its heartbeat file after a move: its arbiter compares that file with a
+    monotonic clock that moved too, and would otherwise kill a worker that was never idle."""
+    if "gunicorn.workers.workertmp" not in sys.modules:
+        return
+    import gc
+
+    for thing in gc.get_objects():
+        if type(thing).__name__ == "WorkerTmp" and type(thing).__module__ == "gunicorn.workers.workertmp":
+            try:
+                thing.notify()
+            except Exception:  # the worker is going away: nothing to keep alive
+                pass
 
 
 def _leave_libfaketime():
