@@ -8,7 +8,7 @@ interface (the JSON report lists them); new ones go at the end of their group.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["CATALOGUE", "GROUPS", "GROUP_TITLES", "Requirement", "requirement"]
 
@@ -23,7 +23,9 @@ class Requirement:
 
     ``level`` is ``must``, ``should`` or ``manual``; for OIDC-01..08 it is the level for
     ID tokens from the token endpoint, and ``front_channel_level`` the one for ID tokens
-    from the implicit or hybrid flow. ``applies_to`` names the flows it judges.
+    from the implicit or hybrid flow. ``harm_level`` is the level of a shortfall that cost
+    users their session (TOKEN-06: a refresh storm that made the provider revoke the family).
+    ``applies_to`` names the flows it judges.
     """
 
     id: str
@@ -35,6 +37,7 @@ class Requirement:
     source: str
     front_channel_level: str | None = None
     applies_to: frozenset[str] = BOTH
+    harm_level: str | None = None
 
 
 def _req(rid: str, level: str, title: str, observed: str, remediation: str, source: str,
@@ -172,11 +175,12 @@ CATALOGUE: tuple[Requirement, ...] = (
           "more than 2 calls with the revoked token fails; so does a process that died on the 401",
           "On 401 invalid_token, refresh once and retry once; if that fails too, stop and surface the error "
           "(RFC 6750 §3.1).", "RFC 6750 §3.1"),
-    _code("TOKEN-06", "should", "Concurrent calls after expiry share one refresh",
-          "N parallel units of work after expiry with a slow token endpoint; more than one refresh warns",
-          "Guard the refresh with a lock (per user) so concurrent callers wait for one refresh and share its "
-          "result; with rotation, parallel refreshes revoke each other (RFC 9700 §4.14.2).",
-          "RFC 9700 §4.14.2"),
+    replace(_code("TOKEN-06", "should", "Concurrent calls after expiry share one refresh",
+                  "N parallel units of work after expiry with a slow token endpoint; more than one refresh warns; "
+                  "a storm that made the provider revoke the family and cost users their session fails (must)",
+                  "Guard the refresh with a lock (per user, shared by every instance) so concurrent callers wait "
+                  "for one refresh and share its result; with rotation, parallel refreshes revoke each other and "
+                  "log the users out (RFC 9700 §4.14.2).", "RFC 9700 §4.14.2"), harm_level="must"),
     _req("TOKEN-07", "should", "Backs off on token endpoint 429/5xx and honours Retry-After",
          "more than 3 immediate retries warns; so does throwing the session away on a transient error, or a "
          "process that died on it",

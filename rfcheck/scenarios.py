@@ -233,7 +233,10 @@ class ScenarioRun:
         """Travel ``seconds`` with the user active all the way: a unit of work every :data:`ACTIVE_EVERY`,
         the odd remainder first, so that the last unit is :data:`ACTIVE_EVERY` before the travel ends
         (``24h2m``: units 2 min, 4 h 2 min, … 20 h 2 min after it began; the session was last used 4 h
-        before its end)."""
+        before its end). The client credentials flow has no user, and no session to keep: one travel."""
+        if self.flow == CLIENT_CREDENTIALS:
+            self.travel(seconds)
+            return
         slices = int(seconds // ACTIVE_EVERY)
         remainder = seconds - slices * ACTIVE_EVERY
         moves = ([remainder] if remainder else []) + [float(ACTIVE_EVERY)] * slices

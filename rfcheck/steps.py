@@ -24,7 +24,7 @@ Steps, in the words of the runner:
     Move rfcheck's clock (and the target's) forward: seconds (``86520``) or ``1d``, ``24h2m``,
     ``1h1m``, ``90s``. With ``active`` the user stays active across it, as real users are across
     the expiry of their token: a unit of work every 4 h of it (labelled ``active unit N``), the
-    last one 4 h before the travel ends.
+    last one 4 h before the travel ends (the client credentials flow has no user: one travel).
 ``fault NAME [ARGUMENTS]``
     Switch a named fault of the mock on from now on (see :data:`FAULTS`).
 ``forge_callback [without_state]``

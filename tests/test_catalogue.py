@@ -30,9 +30,11 @@ def test_levels_match_the_design_table() -> None:
     for rid, level in rows:
         req = requirement(rid)
         if level == "must/should":
-            assert (req.front_channel_level, req.level) == ("must", "should"), rid
+            assert (req.front_channel_level, req.level, req.harm_level) == ("must", "should", None), rid
+        elif level == "should/must":  # should, must when the shortfall cost users their session
+            assert (req.level, req.harm_level, req.front_channel_level) == ("should", "must", None), rid
         else:
-            assert (req.level, req.front_channel_level) == (level, None), rid
+            assert (req.level, req.front_channel_level, req.harm_level) == (level, None, None), rid
     manual = [req.id for req in CATALOGUE if req.level == "manual"]
     assert manual == [f"MAN-{n:02d}" for n in range(1, 7)]
 

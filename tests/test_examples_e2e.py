@@ -118,7 +118,8 @@ RUNS: dict[str, tuple[Path, dict[str, str]]] = {
     "keeps_first_refresh_token": (BROKEN / "keeps_first_refresh_token.toml", {**CODE_OK, "TOKEN-03": "fail"}),
     "retries_dead_refresh_token": (BROKEN / "retries_dead_refresh_token.toml", {**CODE_OK, "TOKEN-04": "fail"}),
     "retries_401": (BROKEN / "retries_401.toml", {**CODE_OK, "TOKEN-05": "fail"}),
-    "no_refresh_lock": (BROKEN / "no_refresh_lock.toml", {**CODE_OK, "TOKEN-06": "warn"}),
+    # its refresh storm revokes the family and logs users out: the harm level of TOKEN-06 (must)
+    "no_refresh_lock": (BROKEN / "no_refresh_lock.toml", {**CODE_OK, "TOKEN-06": "fail"}),
     "no_backoff": (BROKEN / "no_backoff.toml", {**CODE_OK, "TOKEN-07": "warn"}),
     "capitalized_network": (BROKEN / "capitalized_network.toml", {**CODE_OK, "NET-02": "fail"}),
     "hardcoded_test_network": (BROKEN / "hardcoded_test_network.toml", {**CODE_OK, "NET-03": "fail"}),

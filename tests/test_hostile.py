@@ -219,6 +219,9 @@ class _Failing:
     def untrusted(self, alert: str) -> None:
         pass
 
+    def trusted(self) -> None:
+        pass
+
 
 def test_an_error_of_the_handler_is_kept_never_swallowed() -> None:
     handler = _Failing()

@@ -258,7 +258,8 @@ def refuses_changed_identity(ctx: Context) -> Finding:
                else "the refresh responses carried no ID token (openid was not in the refreshed scope)" if refreshes
                else "the target made no successful refresh after expiry (no refresh token, or it did not "
                     "refresh: SCOPE-01 and TOKEN-02 judge that)")
-        return skipped("OIDC-10", why)
+        still = clock_stood_still(result)
+        return unjudged("OIDC-10", f"{why}; {still}") if still and not refreshes else skipped("OIDC-10", why)
     issued = {issued_access_jti(e) for e in faulty} - {None}
     used = [e for e in api_calls(result) if e.facts.get("token_jti") in issued]
     if used:

@@ -74,6 +74,8 @@ def describe_failure(event: Event) -> str:
         return f"the app answered its user with {event.status}"
     how = {"login_required": "the app sent the user to log in again", "crashed": "the process had gone down",
            "no_answer": "the app did not answer"}.get(event.failure)
+    if how and ": its cookie " in event.detail:  # the session ended by its own cookie's lifetime
+        how += event.detail[event.detail.index(": its cookie "):].splitlines()[0]
     lines = event.detail.strip().splitlines()
     return how or (lines[0][:200] if lines else "the target raised an error")
 

@@ -11,6 +11,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
+from rfcheck.catalogue import requirement
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped, unjudged
 from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, describe_failure, expiry_travel,
                                    issued_access_jti, names, renewal_due, sent_by_target, successful, token_requests)
@@ -22,7 +23,7 @@ from rfcheck.scenarios import ACTIVE_EVERY, DAY, Event, ScenarioResult
 TOKEN_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 DEAD_REFRESH = ("revoked", "rotated_reused", "unknown")
 RESETS = ("login", "fault")  # a login the scenario asked for, or a revocation: a new token is due at once
-IDLE_FAILURES = ("error_status", "redirect_loop", "no_answer")  # how a return after days must never go
+IDLE_FAILURES = ("redirect_loop",)  # how a return after days must never go (a crash is REL-01's)
 MAX_EVIDENCE = 6
 MAX_DEAD_REFRESHES = 2  # catalogue TOKEN-04
 MAX_REVOKED_CALLS = 2  # catalogue TOKEN-05
@@ -177,8 +178,13 @@ def judge_renewal(ctx: Context, requirement_id: str, grants: tuple[str, ...], wh
     travel = expiry_travel(result)
     if travel is None:
         login = first_event(result, "login")
-        return skipped(requirement_id, "the expiry scenario never reached the time travel: "
-                       f"the login failed ({ctx.redact(login.detail) if login else 'no login'})")
+        if login is not None and not login.ok:
+            why = f"the login failed ({ctx.redact(describe_failure(login))})"
+        elif result.crash is not None:
+            why = f"the target went down after {result.crash.after} (REL-01 judges that)"
+        else:
+            why = "it ended before the travel"
+        return unjudged(requirement_id, f"the expiry scenario never travelled past the token's lifetime: {why}")
     repeated = repeated_expired_uses(result, grants)
     if repeated:
         return failed(requirement_id, f"the expired access token was used repeatedly ({len(repeated)} times)",
@@ -251,15 +257,16 @@ def refreshes_after_expiry(ctx: Context) -> Finding:
 
 
 def _idle_return(ctx: Context, finding: Finding) -> Finding:
-    """requirements.md, "An active user": back after 3 days, a refresh and a new login are both right;
-    an error page, a redirect loop or no answer is not (a crash is REL-01's)."""
+    """requirements.md, "An active user": back after 3 days, a refresh and a new login are both right,
+    and so is a handled error page; a 500 or a redirect loop is not (a crash is REL-01's)."""
     result = ctx.results.get("idle_return")
     if result is None or not result.completed:
         return finding
     travel = expiry_travel(result)
     if travel is None:
         return finding
-    broken = [u for u in units_after(result, travel) if not u.ok and u.failure in IDLE_FAILURES]
+    broken = [u for u in units_after(result, travel) if not u.ok and (
+        u.failure in IDLE_FAILURES or (u.failure == "error_status" and u.status == 500))]
     if not broken:
         return finding
     return failed("TOKEN-02", f"when the user came back after {travel.offset / DAY:g} days ({travel.label}), "
@@ -281,22 +288,27 @@ def _rotating_refresh(result: ScenarioResult, exchange: Exchange) -> Exchange | 
                  and e.form.get("refresh_token") == token), None)
 
 
-def stale_reuses(result: ScenarioResult) -> list[Exchange]:
-    """Rotated-out refresh tokens presented again by a step that began after the rotation's answer had
-    arrived.
+def _reuses(result: ScenarioResult) -> list[tuple[Exchange, Exchange | None]]:
+    """Every rotated-out refresh token presented again, with the refresh that rotated it out."""
+    return [(e, _rotating_refresh(result, e)) for e in token_calls(result, "refresh_token")
+            if e.facts.get("refresh_status") == "rotated_reused"]
 
-    A refresh sent while the rotating one was still in flight, or by one of several units of work begun
-    together before it was answered (a thread the machine scheduled late), is a race of parallel
-    refreshes, which TOKEN-06 judges; only a step begun afterwards shows an old token kept (RFC 6749 §6).
+
+def stale_reuses(result: ScenarioResult) -> list[Exchange]:
+    """Rotated-out refresh tokens presented again in a request sent after the rotation's answer had
+    reached the app (requirements.md, "Races": what counts is what the app knew), in any unit of work.
+
+    The journal numbers a request when it arrives and marks where the answer was sent (``done``): a
+    request that arrived after the rotating answer went out was sent by an app that had the new token
+    (RFC 6749 §6); one that arrived before it is a race of parallel refreshes, which TOKEN-06 judges.
     """
-    found = []
-    for exchange in token_calls(result, "refresh_token"):
-        if exchange.facts.get("refresh_status") != "rotated_reused":
-            continue
-        rotating = _rotating_refresh(result, exchange)
-        if rotating is None or (exchange.n > rotating.done and exchange.step_began >= rotating.done):
-            found.append(exchange)
-    return found
+    return [e for e, rotating in _reuses(result) if rotating is None or e.n > rotating.done]
+
+
+def races(result: ScenarioResult) -> list[Exchange]:
+    """Rotated-out refresh tokens presented while the rotating refresh was still in flight."""
+    stale = stale_reuses(result)
+    return [e for e, _ in _reuses(result) if e not in stale]
 
 
 @check("TOKEN-03", ALL_SCENARIOS)
@@ -314,14 +326,27 @@ def uses_newest_refresh_token(ctx: Context) -> Finding:
         return unobserved
     assert result is not None
     rotated = [e for e in successful(token_calls(result, "refresh_token")) if e.facts.get("refresh_status") == "current"]
+    raced = sum(len(races(r)) for r in results)
     if len(rotated) < 2:
         why = no_refresh_token(result) or (f"the rotation scenario saw {len(rotated)} successful refreshes; two in "
                                            "a row are needed to see the newest refresh token used")
         still = clock_stood_still(result)
         return unjudged("TOKEN-03", f"{why}; {still}") if still and not no_refresh_token(result) else (
             skipped("TOKEN-03", why))
-    return passed("TOKEN-03", f"{len(rotated)} refreshes in a row each presented the newest refresh token, and "
-                  "no rotated-out token was presented again in any scenario")
+    after = ("no rotated-out token was presented again in any scenario" if not raced else
+             f"no rotated-out token was presented again once the app had the new one ({raced} presented by refreshes "
+             "sent while the rotating one was in flight: a race, which TOKEN-06 judges)")
+    return passed("TOKEN-03", f"{len(rotated)} refreshes in a row each presented the newest refresh token, and {after}")
+
+
+def _unseen(requirement_id: str, result: ScenarioResult, what: str, refresh: bool = True) -> Finding:
+    """A skip for a renewal the scenario never saw: a refresh does not apply without a refresh token; it
+    was not judged when the target's clock stood still (it believed its token young, so never renewed it)."""
+    none = no_refresh_token(result) if refresh else None
+    if none:
+        return skipped(requirement_id, none)
+    still = clock_stood_still(result)
+    return unjudged(requirement_id, f"{what}: {still}") if still else skipped(requirement_id, what)
 
 
 # -- TOKEN-04 --------------------------------------------------------------------
@@ -370,8 +395,7 @@ def stops_on_invalid_grant(ctx: Context) -> Finding:
         return skipped("TOKEN-04", "the login failed, so the revoked refresh token was never met")
     dead = [e for e in dead_refresh_retries(result) if e.n > fault.first]
     if not dead:
-        return skipped("TOKEN-04", no_refresh_token(result) or "no refresh with the revoked refresh token was "
-                       "observed after the expiry")
+        return _unseen("TOKEN-04", result, "no refresh with the revoked refresh token was observed after the expiry")
     return _reconnected(ctx, result, fault, len(dead))
 
 
@@ -432,12 +456,33 @@ def one_refresh_for_parallel_units(ctx: Context) -> Finding:
     refreshes = [e for e in token_calls(result, "refresh_token") if start < e.n <= end]
     if len(refreshes) > 1:
         evidence = [ctx.evidence("concurrency", e, f"refresh from {e.step} ({_answer(e)})") for e in refreshes]
+        harm = _storm_harm(ctx, result, refreshes, parallel)
+        if harm is not None:
+            return harm
         return failed("TOKEN-06", f"{len(parallel)} parallel units of work made {len(refreshes)} refresh "
-                      "requests instead of sharing one", evidence[:MAX_EVIDENCE])
+                      "requests instead of sharing one (no user lost their session: should)", evidence[:MAX_EVIDENCE])
     if not refreshes:
-        return skipped("TOKEN-06", no_refresh_token(result) or "no refresh was observed during the parallel "
-                       "units after expiry")
+        return _unseen("TOKEN-06", result, "no refresh was observed during the parallel units after expiry")
     return passed("TOKEN-06", f"{len(parallel)} parallel units of work after expiry shared one refresh")
+
+
+def _storm_harm(ctx: Context, result: ScenarioResult, refreshes: list[Exchange], parallel: list[Event]) -> Finding | None:
+    """A storm whose reused refresh token made the provider revoke the family, so that units of work then
+    failed or sent their user to log in: with Auth0 rotation, a production outage at the first busy expiry
+    (the catalogue's harm level, must). None when the storm did no such harm."""
+    revoking = [e for e in refreshes if e.facts.get("refresh_status") == "rotated_reused"]
+    lost = [u for u in parallel if not u.ok]
+    if not revoking or not lost:
+        return None
+    evidence = [ctx.evidence("concurrency", e, f"refresh from {e.step} presented the refresh token another "
+                             "parallel refresh had just rotated out: the provider revoked the whole family")
+                for e in revoking[:3]]
+    evidence += [ctx.evidence("concurrency", _login_redirect(result, u), f"{u.label}: {ctx.redact(describe_failure(u))}")
+                 for u in lost[:3]]
+    return failed("TOKEN-06", f"{len(parallel)} parallel units of work made {len(refreshes)} refresh requests; "
+                  f"{len(revoking)} presented a refresh token another had just rotated out, the provider revoked "
+                  f"the family, and {len(lost)} of the {len(parallel)} units lost their session", evidence,
+                  level=requirement("TOKEN-06").harm_level)
 
 
 # -- TOKEN-07 --------------------------------------------------------------------
@@ -471,7 +516,7 @@ def backs_off_on_unavailable(ctx: Context) -> Finding:
         return failed("TOKEN-07", f"the process died on the token endpoint's {died.status}",
                       [ctx.evidence(result.name, died, "the last answer before the process went down")])
     if not refused:
-        return skipped("TOKEN-07", "the target never met the token endpoint's 429/503 answers")
+        return _unseen("TOKEN-07", result, "the target never met the token endpoint's 429/503 answers", refresh=False)
     dropped = [u for u in result.events_of("unit") if u.failure == "login_required" and u.first > refused[0].n - 1
                and not _lost_to_a_stale_refresh_token(result, u)]
     if dropped:

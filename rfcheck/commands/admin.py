@@ -360,6 +360,9 @@ class _WsgiBridge:
     def untrusted(self, alert: str) -> None:
         """Never called: the admin API is plain HTTP."""
 
+    def trusted(self) -> None:
+        """Never called: the admin API is plain HTTP."""
+
 
 class AdminServer:
     """Serves :class:`AdminApp` on 127.0.0.1 (``port`` 0: a free one)."""

@@ -10,7 +10,9 @@ each scenario (or at the end of the run with ``restart = "session"``).
 
 from __future__ import annotations
 
+import functools
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -60,10 +62,12 @@ class WebDriver(Surveyed):
         self._output_mark = 0
         self._lifetimes: dict[str, tuple[float, str]] = {}  # cookie name -> (end on rfcheck's clock, as set)
         self._ended: list[str] = []  # cookies that reached the end of their lifetime in the current step
+        self._offset = 0.0  # the clock's offset at the browser's last request
+        self._follows: tuple[float, bool] | None = None  # (offset, whether the app's clock follows rfcheck's)
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, env: Environment, clock: Clock) -> None:
-        self._browser = httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False, trust_env=False)
+        self._browser = self._new_browser()
         self._survey = self._instrumentation.survey()
         if self._process is not None and self._process.running:
             self._observe()
@@ -111,11 +115,31 @@ class WebDriver(Surveyed):
         raise DriverError(f"the app did not answer {probe} within {self.spec.ready_timeout:g} s "
                           f"(ready_timeout); {self._process.failure_output()}")
 
+    def _new_browser(self, cookies: httpx.Cookies | None = None) -> httpx.Client:
+        return httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False, trust_env=False, cookies=cookies,
+                            verify=client_tls())
+
+    def _after_travel(self) -> None:
+        """A travel is elapsed time for the app too: the keep-alive timers of its server (moved with its
+        clock) close the connections the browser and the prober kept, as a real browser's would be after
+        hours; each starts afresh, as a browser reconnects, rather than reusing a closed connection."""
+        offset = self._provider.clock.offset
+        if offset == self._offset:
+            return
+        self._offset = offset
+        if self._browser is not None:
+            old, self._browser = self._browser, self._new_browser(self._browser.cookies)
+            old.close()
+        if self._prober is not None:
+            self._prober.close()
+            self._prober = None
+
     def _probe(self, url: str, timeout: float) -> None:
         """GET ``url`` as a stranger would (no cookies), with one client kept for the driver's life: a
         client per probe built a TLS context each time, most of rfcheck's CPU while driving a web app."""
+        self._after_travel()
         if self._prober is None:
-            self._prober = httpx.Client(trust_env=False, follow_redirects=False)
+            self._prober = httpx.Client(trust_env=False, follow_redirects=False, verify=client_tls())
         try:
             self._prober.get(url, timeout=timeout)
         finally:
@@ -217,6 +241,7 @@ class WebDriver(Surveyed):
         """One request of the user's browser to the app, recorded in the journal with the app's answer."""
         assert self._browser is not None, "start() first"
         self._check_alive(what)
+        self._after_travel()
         self._expire_cookies()
         exchange = self._record(url)
         try:
@@ -264,10 +289,18 @@ class WebDriver(Surveyed):
             name, end, said = cookie_lifetime(header, now)
             if not name:
                 continue
+            if end is not None and said.startswith("Expires") and not self._app_clock_follows():
+                end += self._provider.clock.offset  # a date the app wrote on its own clock, which stood still
             if end is None:
                 self._lifetimes.pop(name, None)
             else:
                 self._lifetimes[name] = (end, said)
+
+    def _app_clock_follows(self) -> bool:
+        offset = self._provider.clock.offset
+        if self._follows is None or self._follows[0] != offset:
+            self._follows = (offset, self.can_move_clock)
+        return self._follows[1]
 
     def _expire_cookies(self) -> None:
         """Drop the cookies whose lifetime ended on rfcheck's clock (the jar only knows the real one)."""
@@ -290,6 +323,15 @@ class WebDriver(Surveyed):
     def _check_alive(self, what: str) -> None:
         if self._process is not None and not self._process.running:
             raise StepFailed(f"{what}: the app had exited (status {self._process.returncode})", kind="crashed")
+
+
+@functools.lru_cache(maxsize=1)
+def client_tls() -> ssl.SSLContext:
+    """The TLS settings of rfcheck's browser and prober (httpx's defaults: certifi's roots), made once: a
+    context costs about 40 ms to build, and each scenario's browser starts afresh after every travel."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def cookie_lifetime(header: str, now: float) -> tuple[str, float | None, str]:

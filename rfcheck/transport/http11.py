@@ -53,7 +53,7 @@ _NO_BODY = {204, 304}
 _BLANK = object()  # only blank lines came while waiting for a request
 # the TLS alerts (RFC 8446 §6.2) a client sends when it does not trust the certificate, as OpenSSL names them
 _REFUSED_CERTIFICATE = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN")
-_NO_ALERT = "no TLS alert: the client hung up once it had the certificate, before any request"
+NO_ALERT = _NO_ALERT = "no TLS alert: the client hung up once it had the certificate, before any request"
 _DROPPED_AT_ONCE = 1.0  # seconds: a pool's unused connection closes later than that (Chromium: 10 s and more)
 
 
@@ -111,7 +111,11 @@ class Handler(Protocol):
 
     def untrusted(self, alert: str) -> None:
         """A client ended the TLS handshake refusing the server's certificate (``alert``: OpenSSL's
-        name of the TLS alert it sent): no request came, but the user needs to know why."""
+        name of the TLS alert it sent, or :data:`NO_ALERT`): no request came, but the user needs to
+        know why."""
+
+    def trusted(self) -> None:
+        """A client sent a request over TLS: it trusts the certificate (called on the event loop)."""
 
 
 class _Refused(Exception):
@@ -374,8 +378,8 @@ class HttpServer:
                     return
                 stream = secure
             await self._serve(stream, "https" if self._tls else "http", "")
-            if isinstance(stream, _Tls) and stream.dropped_at_once():
-                await self._in_worker(self.handler.untrusted, _NO_ALERT)
+            if isinstance(stream, _Tls):
+                await self._after_tls(stream)
         except (OSError, asyncio.CancelledError):  # the client went away (a reset, a TLS alert), or the server stops
             pass
         except Exception as err:  # a bug of ours: kept for the run's notes, the connection closed
@@ -430,7 +434,14 @@ class HttpServer:
             await self._handshake_failed(err, secure, stream, request.target)
             return
         await self._serve(secure, "https", request.target)
-        if secure.dropped_at_once():
+        await self._after_tls(secure)
+
+    async def _after_tls(self, secure: _Tls) -> None:
+        """A TLS connection served: one that carried requests shows the CA is trusted; one dropped at once
+        may show a client that turned the certificate down (the handler weighs the two)."""
+        if secure.delivered:
+            self.handler.trusted()
+        elif secure.dropped_at_once():
             await self._in_worker(self.handler.untrusted, _NO_ALERT)
 
     async def _handshake_failed(self, err: BaseException, secure: _Tls, plain: _Plain, tunnel: str = "") -> None:

@@ -16,7 +16,7 @@ import httpx
 
 from rfcheck.provider.app import Provider
 from rfcheck.provider.http import Site
-from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response, Tunnel
+from rfcheck.transport.http11 import NO_ALERT, HttpServer, Refusal, Request, Response, Tunnel
 
 # Requests answered at once (connections wait on the event loop, not in a thread). Python work
 # holds the GIL (RSA signing releases it): past a few threads, more only add GIL hand-offs
@@ -40,6 +40,8 @@ class LoopbackServer:
                  tunnel: Tunnel | None = None) -> None:
         self.provider = provider
         self.kind = kind
+        self._trusted = False  # a request came over TLS: clients here trust the run's CA
+        self._suspected = False  # a TLS connection dropped at once, before any such request
         self.tunnel = tunnel
         context = server_tls_context(*tls) if isinstance(tls, tuple) else tls
         self._server = HttpServer(self, port=port, tls=context, threads=threads, name=kind)
@@ -67,12 +69,14 @@ class LoopbackServer:
 
     def bind(self, provider: Provider) -> None:
         """Serve ``provider`` from now on, at the same URL (the next scenario on this server's lane)."""
+        self.settle()
         self.provider = provider
         if self.site is not None and self.kind != PROXY:
             self.site = provider.add_site(self.kind, self.site.base)
 
     def stop(self) -> None:
         self._server.stop()
+        self.settle()
 
     # -- as the server's handler, in a worker thread ------------------------------------------------
     def respond(self, request: Request) -> Response:
@@ -103,6 +107,23 @@ class LoopbackServer:
         self.provider.errors.append(error)
 
     def untrusted(self, alert: str) -> None:
+        if alert != NO_ALERT:
+            self._distrust(alert)
+        elif not self._trusted:
+            # a hang-up right after the handshake is also a dial the client gave up (Go cancels the dials
+            # a finished request started): it means distrust only if no request ever came over TLS here
+            self._suspected = True
+
+    def trusted(self) -> None:
+        self._trusted, self._suspected = True, False
+
+    def settle(self) -> None:
+        """The end of a scenario here: hang-ups that no trusting client explained are named."""
+        if self._suspected and not self._trusted:
+            self._distrust(NO_ALERT)
+        self._suspected = False
+
+    def _distrust(self, alert: str) -> None:
         where = self.url if self.kind != PROXY else "a tunnel to Request Finance's real hosts"
         self.provider.notice(f"a client refused the TLS certificate of {where} ({alert}): the target does "
                              "not trust the run's CA, so it could not reach the mock over TLS; the README's "
