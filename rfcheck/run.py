@@ -130,6 +130,8 @@ class RfcheckSession:
             if finding.status in ("fail", "warn"):
                 title = requirement(finding.id).title
                 write(f"  {finding.status.upper():4} {finding.id} {title}: {finding.reason}")
+            elif not finding.judged:  # observed too little to judge (a clock that stood still): the reason, here
+                write(f"  NOT JUDGED {finding.id} {requirement(finding.id).title}: {finding.reason}", yellow=True)
         for path in self.report_paths:
             write(f"report: {path}")
         if os.environ.get("GITHUB_ACTIONS") == "true":

@@ -39,7 +39,7 @@ def test_the_built_in_scenarios_are_the_files_of_scenarios() -> None:
     assert sorted(SCENARIOS) == sorted(p.stem for p in folder.glob("*.toml"))
     assert len(SCENARIOS) == 22
     expiry = SCENARIOS["expiry"]
-    assert [s.text for s in expiry.steps] == ["login", "units 2", "travel 24h2m", "units 3"]
+    assert [s.text for s in expiry.steps] == ["login", "units 2", "travel 24h2m active", "units 3"]
     assert expiry.flows == {AUTHORIZATION_CODE, CLIENT_CREDENTIALS}
     assert SCENARIOS["rotation"].flows == {AUTHORIZATION_CODE}
     assert SCENARIOS["oidc_hs256_confusion"].fault_argument("id_token") == "hs256_public_key"
@@ -80,6 +80,8 @@ def test_the_reference_names_every_step_and_fault() -> None:
     ('"fault token_endpoint_fails 429 2",', 3, "fault token_endpoint_fails takes 3 arguments, not 2 "
                                               "(usage: fault token_endpoint_fails STATUS TIMES RETRY_AFTER)"),
     ('"travel later",', 3, "step 'travel later': expected one duration, in seconds or like 1d, 24h2m"),
+    ('"travel 24h2m idle",', 3, "step 'travel 24h2m idle': expected one duration, in seconds or like 1d, 24h2m, "
+                                "1h1m, 90s, optionally followed by 'active'"),
     ('"units 3 maybe",', 3, "expected a number of units, optionally followed by 'parallel'"),
     ('"deliver_forged_callback",', 3, "no forge_callback step comes before it"),
 ])

@@ -31,12 +31,12 @@ def web_harness(toml_harness: Callable[..., Harness]) -> Iterator[Callable[..., 
     """``web_harness(mode="", **web)``: a started harness for the test app; stopped at teardown."""
     harnesses: list[Harness] = []
 
-    def make(mode: str = "", **web: Any) -> Harness:
+    def make(mode: str = "", env: dict[str, str] | None = None, **web: Any) -> Harness:
         settings = {"start": f'"{sys.executable}" "{APP}"', "url": "http://127.0.0.1:{port}",
                     "actions": ["/invoices"], "ready_timeout": 10, "step_timeout": 5, **web}
         harness = toml_harness({
             "target": {"name": "web-app", "kind": "web", "redirect_uri": "http://127.0.0.1:{port}/callback"},
-            "target.web": settings, "target.env": {**APP_ENV, "APP_MODE": mode}}, start=False)
+            "target.web": settings, "target.env": {**APP_ENV, "APP_MODE": mode, **(env or {})}}, start=False)
         harnesses.append(harness)
         harness.start()
         return harness
@@ -205,3 +205,23 @@ def test_a_failed_start_shows_the_first_error_lines_above_a_long_tail(
     assert result.outcome == "error"
     assert "its first error lines:\nError: RF_ISSUER is not a URL" in result.reason
     assert "line 99" in result.reason
+
+
+def test_a_session_cookie_ends_by_its_lifetime_on_rfcheck_s_clock(web_harness: Callable[..., Harness]) -> None:
+    # the app gives its session cookie 3 h (Max-Age); the user is active every 4 h across the expiry, so the
+    # browser, on rfcheck's clock, has dropped the cookie by the second active unit, and the step says why
+    result = web_harness(env={"APP_COOKIE_MAX_AGE": "10800"}).scenario("expiry")
+    units = [(e.label, e.ok) for e in result.events_of("unit")]
+    assert units[:3] == [("unit 1", True), ("unit 2", True), ("active unit 1", True)], units
+    second = next(e for e in result.events_of("unit") if e.label == "active unit 2")
+    assert (second.ok, second.failure) == (False, "login_required"), second
+    assert second.detail == ("the app sent the user to log in again: its cookie sid (Max-Age=10800) had reached "
+                             "the end of the lifetime the app gave it, on rfcheck's clock"), second.detail
+    request = next(e for e in result.during(second) if e.origin == "browser")
+    assert "sid=" not in request.headers.get("cookie", ""), "the browser no longer sent it"
+
+
+def test_without_a_lifetime_the_session_cookie_lives_on(web_harness: Callable[..., Harness]) -> None:
+    result = web_harness().scenario("expiry")  # (this app never refreshes: the units after the expiry fail)
+    active = [e for e in result.events_of("unit") if e.label.startswith("active unit")]
+    assert len(active) == 6 and all(e.ok for e in active), [(e.label, e.detail) for e in active if not e.ok]

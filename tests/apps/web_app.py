@@ -2,7 +2,8 @@
 
 Authorization code flow with state, nonce and PKCE S256 against ``RF_ISSUER``, a session
 cookie, and ``/invoices`` calling ``RF_API_URL``. ``APP_MODE`` makes it misbehave on purpose:
-``crash`` exits at start, ``mute`` never listens, ``die_on_error`` exits when the API answers an error. Every line it writes names its pid, so the
+``crash`` exits at start, ``mute`` never listens, ``die_on_error`` exits when the API answers an error;
+``APP_COOKIE_MAX_AGE`` gives its session cookie a lifetime. Every line it writes names its pid, so the
 tests can tell processes apart (and check that none outlives them).
 
 It waits with ``threading.Event().wait`` rather than ``time.sleep``: rfcheck runs it under
@@ -64,7 +65,9 @@ class App(BaseHTTPRequestHandler):
                            "audience": "accounts", "scope": "openid profile email offline_access",
                            "state": state, "nonce": nonce, "code_challenge": challenge,
                            "code_challenge_method": "S256"})
-        self.redirect(f"{ISSUER}/authorize?{query}", cookie=f"sid={sid}; Path=/; HttpOnly")
+        lifetime = os.environ.get("APP_COOKIE_MAX_AGE", "")  # a session cookie that lives this many seconds
+        self.redirect(f"{ISSUER}/authorize?{query}",
+                      cookie=f"sid={sid}; Path=/; HttpOnly" + (f"; Max-Age={lifetime}" if lifetime else ""))
 
     def callback(self, params: dict[str, str]) -> None:
         session = self.session()
