@@ -6,6 +6,7 @@ Scenarios run side by side, each on a lane of its own (:mod:`rfcheck.lanes`), as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -20,12 +21,13 @@ from contextlib import contextmanager
 from rfcheck import Environment, Target
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
 from rfcheck.journal import Secrets
+from rfcheck.world import Registry, SharedWorld, crossings
 from rfcheck.lanes import Lane, default_jobs, fill, free_port, serial_reason
 from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.keys import KeySet
-from rfcheck.scenarios import SCENARIOS, ScenarioResult, Sequence, execute
+from rfcheck.scenarios import SCENARIOS, ScenarioResult, ScenarioSpec, Sequence, execute
 from rfcheck.steps import load_file
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
@@ -74,6 +76,10 @@ class Harness:
         self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
         self.on_scenario: Callable[[ScenarioResult, float], None] | None = None  # after each scenario ran
         self.client: Client | None = None
+        self.registry = Registry()  # every mock's tokens: a shared store of the integration's shows in it
+        self._world: SharedWorld | None = None
+        self._crossed: dict[str, dict[str, list[int]]] = {}  # scenario -> the scenarios whose tokens it presented
+        self._furthest = 0.0  # the furthest offset any scenario's clock reached: where a shared world goes on
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -311,14 +317,49 @@ class Harness:
             mine = future is None
             if future is None:
                 future = self._futures[name] = Future()
-        if mine:
+        if mine and self._crossed:  # the run's scenarios already shared a store: this one goes to that world
+            try:
+                future.set_result(self._on_one_world(name))
+            except BaseException as err:
+                future.set_exception(err)
+        elif mine:
             self._complete(name, future)
+        result = self._wait(future)
+        if not self._crossed:
+            return result
+        return self._on_one_world(name)
+
+    def _wait(self, future: "Future[ScenarioResult]") -> ScenarioResult:
         while True:
             self.report_progress()
             try:
                 return future.result(timeout=_WAIT)
             except TimeoutError:
                 continue
+
+    # -- one integration, one store (rfcheck.world) ----------------------------------------------------
+    def _on_one_world(self, name: str) -> ScenarioResult:
+        """The scenarios shared the integration's token store: once every scenario begun has ended, each is
+        judged again on one shared world, one at a time on one lane (one issuer, one timeline); a scenario
+        asked for later runs there at once."""
+        with self._lock:
+            pending = [future for other, future in self._futures.items() if other != name]
+        for future in pending:
+            with contextlib.suppress(BaseException):
+                self._wait(future)
+        with self._lock:
+            if self._world is None:
+                self._world = SharedWorld(self.registry, self.provider.tokens)
+                self.registry.add("the shared world", self._world.tokens)
+            world = self._world
+        with world.lock:
+            if not world.scenarios:
+                self.note(world.note(self._crossed))
+            if name not in world.scenarios and not self._stopping:
+                for other in [r.name for r in self.ordered_results() if r.name not in world.scenarios] + [name]:
+                    if other not in world.scenarios and other in self.scenarios:
+                        self.results[other] = self._in_shared_world(world, self.scenarios[other])
+        return self.results[name]
 
     def report_progress(self) -> None:
         """Tell ``on_scenario`` about the scenarios finished so far (from the calling thread: the main one)."""
@@ -355,7 +396,13 @@ class Harness:
             self._canary = self._canary or name
         began = time.monotonic()
         with self.on_a_lane() as (lane, provider):
+            self.registry.add(name, provider.tokens)
             result = execute(self, lane, provider, spec)
+            self._reached(lane.clock.offset)
+        crossed = crossings(result.exchanges, provider.tokens, self.registry)
+        if crossed:
+            with self._lock:
+                self._crossed[name] = crossed
         if name == "baseline":
             _not_driven_at_baseline(result)
         if result.outcome == "error" and name == self._canary:
@@ -364,6 +411,30 @@ class Harness:
         self._progress.put((result, time.monotonic() - began))
         return result
 
+
+    def _reached(self, offset: float) -> None:
+        with self._lock:
+            self._furthest = max(self._furthest, offset)
+
+    def _in_shared_world(self, world: SharedWorld, spec: ScenarioSpec) -> ScenarioResult:
+        """``spec`` on the shared world: its tokens the run's, on the first lane, its timeline going on from
+        the furthest point any mock reached (the caller holds ``world.lock``)."""
+        world.scenarios.append(spec.name)
+        if self.config.flow not in spec.flows:
+            return ScenarioResult(spec.name, "not-run", f"does not apply to the {self.config.flow} flow")
+        lane = self._lanes[0]
+        provider = self.new_provider(lane.clock)
+        lane.bind(provider)
+        try:
+            world.tokens.clock = lane.clock
+            provider.tokens = world.tokens
+            lane.clock.travel(max(world.offset, self._furthest))
+            result = execute(self, lane, provider, spec)
+            world.offset = lane.clock.offset
+        finally:
+            self._busy.pop(lane.index, None)
+            lane.release(self.provider)
+        return result
 
     def ordered_results(self) -> list[ScenarioResult]:
         """The results in the scenarios' own order (built-in files, then the integration's)."""

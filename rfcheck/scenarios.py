@@ -49,7 +49,7 @@ class Event:
     last: int = 0  # journal position after it
     failure: str = ""  # how a failed step failed: StepFailed.kind (refused, error_status, login_required…)
     status: int | None = None  # the status a web app answered its user with, when that failed the step
-    offset: float = 0.0  # seconds the scenario's clock had travelled when the step ended
+    offset: float = 0.0  # seconds the scenario's clock had travelled (since the scenario began) when the step ended
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,7 @@ class ScenarioRun:
         self.result = ScenarioResult(name, "completed", provider=provider)
         self._counts: dict[str, int] = {}
         self._start = self.journal.mark()
+        self._origin = provider.clock.offset  # a shared world's timeline does not start at zero
 
     @property
     def flow(self) -> str:
@@ -161,7 +162,7 @@ class ScenarioRun:
             event.ok, event.detail, event.failure, event.status = False, str(err), err.kind, err.status
         finally:
             event.last = self.journal.mark()
-            event.offset = self.provider.clock.offset
+            event.offset = self.provider.clock.offset - self._origin
             self.result.events.append(event)
         self.watch(event.label, event.first)
 
@@ -224,7 +225,7 @@ class ScenarioRun:
             thread.join(timeout=60)
         for event in events:
             event.last = self.journal.mark()
-            event.offset = self.provider.clock.offset
+            event.offset = self.provider.clock.offset - self._origin
         self.result.events.extend(sorted(events, key=lambda e: e.label))
         self.watch(f"{count} parallel units", first)
         return events

@@ -63,6 +63,12 @@ CASES = {
     # Flask + requests-oauthlib, ID tokens verified by PyJWT's PyJWKClient with its defaults: its JWKS
     # cache and its cool-down run on time.monotonic, which travels with rfcheck's clock (OIDC-09)
     "../flask_pyjwt/rfcheck.toml": ("ready", READY),
+    # requests-oauthlib's token_updater stores nothing: the rotated refresh token is presented again (TOKEN-03),
+    # an extra refresh each time (TOKEN-01); the two refreshes of the parallel units did no harm of their own
+    "../flask_pyjwt/broken_token_updater_noop.toml": ("not-ready", {**READY, "TOKEN-01": "fail", "TOKEN-03": "fail",
+                                                                    "TOKEN-06": "warn"}),
+    # no refresh lock: the storm after expiry revokes the family and logs the users out (TOKEN-06 at must)
+    "../flask_pyjwt/broken_no_refresh_lock.toml": ("not-ready", {**READY, "TOKEN-06": "fail"}),
 }
 
 
@@ -100,6 +106,8 @@ def test_flask_example_gets_exactly_its_expected_statuses(config: str, tmp_path:
     assert bool(crashed) == (expected["REL-01"] == "fail"), report["scenarios"]
     assert all(s["outcome"] in ("completed", "crashed") for s in report["scenarios"])
     assert_contract(tmp_path / "rfcheck-report.json")
+    token_06 = next(r for r in report["requirements"] if r["id"] == "TOKEN-06")
+    assert token_06["level"] == ("must" if token_06["status"] == "fail" else "should"), token_06
     if config in ("rfcheck.toml", "../flask_pyjwt/rfcheck.toml"):
         assert "RfcheckWarning" not in done.stdout, "the correct app is ready with no warning"
         # its clock followed rfcheck's (rfcheck's sitecustomize): Authlib refreshed by the clock, before any 401

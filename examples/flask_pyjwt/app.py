@@ -32,10 +32,20 @@ On top of the tutorials, what a production app needs:
 
 Configuration comes from the environment only (see ``Settings``). Run it with ``python3 app.py``;
 see README.md.
+
+For rfcheck's own tests, ``ACME_BROKEN`` selects one of two deliberately broken variants, each a
+mistake real teams make (unset or empty: the correct app above):
+
+- ``token_updater_noop``: requests-oauthlib's ``token_updater`` does nothing
+  (``token_updater=lambda token: None``), so the rotated refresh token is never stored and the old
+  one is presented again at the next refresh (TOKEN-03);
+- ``no_refresh_lock``: the per-user lock around the refresh is missing, so parallel requests that
+  find the token expired each refresh on their own with the same refresh token (TOKEN-06).
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import os
@@ -62,6 +72,7 @@ MAX_RETRY_WAIT = 5.0  # seconds: a longer Retry-After is not waited for while th
 HTTP_TIMEOUT = 5  # seconds, for every request to Request Finance
 ID_TOKEN_LEEWAY = 30  # seconds of clock skew tolerated on exp/iat
 MAX_PENDING_LOGINS = 5  # per browser session (several tabs may start a login)
+BROKEN_VARIANTS = ("token_updater_noop", "no_refresh_lock")  # ACME_BROKEN, see the module docstring
 
 log = logging.getLogger("acme")
 
@@ -83,6 +94,7 @@ class Settings:
     redirect_uri: str  # RF_REDIRECT_URI: this app's registered callback
     network: str  # RF_NETWORK: exactly "test" or "live"
     port: int  # PORT
+    broken: str = ""  # ACME_BROKEN: "" (the correct app) or one of BROKEN_VARIANTS, for rfcheck's tests
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -99,7 +111,10 @@ class Settings:
             values[key] = values[key].rstrip("/")
             if not values[key].startswith("https://"):
                 raise SystemExit(f"configuration error: {names[key]} must be an https:// URL")
-        return cls(port=int(env.get("PORT", "5000")), **values)
+        broken = env.get("ACME_BROKEN", "")
+        if broken and broken not in BROKEN_VARIANTS:
+            raise SystemExit(f"configuration error: ACME_BROKEN must be one of {', '.join(BROKEN_VARIANTS)}")
+        return cls(port=int(env.get("PORT", "5000")), broken=broken, **values)
 
 
 def allow_loopback_redirect_uri(settings: Settings) -> None:
@@ -319,12 +334,20 @@ class UserOAuth2Session(OAuth2Session):
 
     def __init__(self, rf: "RequestFinance", user: User) -> None:
         settings = rf.settings
+        token = dict(user.token)  # one snapshot: a parallel request may end the session meanwhile
+        if not token.get("access_token"):  # ended by then: never call the API without a token
+            raise LoginRequired("session ended")
+        token_updater: Callable[[dict[str, Any]], None] = user.store
+        if settings.broken == "token_updater_noop":
+            # BROKEN on purpose: "the session keeps the token itself" -- but this session lives for one
+            # request, so the rotated refresh token is lost and the next refresh presents the old one.
+            token_updater = lambda token: None  # noqa: E731
         super().__init__(
-            settings.client_id, token=dict(user.token), scope=SCOPES, redirect_uri=settings.redirect_uri,
+            settings.client_id, token=token, scope=SCOPES, redirect_uri=settings.redirect_uri,
             auto_refresh_url=rf.provider.token_endpoint,
             # the client authenticates in the refresh request's body (client_secret_post)
             auto_refresh_kwargs={"client_id": settings.client_id, "client_secret": settings.client_secret},
-            token_updater=user.store)
+            token_updater=token_updater)
         self.register_compliance_hook("refresh_token_response", raise_when_busy)
         self.rf = rf
         self.user = user
@@ -332,16 +355,23 @@ class UserOAuth2Session(OAuth2Session):
     def refresh_token(self, token_url: str, refresh_token: str | None = None, **kwargs: Any) -> dict[str, Any]:
         user = self.user
         stale = self.access_token  # the token this request holds
-        with user.lock:
-            if user.ended:
+        lock: contextlib.AbstractContextManager[Any] = user.lock
+        if self.rf.settings.broken == "no_refresh_lock":
+            # BROKEN on purpose: no lock, so requests that find the token expired at the same time all
+            # pass the re-check below and each refresh with the same refresh token (Auth0 rotation then
+            # revokes the family and those users must log in again).
+            lock = contextlib.nullcontext()
+        with lock:
+            current = dict(user.token)  # one snapshot (a logout in another tab may end the session)
+            if user.ended or not current.get("access_token"):
                 raise LoginRequired("session ended")
-            if user.token.get("access_token") != stale:  # refreshed by a concurrent request meanwhile
-                self.token = dict(user.token)
-                return dict(user.token)
-            if not user.token.get("refresh_token"):
+            if current["access_token"] != stale:  # refreshed by a concurrent request meanwhile
+                self.token = current
+                return dict(current)
+            if not current.get("refresh_token"):
                 self.rf.end(user, "no refresh token")
             log.info("refreshing the access token of user %s", user.sub)
-            newest = user.token["refresh_token"]
+            newest = current["refresh_token"]
             kwargs["timeout"] = kwargs.get("timeout") or HTTP_TIMEOUT  # the API call's, on the automatic path
             try:
                 fresh = with_token_retries(lambda: super(UserOAuth2Session, self).refresh_token(
@@ -351,10 +381,10 @@ class UserOAuth2Session(OAuth2Session):
                 # OAuth error leaves no usable refresh token either.
                 self.rf.end(user, f"refresh refused ({err.error})")
             self.rf.check_same_user(user, fresh)
-            # Stored here, under the lock, so that a request waiting on it sees the rotated refresh
-            # token at once. On the automatic path requests-oauthlib then calls token_updater
-            # (user.store) with the same token again, which changes nothing.
-            user.store(fresh)
+            # Stored here, through the token_updater (user.store), under the lock, so that a request
+            # waiting on it sees the rotated refresh token at once. On the automatic path
+            # requests-oauthlib then calls token_updater with the same token again, which changes nothing.
+            self.token_updater(fresh)
             return fresh
 
 

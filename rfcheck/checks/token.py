@@ -203,7 +203,8 @@ def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, trave
     after = [e for e in sent_by_target(result) if e.n > travel.first]
     requests = [e for e in token_calls(result, *grants) if e.n > renewal_due(result, travel)]
     renewals = successful(requests)
-    broken = [u for u in units_after(result, travel) if not u.ok]
+    # a session lost to a refresh token kept after its rotation is TOKEN-03's defect, not a missing renewal
+    broken = [u for u in units_after(result, travel) if not u.ok and not _lost_to_a_stale_refresh_token(result, u)]
     still = clock_stood_still(result)
     if not renewals and still:
         did = f" ({ctx.redact(describe_failure(broken[0]))})" if broken else ""
@@ -459,8 +460,11 @@ def one_refresh_for_parallel_units(ctx: Context) -> Finding:
         harm = _storm_harm(ctx, result, refreshes, parallel)
         if harm is not None:
             return harm
+        lost = [u for u in parallel if not u.ok]
+        why = (f"{len(lost)} units lost their session to a refresh token kept after its rotation (TOKEN-03), "
+               "not to the storm" if lost else "no user lost their session")
         return failed("TOKEN-06", f"{len(parallel)} parallel units of work made {len(refreshes)} refresh "
-                      "requests instead of sharing one (no user lost their session: should)", evidence[:MAX_EVIDENCE])
+                      f"requests instead of sharing one ({why}: should)", evidence[:MAX_EVIDENCE])
     if not refreshes:
         return _unseen("TOKEN-06", result, "no refresh was observed during the parallel units after expiry")
     return passed("TOKEN-06", f"{len(parallel)} parallel units of work after expiry shared one refresh")
@@ -470,7 +474,8 @@ def _storm_harm(ctx: Context, result: ScenarioResult, refreshes: list[Exchange],
     """A storm whose reused refresh token made the provider revoke the family, so that units of work then
     failed or sent their user to log in: with Auth0 rotation, a production outage at the first busy expiry
     (the catalogue's harm level, must). None when the storm did no such harm."""
-    revoking = [e for e in refreshes if e.facts.get("refresh_status") == "rotated_reused"]
+    raced = races(result)  # a reuse sent after the rotation's answer arrived is TOKEN-03's, not the storm's
+    revoking = [e for e in refreshes if e in raced]
     lost = [u for u in parallel if not u.ok]
     if not revoking or not lost:
         return None
@@ -479,9 +484,11 @@ def _storm_harm(ctx: Context, result: ScenarioResult, refreshes: list[Exchange],
                 for e in revoking[:3]]
     evidence += [ctx.evidence("concurrency", _login_redirect(result, u), f"{u.label}: {ctx.redact(describe_failure(u))}")
                  for u in lost[:3]]
+    after = sum(e.facts.get("refresh_status") == "revoked" for e in refreshes)
+    more = f", {after} more met the revoked family" if after else ""
     return failed("TOKEN-06", f"{len(parallel)} parallel units of work made {len(refreshes)} refresh requests; "
                   f"{len(revoking)} presented a refresh token another had just rotated out, the provider revoked "
-                  f"the family, and {len(lost)} of the {len(parallel)} units lost their session", evidence,
+                  f"the family{more}, and {len(lost)} of the {len(parallel)} units lost their session", evidence,
                   level=requirement("TOKEN-06").harm_level)
 
 

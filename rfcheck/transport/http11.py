@@ -406,6 +406,8 @@ class HttpServer:
                 return
             if request is None:
                 return
+            if isinstance(stream, _Tls):  # a request over TLS: its client trusts the certificate
+                self.handler.trusted()
             if request.method == "CONNECT" and self.handler.tunnel is not None and not tunnel:
                 await self._tunnel(conn, stream, request, self.handler.tunnel)
                 return
@@ -439,9 +441,7 @@ class HttpServer:
     async def _after_tls(self, secure: _Tls) -> None:
         """A TLS connection served: one that carried requests shows the CA is trusted; one dropped at once
         may show a client that turned the certificate down (the handler weighs the two)."""
-        if secure.delivered:
-            self.handler.trusted()
-        elif secure.dropped_at_once():
+        if not secure.delivered and secure.dropped_at_once():
             await self._in_worker(self.handler.untrusted, _NO_ALERT)
 
     async def _handshake_failed(self, err: BaseException, secure: _Tls, plain: _Plain, tunnel: str = "") -> None:
