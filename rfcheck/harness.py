@@ -78,7 +78,7 @@ class Harness:
         self.client: Client | None = None
         self.registry = Registry()  # every mock's tokens: a shared store of the integration's shows in it
         self._world: SharedWorld | None = None
-        self._crossed: dict[str, dict[str, list[int]]] = {}  # scenario -> the scenarios whose tokens it presented
+        self._crossed: dict[str, set[str]] = {}  # scenario -> the scenarios whose tokens it presented
         self._furthest = 0.0  # the furthest offset any scenario's clock reached: where a shared world goes on
 
     # -- lifecycle --------------------------------------------------------------------
@@ -349,14 +349,13 @@ class Harness:
                 self._wait(future)
         with self._lock:
             if self._world is None:
-                self._world = SharedWorld(self.registry, self.provider.tokens)
-                self.registry.add("the shared world", self._world.tokens)
+                self._world = SharedWorld(self.registry, self._lanes[0].clock, self.keys)
             world = self._world
         with world.lock:
             if not world.scenarios:
                 self.note(world.note(self._crossed))
             if name not in world.scenarios and not self._stopping:
-                for other in [r.name for r in self.ordered_results() if r.name not in world.scenarios] + [name]:
+                for other in dict.fromkeys([*(r.name for r in self.ordered_results()), name]):
                     if other not in world.scenarios and other in self.scenarios:
                         self.results[other] = self._in_shared_world(world, self.scenarios[other])
         return self.results[name]
@@ -417,8 +416,8 @@ class Harness:
             self._furthest = max(self._furthest, offset)
 
     def _in_shared_world(self, world: SharedWorld, spec: ScenarioSpec) -> ScenarioResult:
-        """``spec`` on the shared world: its tokens the run's, on the first lane, its timeline going on from
-        the furthest point any mock reached (the caller holds ``world.lock``)."""
+        """``spec`` on the shared world: its tokens the run's, on the first lane (the world's clock), its
+        timeline going on from the furthest point any mock reached (the caller holds ``world.lock``)."""
         world.scenarios.append(spec.name)
         if self.config.flow not in spec.flows:
             return ScenarioResult(spec.name, "not-run", f"does not apply to the {self.config.flow} flow")
@@ -426,7 +425,6 @@ class Harness:
         provider = self.new_provider(lane.clock)
         lane.bind(provider)
         try:
-            world.tokens.clock = lane.clock
             provider.tokens = world.tokens
             lane.clock.travel(max(world.offset, self._furthest))
             result = execute(self, lane, provider, spec)

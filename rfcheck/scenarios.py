@@ -35,6 +35,7 @@ PAST_EXPIRY = DAY + 120  # comfortably past the 24 h lifetime and every refresh 
 # requirements.md, "An active user": real users are active across the expiry of their token, so a
 # travel that reaches it keeps one unit of work at least every 4 h of scenario time
 ACTIVE_EVERY = 4 * 3600
+CLOCK_STILL = "only the mock's clock moved: the target's clock cannot be moved"  # a travel's detail
 
 
 @dataclass
@@ -251,8 +252,7 @@ class ScenarioRun:
         """Move rfcheck's clock, and the target's with it when it can be moved."""
         with self.step("travel", f"travel +{seconds / 3600:g} h") as event:
             self.provider.clock.travel(seconds)
-            event.detail = "the target's clock moved too" if self.driver.can_move_clock else (
-                "only the mock's clock moved: the target's clock cannot be moved")
+            event.detail = "the target's clock moved too" if self.driver.can_move_clock else CLOCK_STILL
 
     def fault(self, label: str, action: Callable[[], Any]) -> None:
         """Change how the mock behaves from now on (revocations, ID token faults, key rotation…)."""

@@ -5,9 +5,9 @@ An integration that keeps its tokens outside its process (a cache file at a fixe
 database) shares them between the instances rfcheck starts, so a scenario may present a token
 another scenario's mock issued: a real Request Finance token, which its own mock does not know
 (requirements.md, "The world a scenario plays"). A verdict built on that would blame the app for
-rfcheck's parallel worlds, so such a scenario is judged again on one :class:`SharedWorld`: one
-token registry that knows every token of the run, one timeline that goes on from the furthest
-point any mock reached, one scenario at a time.
+rfcheck's parallel worlds, so once one crossing is seen every scenario is judged again on one
+:class:`SharedWorld`: one token registry that knows every token of the run, one lane (one issuer),
+one timeline that goes on from the furthest point any mock reached, one scenario at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import jwt
 
 from rfcheck.journal import Exchange
+from rfcheck.provider.clock import Clock
+from rfcheck.provider.keys import KeySet
 from rfcheck.provider.tokens import TokenStore
 
 AUTHORIZATION_PREFIX = "bearer "
@@ -47,7 +49,7 @@ class Registry:
         for scenario, store in stores:
             if store is besides:
                 continue
-            if (jti and jti in store.access) or (refresh and refresh in store._refresh_index):
+            if (jti and store.issued_access(jti)) or (refresh and store.issued_refresh(refresh)):
                 return scenario
         return None
 
@@ -66,30 +68,30 @@ def _presented(exchange: Exchange) -> tuple[str, str]:
     return "", exchange.form.get("refresh_token", "")
 
 
-def crossings(exchanges: Iterable[Exchange], own: TokenStore, registry: Registry) -> dict[str, list[int]]:
-    """The other scenarios whose tokens this scenario's target presented, with the exchanges that did."""
-    found: dict[str, list[int]] = {}
+def crossings(exchanges: Iterable[Exchange], own: TokenStore, registry: Registry) -> set[str]:
+    """The other scenarios whose tokens this scenario's target presented."""
+    found: set[str] = set()
     for exchange in exchanges:
         unknown = exchange.facts.get("token_status") == "unknown" or exchange.facts.get("refresh_status") == "unknown"
-        if exchange.origin != "target" or not unknown:
-            continue
-        issuer = registry.issuer_of(exchange, own)
-        if issuer is not None:
-            found.setdefault(issuer, []).append(exchange.n)
+        if exchange.origin == "target" and unknown:
+            issuer = registry.issuer_of(exchange, own)
+            if issuer is not None:
+                found.add(issuer)
     return found
 
 
 class SharedWorld:
-    """One token registry for the run and one timeline, for the scenarios that crossed, one at a time."""
+    """One token registry for the run and one timeline (``clock``, its lane's), one scenario at a time."""
 
-    def __init__(self, registry: Registry, clock_and_keys: TokenStore) -> None:
-        self.tokens = TokenStore(clock_and_keys.clock, clock_and_keys.keys)
+    def __init__(self, registry: Registry, clock: Clock, keys: KeySet) -> None:
+        self.tokens = TokenStore(clock, keys)
         self.tokens.siblings = registry.all
+        registry.add("the shared world", self.tokens)
         self.offset = 0.0  # where the timeline goes on from
         self.lock = threading.RLock()
         self.scenarios: list[str] = []  # judged on this world, in order
 
-    def note(self, crossed: dict[str, dict[str, list[int]]]) -> str:
+    def note(self, crossed: dict[str, set[str]]) -> str:
         """What the run's notes say: which scenarios presented which other scenarios' tokens, and what to do."""
         pairs = "; ".join(f"{name} presented tokens of {', '.join(sorted(others))}"
                           for name, others in sorted(crossed.items()))

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rfcheck.journal import Exchange
-from rfcheck.scenarios import ACTIVE_EVERY, DAY, Event, ScenarioResult
-
-CLOCK_FIXED = "cannot be moved"  # what ScenarioRun.travel says when only the mock's clock moved
+from rfcheck.scenarios import ACTIVE_EVERY, CLOCK_STILL, DAY, Event, ScenarioResult
 
 
 def sent_by_target(result: ScenarioResult) -> list[Exchange]:
@@ -104,7 +102,7 @@ def renewal_due(result: ScenarioResult, travel: Event) -> int:
 def clock_stood_still(result: ScenarioResult) -> str | None:
     """Why the target's clock did not travel with rfcheck's in this scenario (None when it did, or when
     the scenario never travelled): the target then believes its tokens younger than they are."""
-    if not any(CLOCK_FIXED in e.detail for e in result.events_of("travel")):
+    if not any(e.detail == CLOCK_STILL for e in result.events_of("travel")):
         return None
     named = [note.split(": ", 1)[1] for note in result.run_notes if note.startswith("the target's clock cannot")]
     return "the target's clock could not be moved (" + ("; ".join(named) or "no clock mover reached it") + ")"

@@ -174,12 +174,22 @@ class TokenStore:
             family = self._refresh_index.get(token)
         if family is None and self.siblings is not None:
             family = next((f for store in self.siblings() if store is not self
-                           if (f := store._refresh_index.get(token)) is not None), None)
+                           if (f := store.issued_refresh(token)) is not None), None)
             if family is not None:
                 with self._lock:  # adopted: from now on this world's own
                     self.families[family.id] = family
                     self._refresh_index.update(dict.fromkeys(family.tokens, family))
         return family
+
+    def issued_refresh(self, token: str) -> RefreshFamily | None:
+        """The family of a refresh token this store issued itself (None when it did not)."""
+        with self._lock:
+            return self._refresh_index.get(token)
+
+    def issued_access(self, jti: str) -> AccessRecord | None:
+        """The record of an access token this store issued itself (None when it did not)."""
+        with self._lock:
+            return self.access.get(jti)
 
     def revoke_family(self, family: RefreshFamily, because: str) -> None:
         """Auth0 revokes every refresh token of a family at once (reuse detection, revocation)."""
@@ -189,7 +199,7 @@ class TokenStore:
     def _adopt(self, jti: str) -> AccessRecord | None:
         """An access token another mock of the run issued, taken into this shared world."""
         assert self.siblings is not None
-        record = next((r for store in self.siblings() if store is not self if (r := store.access.get(jti))), None)
+        record = next((r for store in self.siblings() if store is not self if (r := store.issued_access(jti))), None)
         if record is not None:
             with self._lock:
                 self.access[jti] = record

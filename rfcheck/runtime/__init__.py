@@ -193,7 +193,10 @@ class Survey:
         """Look at every process of the group ``pgid`` now (its executable and mapped libraries)."""
         if pgid is not None:
             for pid in group_pids(pgid):
-                name, faketime, out_of_reach = _inspect(pid)
+                # a process seen for the first time right after its exec may not have its preloads mapped yet;
+                # Python processes leave libfaketime on purpose, and one already seen has been looked at
+                settle = self._preloaded and pid not in self.seen
+                name, faketime, out_of_reach = _inspect(pid, settle)
                 if name and name not in LAUNCHERS:
                     entry = self.seen.setdefault(pid, Seen(pid, name))
                     if faketime is not None:
@@ -340,15 +343,16 @@ def starts_a_jvm(command: str) -> bool:
     return bool(words) and Path(words[0]).name in JVM_LAUNCHERS
 
 
-def _inspect(pid: int) -> tuple[str, bool | None, str]:
+def _inspect(pid: int, settle: bool = False) -> tuple[str, bool | None, str]:
     """The process's executable name, whether libfaketime is mapped into it (None: it ended before that
-    could be told), and why its clock is out of libfaketime's reach ("" when it is not)."""
+    could be told), and why its clock is out of libfaketime's reach ("" when it is not). ``settle``: look
+    again a moment later at a process whose preloads are not mapped yet."""
     try:
         executable = os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return "", False, ""
     mapped = _maps_libfaketime(pid)
-    if mapped is False:  # a process caught right after exec: the loader may not have mapped its preloads yet
+    if mapped is False and settle and not Path(executable).name.startswith("python"):
         time.sleep(MAPPING_GRACE)
         mapped = _maps_libfaketime(pid)
     return Path(executable).name, mapped, unreachable(f"/proc/{pid}/exe")
