@@ -14,7 +14,7 @@ import pytest
 
 from rfcheck import Environment, Target
 from rfcheck.catalogue import requirement
-from rfcheck.checks import CHECKS, Context, load_all, scenarios_read, skipped
+from rfcheck.checks import CHECKS, Context, inapplicable, load_all, scenarios_read, undriven
 from rfcheck.explore import Exploration, Explored, ExploredFinding
 from rfcheck.harness import Harness
 from rfcheck.report.model import Finding
@@ -153,10 +153,13 @@ def _first_line(text: str) -> str:
 def _judge(request: pytest.FixtureRequest, session: RfcheckSession, requirement_id: str) -> Finding:
     entry = requirement(requirement_id)
     if session.target.flow not in entry.applies_to:
-        return skipped(requirement_id, f"does not apply to the {session.target.flow} flow")
+        return inapplicable(requirement_id, f"does not apply to the {session.target.flow} flow")
     check = CHECKS[requirement_id]
     harness: Harness = request.getfixturevalue("rfcheck_harness")
-    return check.function(Context(harness, _scenarios_for(request, session, requirement_id)))
+    finding = check.function(Context(harness, _scenarios_for(request, session, requirement_id)))
+    if finding.absence and "baseline" in harness.scenarios:
+        harness.scenario("baseline")  # whether the target was driven at all decides what an absence says
+    return undriven(finding, harness.never_worked) if harness.never_worked else finding
 
 
 def _accepted(session: RfcheckSession, finding: Finding) -> Finding:

@@ -74,6 +74,7 @@ class Harness:
         # the built-in scenarios, then the integration's own ([target] scenarios)
         self.scenarios = {**SCENARIOS, **{spec.name: spec for spec in map(load_file, config.scenarios)}}
         self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
+        self.never_worked = ""  # why the target's baseline work never succeeded (checks.undriven)
         self.on_scenario: Callable[[ScenarioResult, float], None] | None = None  # after each scenario ran
         self.client: Client | None = None
         self.registry = Registry()  # every mock's tokens: a shared store of the integration's shows in it
@@ -404,6 +405,10 @@ class Harness:
                 self._crossed[name] = crossed
         if name == "baseline":
             _not_driven_at_baseline(result)
+            self.never_worked = never_worked(result)
+            if self.never_worked:
+                self.note(f"the target was not driven: {self.never_worked}; what it was never seen doing is not "
+                          "judged, and the run fails")
         if result.outcome == "error" and name == self._canary:
             # a target that cannot be started or driven is not tried again for every scenario
             self.start_failure = result.reason
@@ -445,6 +450,25 @@ def _quietly_stop(driver: Driver) -> None:
         driver.stop()
     except Exception:  # the run ends anyway; its report says what happened
         pass
+
+
+def never_worked(result: ScenarioResult) -> str:
+    """Why the baseline scenario, with Request Finance answering normally, saw no unit of work succeed
+    (every page after the login answered 500, every run of the command failed); "" when one did. Such a
+    target was not driven: what it was never seen doing is not judged (checks.undriven)."""
+    if not result.completed:
+        return ""  # an error scenario: its requirements are not judged anyway
+    steps = [e for e in result.events if e.kind in ("login", "unit")]
+    units = [e for e in steps if e.kind == "unit"]
+    if not steps or any(u.ok for u in units) or (not units and all(e.ok for e in steps)):
+        return ""
+    failures = [e for e in steps if not e.ok]
+    lines = [line.strip() for line in failures[0].detail.strip().splitlines() if line.strip()]
+    detail = (" ".join(lines[:1] + lines[-1:] if len(lines) > 1 and lines[0].endswith(":") else lines[:1])[:300]
+              or "no detail")
+    counted = (f"none of its {len(units)} units of work succeeded" if units
+               else "its login failed")
+    return f"in the baseline scenario {counted} ({failures[0].label}: {detail})"
 
 
 def _not_driven_at_baseline(result: ScenarioResult) -> None:

@@ -107,7 +107,10 @@ class RfcheckSession:
         except Exception as err:  # the run's outcome must still be visible
             self.report_error = f"rfcheck could not write the report: {type(err).__name__}: {err}"
         finally:
+            undriven = self.harness is not None and self.harness.never_worked
             self.close()
+        if (self.report_error or undriven) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run that could not say, or judge, fails
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         write = terminalreporter.write_line

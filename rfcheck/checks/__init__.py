@@ -7,6 +7,7 @@ what it needs returns ``skip`` with the reason, never ``pass``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -118,8 +119,17 @@ def failed(requirement_id: str, reason: str, evidence: Iterable[Evidence], level
     return Finding(requirement_id, "fail" if lvl == "must" else "warn", reason, tuple(evidence), level)
 
 
-def skipped(requirement_id: str, reason: str) -> Finding:
+def inapplicable(requirement_id: str, reason: str) -> Finding:
+    """A skip because the requirement does not apply to this target (its flow, its kind, a design choice
+    the journal shows, such as no PKCE or no nonce): judged, whatever else went wrong in the run."""
     return Finding(requirement_id, "skip", reason)
+
+
+def skipped(requirement_id: str, reason: str) -> Finding:
+    """A skip because the target was never seen doing what the requirement is about (no organization
+    call, no invoice created). Judged only when the target was driven: if its baseline units of work never
+    succeeded, never doing it says nothing, and the judge makes it not judged (:func:`undriven`)."""
+    return Finding(requirement_id, "skip", reason, absence=True)
 
 
 def unjudged(requirement_id: str, reason: str) -> Finding:
@@ -128,10 +138,22 @@ def unjudged(requirement_id: str, reason: str) -> Finding:
 
 
 def not_observed(requirement_id: str, result: ScenarioResult) -> Finding | None:
-    """A skip when the scenario did not run to completion, else None."""
+    """None when the scenario ran to completion; else a skip: not judged when it could not run, judged
+    when it does not apply to the target's flow."""
     if result.completed:
         return None
-    return skipped(requirement_id, f"scenario {result.name} could not run: {result.reason}")
+    if result.outcome == "not-run":
+        return inapplicable(requirement_id, f"scenario {result.name} does not apply: {result.reason}")
+    return unjudged(requirement_id, f"scenario {result.name} could not run: {result.reason}")
+
+
+def undriven(finding: Finding, reason: str) -> Finding:
+    """``finding`` in a run whose target was never driven (``reason``, e.g. "in the baseline scenario no
+    unit of work succeeded: ..."): an absence it reports is not judged, since a target whose work never
+    succeeds does nothing at all; what was observed (a pass, a fail, a skip that does not apply) stays."""
+    if finding.status != "skip" or not finding.judged or not finding.absence:
+        return finding
+    return dataclasses.replace(finding, judged=False, reason=f"{finding.reason}; not judged: {reason}")
 
 
 def scenarios_read(check: Check, available: Iterable[str]) -> list[str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
+import re
+
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
 from rfcheck.checks.queries import api_calls, completed, describe_failure, id_token_accepted, names, token_requests
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import Event
+from rfcheck.scenarios import Event, ScenarioResult
 
 _FOREIGN_TOKEN = {"unknown": "a token the provider never issued",
                   "wrong_audience": "a token for another audience than accounts",
@@ -75,18 +77,18 @@ def _flow_of(grant_type: object) -> str | None:
     return "client_credentials" if grant_type == "client_credentials" else None
 
 
-@check("AUTH-04", ("baseline",))
+@check("AUTH-04", ("baseline", "oidc_hs256_confusion"))
 def accepts_rs256_id_tokens(ctx: Context) -> Finding:
     """Judged at the callback: what goes wrong after it belongs to the requirement that explains it."""
     if ctx.config.flow == CLIENT_CREDENTIALS:
-        return skipped("AUTH-04", "the client credentials flow has no ID token")
+        return inapplicable("AUTH-04", "the client credentials flow has no ID token")
     result = ctx.results["baseline"]
     unobserved = not_observed("AUTH-04", result)
     if unobserved:
         return unobserved
     logins = result.events_of("login")
     if not logins:
-        return skipped("AUTH-04", "the baseline scenario has no login")
+        return inapplicable("AUTH-04", "the baseline scenario has no login")
     login = logins[0]
     if login.ok:
         return passed("AUTH-04", "the baseline login with an RS256 ID token completed: the code was exchanged and "
@@ -97,21 +99,52 @@ def accepts_rs256_id_tokens(ctx: Context) -> Finding:
                  "another requirement judges") if refused else ""
         return passed("AUTH-04", f"the app accepted the RS256 ID token: it exchanged the code and went on to call "
                                  f"the API{after}")
-    return _failed_login(ctx, result.during(login), login)
+    return _failed_login(ctx, result, login)
 
 
-def _failed_login(ctx: Context, exchanges: list[Exchange], login: Event) -> Finding:
-    """A failed login judges AUTH-04 only once an ID token reached the target, or when the mock refused nothing."""
+# What an app says when it refuses an ID token: the words of its page or its error output.
+_ID_TOKEN_WORDS = re.compile(r"id[ _-]?token|\bjw[tsk]s?\b|jwks|signature|algorithm|\balg\b|\bkid\b|\bnonce\b|"
+                             r"audience|\baud\b|\biss\b|verif", re.IGNORECASE)
+_ERROR_WORDS = re.compile(r"error|exception|invalid|fail|reject|refus|mismatch|denied|traceback", re.IGNORECASE)
+
+
+def _failed_login(ctx: Context, result: ScenarioResult, login: Event) -> Finding:
+    """A failed login fails AUTH-04 only when a valid ID token reached the target and the failure points at
+    it: the app's answer or its error output speaks of the ID token (its signature, algorithm, keys), or
+    it accepted an HS256 token signed with its secret where it refused the RS256 one. Anything else (a 500
+    on the page after the callback, a login that never exchanged its code) is not judged: AUTH-04's
+    remediation would not fix it."""
+    exchanges = result.during(login)
     delivered = [e for e in exchanges if (e.facts.get("issued") or {}).get("id_token")
                  or "id_token=" in e.response_headers.get("location", "")]
     refused = [e for e in exchanges if e.facts.get("error")]
+    failure = ctx.redact(describe_failure(login))
     if not delivered and refused:
-        return skipped("AUTH-04", f"the mock refused the login before any ID token was issued "
-                                  f"({refused[0].facts['error']} at {refused[0].request_line}); the FLOW "
-                                  "requirements report why")
-    what = "with a valid RS256 ID token" if delivered else "before any ID token was issued"
-    return failed("AUTH-04", f"the baseline login failed {what}: {ctx.redact(describe_failure(login))}",
-                  [ctx.evidence("baseline", _last(delivered or exchanges), login.detail)])
+        return unjudged("AUTH-04", f"the mock refused the login before any ID token was issued "
+                                   f"({refused[0].facts['error']} at {refused[0].request_line}); the FLOW "
+                                   "requirements report why")
+    if not delivered:
+        return unjudged("AUTH-04", f"the baseline login failed before any ID token reached the app ({failure}), "
+                                   "so whether it accepts a valid one was not observed")
+    cause = _id_token_cause(result, login, ctx.results.get("oidc_hs256_confusion"))
+    if not cause:
+        return unjudged("AUTH-04", f"the baseline login failed after a valid RS256 ID token reached the app "
+                                   f"({failure}), but nothing the app answered or wrote points at the ID token, "
+                                   "so the cause is not one AUTH-04 can name")
+    return failed("AUTH-04", f"the baseline login failed with a valid RS256 ID token: {failure} ({cause})",
+                  [ctx.evidence("baseline", _last(delivered), ctx.redact(login.detail))])
+
+
+def _id_token_cause(result: ScenarioResult, login: Event, confusion: ScenarioResult | None) -> str:
+    if confusion is not None and confusion.completed:
+        forged = confusion.events_of("login")
+        if forged and forged[0].ok:
+            return "yet it accepted an HS256 ID token signed with its client secret"
+    if _ID_TOKEN_WORDS.search(login.detail):
+        return "its answer speaks of the ID token"
+    said = [line for line in result.output.splitlines()
+            if _ID_TOKEN_WORDS.search(line) and _ERROR_WORDS.search(line)]
+    return "its output speaks of the ID token: " + said[0].strip()[:200] if said else ""
 
 
 def _last(exchanges: list[Exchange]) -> Exchange | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped
+from rfcheck.checks import (ALL_SCENARIOS, Context, check, failed, inapplicable, not_observed, passed, skipped,
+                            unjudged as unjudged_finding)
 from rfcheck.checks.queries import api_calls, authorize_requests, completed, names, sent_by_target
 from rfcheck.journal import Exchange
 from rfcheck.facts import AUDIENCE, KNOWN_SCOPES, RESPONSE_TYPES
@@ -140,7 +141,7 @@ def refuses_forged_callback(ctx: Context) -> Finding:
         return failed("FLOW-02", "; ".join(v.reason for v in misused), [e for v in misused for e in v.evidence])
     unjudged = [v for v in verdicts if v.status == "skip"]
     if unjudged:
-        return skipped("FLOW-02", "; ".join(v.reason for v in unjudged))
+        return unjudged_finding("FLOW-02", "; ".join(v.reason for v in unjudged))
     return passed("FLOW-02", "; ".join(v.reason for v in verdicts))
 
 
@@ -152,7 +153,7 @@ def _judge_forgery(ctx: Context, result: ScenarioResult) -> Finding:
         return unobserved
     forged, delivery = result.facts.get("forged_codes") or [], _delivery(result)
     if not forged or delivery is None:
-        return skipped("FLOW-02", f"the forged callback with {what} was never delivered "
+        return unjudged_finding("FLOW-02", f"the forged callback with {what} was never delivered "
                                   f"({_why_not_delivered(ctx, result)})")
     exchanges = [e for e in _code_exchanges(result) if e.form.get("code") in forged]
     misuse = _forged_code_misuse(ctx, result, exchanges)
@@ -195,7 +196,7 @@ def _forged_code_refused(ctx: Context, result: ScenarioResult, delivery: Event, 
         return passed("FLOW-02", f"with {what}, the target exchanged the injected code but PKCE made the "
                                  "exchange fail (RFC 9700 §4.8.2); no token came from it")
     if exchanges:
-        return skipped("FLOW-02", f"with {what}, the exchange of the injected code failed for another reason "
+        return unjudged_finding("FLOW-02", f"with {what}, the exchange of the injected code failed for another reason "
                                   f"({', '.join(sorted(str(s) for s in statuses))}), so neither a state check "
                                   "nor PKCE was seen protecting the login")
     if result.crash is not None and result.crash.after == delivery.label:
@@ -208,7 +209,7 @@ def _forged_code_refused(ctx: Context, result: ScenarioResult, delivery: Event, 
     if later:
         return passed("FLOW-02", f"with {what}, the target ignored the forged callback: it never exchanged the "
                                  "code, and its next unit of work used the user's own tokens")
-    return skipped("FLOW-02", f"with {what}, the target accepted the forged callback without an error but did "
+    return unjudged_finding("FLOW-02", f"with {what}, the target accepted the forged callback without an error but did "
                               "not exchange the code during the scenario; what it does with it later was not "
                               "observed")
 
@@ -244,7 +245,7 @@ def pkce_method_is_s256(ctx: Context) -> Finding:
     requests = [(s, e) for s, e in _code_flow_requests(ctx)
                 if "code_challenge" in e.params or "code_challenge_method" in e.params]
     if not requests:
-        return skipped("FLOW-07", "the target does not use PKCE (see FLOW-03)")
+        return inapplicable("FLOW-07", "the target does not use PKCE (see FLOW-03)")
     evidence = [ctx.evidence(s, e, problem) for s, e in requests if (problem := _pkce_problem(e))]
     if evidence:
         return failed("FLOW-07", "PKCE was not S256 with a well-formed challenge: the real service refuses "
@@ -363,7 +364,7 @@ def implicit_and_hybrid_rules(ctx: Context) -> Finding:
         return skipped("FLOW-06", f"no authorization request was observed ({names(ctx.results.values())})")
     front = [(s, e) for s, e in requests if response_type(e) in RESPONSE_TYPES - {"code"}]
     if not front:
-        return skipped("FLOW-06", "the target uses the authorization code flow only (response_type=code)")
+        return inapplicable("FLOW-06", "the target uses the authorization code flow only (response_type=code)")
     evidence = [ctx.evidence(s, e, problem) for s, e in front if (problem := _front_channel_problem(ctx, s, e))]
     if evidence:
         return failed("FLOW-06", "the implicit/hybrid login broke the OIDC rules the real service applies",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from rfcheck.catalogue import requirement
-from rfcheck.checks import Context, check, failed, not_observed, passed, skipped, unjudged
+from rfcheck.checks import Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
 from rfcheck.checks.queries import (api_calls, authorize_requests, clock_stood_still, describe_failure, id_token_accepted,
                                     issued_access_jti,
                                     successful, token_requests)
@@ -59,13 +59,13 @@ def _precondition(ctx: Context, requirement_id: str) -> Finding | None:
         return unobserved
     logins = baseline.events_of("login")
     if not logins:
-        return skipped(requirement_id, "the baseline scenario has no login, so no ID token to judge")
+        return inapplicable(requirement_id, "the baseline scenario has no login, so no ID token to judge")
     if not id_token_accepted(baseline, logins[0]):
-        return skipped(requirement_id, f"the target did not accept even the baseline login's valid ID token "
+        return unjudged(requirement_id, f"the target did not accept even the baseline login's valid ID token "
                                        f"({ctx.redact(describe_failure(logins[0]))}); AUTH-04 reports that")
     asked = [e for e in authorize_requests(baseline) if "openid" in (e.facts.get("scope_requested") or ())]
     if not asked:
-        return skipped(requirement_id, "the target does not ask for the openid scope, so it receives no ID token")
+        return inapplicable(requirement_id, "the target does not ask for the openid scope, so it receives no ID token")
     return None
 
 
@@ -136,7 +136,7 @@ def _judge_rejection(ctx: Context, requirement_id: str, scenarios: tuple[str, ..
                       + "; ".join(o.reason for o in accepted), [e for o in accepted for e in o.evidence], level)
     unobserved = [o for o in outcomes if o.verdict == "unobserved"]
     if unobserved:
-        return _with_level(skipped(requirement_id, "; ".join(o.reason for o in unobserved)), level)
+        return _with_level(unjudged(requirement_id, "; ".join(o.reason for o in unobserved)), level)
     return _with_level(passed(requirement_id, "the target refused the login and used none of its tokens: "
                               + "; ".join(o.reason for o in outcomes)), level)
 
@@ -185,7 +185,7 @@ def rejects_wrong_nonce(ctx: Context) -> Finding:
     # OIDC Core §3.1.3.7 step 11: the nonce check applies only when the client sent one.
     requests = authorize_requests(ctx.results["oidc_wrong_nonce"]) or authorize_requests(ctx.results[BASELINE])
     if not any(e.facts.get("nonce") for e in requests):
-        return _with_level(skipped("OIDC-07", "the target sends no nonce in its authorization requests, "
+        return _with_level(inapplicable("OIDC-07", "the target sends no nonce in its authorization requests, "
                                               "so there is no nonce to compare"), level)
     return _judge_rejection(ctx, "OIDC-07", ("oidc_wrong_nonce",))
 
@@ -225,7 +225,7 @@ def accepts_rotated_key(ctx: Context) -> Finding:
     if login is None:
         first = result.events_of("login")
         why = ctx.redact(first[0].detail) if first else "no login"
-        return skipped("OIDC-09", f"the key rotation scenario never reached the login after rotation ({why})")
+        return unjudged("OIDC-09", f"the key rotation scenario never reached the login after rotation ({why})")
     if login.ok and successful(e for e in api_calls(result) if e.n > login.last):
         return passed("OIDC-09", "after the key rotation, the login with the new kid completed and led to API use")
     if not _id_tokens_handed_over(result, login):

@@ -7,7 +7,7 @@ not belong to, and lists organizations only for OAuth tokens with ``user:read``.
 
 from __future__ import annotations
 
-from rfcheck.checks import Context, check, failed, not_observed, passed, skipped
+from rfcheck.checks import Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
 from rfcheck.checks.queries import api_calls, completed, names, successful
 from rfcheck.checks.scope import organization_listings
 from rfcheck.facts import CLIENT_CREDENTIALS
@@ -35,7 +35,7 @@ def organization_ids_are_the_users(ctx: Context) -> Finding:
 @check("ORG-02", ("baseline",))
 def lists_and_acts_in_organizations(ctx: Context) -> Finding:
     if ctx.config.flow == CLIENT_CREDENTIALS:
-        return skipped("ORG-02", "the client credentials flow acts for the app's own account, not for a user "
+        return inapplicable("ORG-02", "the client credentials flow acts for the app's own account, not for a user "
                                  "invited to organizations")
     result = ctx.results["baseline"]
     unobserved = not_observed("ORG-02", result)
@@ -48,7 +48,7 @@ def _judge_organization_use(ctx: Context, result: ScenarioResult) -> Finding:
     """Organizations page: list the user's organizations, then read one with X-Organization."""
     calls, tried = api_calls(result), [e for _, e in organization_listings([result])]
     if not tried and not successful(calls):
-        return skipped("ORG-02", "no API call succeeded in the baseline scenario")
+        return unjudged("ORG-02", "no API call succeeded in the baseline scenario")
     org = DEFAULT_USER.organizations[0].name
     listed = [e for e in tried if 200 <= e.status < 300]
     if not listed:

@@ -7,7 +7,7 @@ a web app and the error answers the mock sent while the app was serving them.
 
 from __future__ import annotations
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, passed, skipped
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, passed, skipped, unjudged
 from rfcheck.checks.queries import completed, names
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
@@ -36,10 +36,10 @@ def provocations(result: ScenarioResult) -> int:
 def survives_error_answers(ctx: Context) -> Finding:
     why = _watched(ctx)
     if why:
-        return skipped("REL-01", why)
+        return inapplicable("REL-01", why)
     results = [r for r in completed(ctx.results.values()) if r.probes]
     if not results:
-        return skipped("REL-01", f"the target's process was never probed (scenarios: {names(ctx.results.values())})")
+        return unjudged("REL-01", f"the target's process was never probed (scenarios: {names(ctx.results.values())})")
     crashed = [r for r in results if r.crash is not None]
     if crashed:
         return failed("REL-01", f"the process went down in {len(crashed)} of {len(results)} scenarios "
@@ -80,7 +80,7 @@ def errors_while_serving(result: ScenarioResult, page: Exchange) -> list[Exchang
 @check("REL-02", ALL_SCENARIOS)
 def handled_error_pages(ctx: Context) -> Finding:
     if ctx.config.kind != "web":
-        return skipped("REL-02", "only a web app answers a user's browser")
+        return inapplicable("REL-02", "only a web app answers a user's browser")
     results = completed(ctx.results.values())
     served = [(r, p, errs) for r in results for p in pages(r) if (errs := errors_while_serving(r, p))]
     if not served:

@@ -7,7 +7,7 @@ token requests; what it did with them from its API calls.
 
 from __future__ import annotations
 
-from rfcheck.checks import Context, check, failed, not_observed, passed, skipped, unjudged
+from rfcheck.checks import Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
 from rfcheck.checks.flow import own_authorizations, requested_scope
 from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, expiry_travel, names, successful,
                                    token_requests, with_token_status)
@@ -53,7 +53,7 @@ def asks_offline_access(ctx: Context) -> Finding:
     requests = own_authorizations([result])
     logins = result.events_of("login")
     if not requests or not logins or not logins[0].ok:
-        return skipped("SCOPE-01", "the login of the expiry scenario did not complete")
+        return unjudged("SCOPE-01", "the login of the expiry scenario did not complete")
     without = [e for _, e in requests if "offline_access" not in requested_scope(e)]
     if not without:
         return passed("SCOPE-01", "the authorization request asks for offline_access, so a refresh token is issued")
@@ -64,7 +64,7 @@ def _judged_by_expiry(ctx: Context, result: ScenarioResult, without: list[Exchan
     """No offline_access: acceptable only if the work after the 24 h expiry still went on."""
     travel = expiry_travel(result)
     if travel is None:
-        return skipped("SCOPE-01", "the expiry scenario never moved past the token lifetime")
+        return unjudged("SCOPE-01", "the expiry scenario never moved past the token lifetime")
     after = [ev for ev in result.events_of("unit") if ev.first >= travel.last]
     later_calls = [e for e in api_calls(result) if e.n > travel.last]
     working = successful(with_token_status(later_calls, "valid"))
@@ -88,7 +88,7 @@ def _last(exchanges: list[Exchange]) -> Exchange | None:
 @check("SCOPE-02", ("baseline",))
 def asks_documented_scopes(ctx: Context) -> Finding:
     if ctx.config.flow == CLIENT_CREDENTIALS:
-        return skipped("SCOPE-02", "the client credentials flow has no user: openid profile email do not apply")
+        return inapplicable("SCOPE-02", "the client credentials flow has no user: openid profile email do not apply")
     requests = own_authorizations(ctx.results.values())
     if not requests:
         return skipped("SCOPE-02", f"no authorization request was observed ({names(ctx.results.values())})")
@@ -128,7 +128,7 @@ def no_unused_user_read(ctx: Context) -> Finding:
     if organization_listings(list(ctx.results.values())):
         return passed("SCOPE-04", "the target asks for user:read and lists organizations with it")
     if not any(successful(api_calls(r)) for r in completed(ctx.results.values())):
-        return skipped("SCOPE-04", "no API call succeeded, so whether user:read is used could not be observed")
+        return unjudged("SCOPE-04", "no API call succeeded, so whether user:read is used could not be observed")
     return failed("SCOPE-04", "the target asks for user:read but never lists organizations (RFC 9700 §2.3)",
                   [ctx.evidence(s, e, "scope asks user:read; GET /users/organizations was never called")
                    for s, e in askers[:3]])
@@ -146,7 +146,7 @@ def reauthorizes_with_consent(ctx: Context) -> Finding:
         return unobserved
     requests = [e for _, e in own_authorizations([result])]
     if not requests or "user:read" not in requested_scope(requests[0]):
-        return skipped("SCOPE-05", "the target never asked for user:read, so no scope was withheld")
+        return inapplicable("SCOPE-05", "the target never asked for user:read, so no scope was withheld")
     refusals = [e for e in api_calls(result) if e.facts.get("insufficient_scope")]
     if not refusals:
         return skipped("SCOPE-05", "the target never met 403 insufficient_scope (it did not call an endpoint "

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, passed, skipped
+from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, passed, skipped, unjudged
 from rfcheck.checks.queries import completed, names, sent_by_target
 from rfcheck.journal import Exchange, redact_value
 from rfcheck.report.model import Evidence, Finding
@@ -80,7 +80,7 @@ def no_plaintext_client_secret(ctx: Context) -> Finding:
     try:
         report = scan_project(folder)
     except ScanError as err:
-        return skipped("SEC-01", f"the project folder could not be scanned: {err}")
+        return unjudged("SEC-01", f"the project folder could not be scanned: {err}")
     if report.hits:
         evidence = [ctx.evidence(PROJECT_SCAN, None, f"{hit.path}:{hit.line}: client secret "
                                  f"{redact_value(hit.value)} ({hit.found_by})") for hit in report.hits]
@@ -157,7 +157,7 @@ def _intercepted(ctx: Context, results: Iterable[ScenarioResult]) -> bool:
 def credentials_only_to_request_finance(ctx: Context) -> Finding:
     results = completed(ctx.results.values())
     if not results:
-        return skipped("SEC-04", f"no scenario ran to completion ({names(ctx.results.values())})")
+        return unjudged("SEC-04", f"no scenario ran to completion ({names(ctx.results.values())})")
     elsewhere = [(r.name, e) for r in results for e in sent_by_target(r) if e.host == "other"]
     kinds = issued_secrets(ctx)
     evidence = [item for scenario, e in elsewhere for item in _leaks(ctx, scenario, e, kinds)]
@@ -175,7 +175,7 @@ def credentials_only_to_request_finance(ctx: Context) -> Finding:
     if not any(sent_by_target(r) for r in results):
         return skipped("SEC-04", f"the target sent no request at all in {names(results)}")
     if not _intercepted(ctx, results):
-        return skipped("SEC-04", "the target reached the mock through its configured loopback URLs, so its "
+        return inapplicable("SEC-04", "the target reached the mock through its configured loopback URLs, so its "
                                  "requests to other hosts were not intercepted; set [target.intercept] proxy = "
                                  "true or hosts = true to observe them")
     return passed("SEC-04", f"every intercepted request of the target in {names(results)} went to Request Finance")
@@ -236,12 +236,12 @@ def _sent_to_browser(ctx: Context, scenario: str, exchange: Exchange, kinds: dic
 @check("SEC-05", ALL_SCENARIOS)
 def no_token_in_the_browser(ctx: Context) -> Finding:
     if ctx.config.kind != "web":
-        return skipped("SEC-05", "only a web app sends pages to a user's browser")
+        return inapplicable("SEC-05", "only a web app sends pages to a user's browser")
     kinds = {value: kind for value, kind in issued_secrets(ctx).items() if kind in BROWSER_KINDS}
     answers = [(r.name, e) for r in completed(ctx.results.values()) for e in r.exchanges
                if e.host == "app" and e.status]
     if not answers:
-        return skipped("SEC-05", f"the app answered no browser request ({names(ctx.results.values())})")
+        return unjudged("SEC-05", f"the app answered no browser request ({names(ctx.results.values())})")
     evidence = [found for scenario, e in answers if (found := _sent_to_browser(ctx, scenario, e, kinds))]
     if evidence:
         return failed("SEC-05", f"{len(evidence)} answer(s) of the app carried a token or the client secret to "

@@ -12,7 +12,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from rfcheck.catalogue import requirement
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, not_observed, passed, skipped, unjudged
+from rfcheck.checks import (ALL_SCENARIOS, Context, check, failed, inapplicable, not_observed, passed, skipped,
+                            unjudged)
 from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, describe_failure, expiry_travel,
                                    issued_access_jti, names, renewal_due, sent_by_target, successful, token_requests)
 from rfcheck.journal import Exchange
@@ -129,7 +130,7 @@ def reuses_access_token(ctx: Context) -> Finding:
                       "while the access token was still valid", evidence[:MAX_EVIDENCE])
     observed = [r for r in results if _reuse_observed(r)]
     if not observed:
-        return skipped("TOKEN-01", "no 24 h window with two completed units of work was observed "
+        return unjudged("TOKEN-01", "no 24 h window with two completed units of work was observed "
                        f"(scenarios: {names(ctx.results.values())})")
     requests = sum(len(group) for r in observed for group in windows(r).values())
     return passed("TOKEN-01", f"at most one token request per 24 h window in {names(observed)} "
@@ -193,7 +194,7 @@ def judge_renewal(ctx: Context, requirement_id: str, grants: tuple[str, ...], wh
     if reason:
         return skipped(requirement_id, reason)
     if not any(u.ok for u in units_before(result, travel)):
-        return skipped(requirement_id, "no unit of work succeeded before the expiry, so carrying on after "
+        return unjudged(requirement_id, "no unit of work succeeded before the expiry, so carrying on after "
                        "it cannot be judged")
     return _carried_on(ctx, requirement_id, result, travel, grants, what)
 
@@ -219,7 +220,7 @@ def _carried_on(ctx: Context, requirement_id: str, result: ScenarioResult, trave
         return failed(requirement_id, f"no {what} after the access token expired{did}",
                       evidence or [ctx.evidence("expiry", None, f"no {what} after the travel past 24 h")])
     if broken and not all(u.ok for u in units_before(result, travel)):
-        return skipped(requirement_id, f"units of work failed before the expiry too, so the {len(broken)} "
+        return unjudged(requirement_id, f"units of work failed before the expiry too, so the {len(broken)} "
                        f"failures after it ({ctx.redact(broken[0].detail)}) cannot be put down to the renewal")
     if broken and still:
         return unjudged(requirement_id, f"the {what} after the expiry succeeded, but {len(broken)} units of work "
@@ -322,7 +323,7 @@ def uses_newest_refresh_token(ctx: Context) -> Finding:
                       [ctx.evidence(s, e, "refresh token already rotated out (reuse detection revoked the family)")
                        for s, e in reused[:MAX_EVIDENCE]])
     result = ctx.results.get("rotation")
-    unobserved = not_observed("TOKEN-03", result) if result else skipped("TOKEN-03", "the rotation scenario did not run")
+    unobserved = not_observed("TOKEN-03", result) if result else unjudged("TOKEN-03", "the rotation scenario did not run")
     if unobserved:
         return unobserved
     assert result is not None
@@ -386,14 +387,14 @@ def stops_on_invalid_grant(ctx: Context) -> Finding:
                       "asking the user to connect again",
                       [ctx.evidence(r.name, e, "the last answer before the process went down") for r, e in died])
     result = ctx.results.get("revoked_refresh")
-    unobserved = not_observed("TOKEN-04", result) if result else skipped("TOKEN-04", "the revoked refresh "
+    unobserved = not_observed("TOKEN-04", result) if result else unjudged("TOKEN-04", "the revoked refresh "
                                                                                   "scenario did not run")
     if unobserved:
         return unobserved
     assert result is not None
     fault = first_event(result, "fault")
     if fault is None:
-        return skipped("TOKEN-04", "the login failed, so the revoked refresh token was never met")
+        return unjudged("TOKEN-04", "the login failed, so the revoked refresh token was never met")
     dead = [e for e in dead_refresh_retries(result) if e.n > fault.first]
     if not dead:
         return _unseen("TOKEN-04", result, "no refresh with the revoked refresh token was observed after the expiry")
@@ -403,7 +404,7 @@ def stops_on_invalid_grant(ctx: Context) -> Finding:
 def _reconnected(ctx: Context, result: ScenarioResult, fault: Event, dead: int) -> Finding:
     reconnect = first_event(result, "login", "reconnect")
     if reconnect is None:
-        return skipped("TOKEN-04", "the scenario did not reach the user's new login")
+        return unjudged("TOKEN-04", "the scenario did not reach the user's new login")
     if not reconnect.ok:
         return failed("TOKEN-04", f"after invalid_grant, the user's new login failed ({ctx.redact(describe_failure(reconnect))})",
                       [ctx.evidence("revoked_refresh", last_exchange(result, reconnect), reconnect.detail)])
@@ -452,7 +453,7 @@ def one_refresh_for_parallel_units(ctx: Context) -> Finding:
         return unobserved
     parallel = [ev for ev in result.events_of("unit") if ev.label.startswith("parallel unit")]
     if not parallel:
-        return skipped("TOKEN-06", "the login failed, so no parallel units of work ran")
+        return unjudged("TOKEN-06", "the login failed, so no parallel units of work ran")
     start, end = min(ev.first for ev in parallel), max(ev.last for ev in parallel)
     refreshes = [e for e in token_calls(result, "refresh_token") if start < e.n <= end]
     if len(refreshes) > 1:
@@ -580,7 +581,8 @@ def refresh_token_only_to_token_endpoint(ctx: Context) -> Finding:
     if not tokens:
         why = "the client credentials flow never gets one" if ctx.config.flow == CLIENT_CREDENTIALS else (
             "no login got as far as a token with offline_access")
-        return skipped("TOKEN-08", f"no refresh token was issued in this run: {why}")
+        found = inapplicable if ctx.config.flow == CLIENT_CREDENTIALS else skipped
+        return found("TOKEN-08", f"no refresh token was issued in this run: {why}")
     results = completed(ctx.results.values())
     searched = [(r.name, e) for r in results for e in r.exchanges if e.origin in ("target", "browser")]
     if not searched:

@@ -52,6 +52,7 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     level: str | None = None
     judged: bool = True  # False: a skip because this run could not judge it (listed in not_judged)
+    absence: bool = False  # a skip because the target was never seen doing it (checks.skipped)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

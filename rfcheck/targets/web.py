@@ -209,7 +209,10 @@ class WebDriver(Surveyed):
     def finish_login(self, callback_url: str) -> None:
         response = self._browse(callback_url, allow_login=False)
         if response.status_code >= 400:
-            raise StepFailed(f"the app answered the callback with {response.status_code}: {_snippet(response)}",
+            landed = response.request.url.path
+            where = ("the app answered the callback" if landed == httpx.URL(callback_url).path
+                     else f"the callback led to GET {landed}, which answered")
+            raise StepFailed(f"{where} with {response.status_code}: {_snippet(response)}",
                              kind="error_status", status=response.status_code)
 
     def exercise(self) -> None:

@@ -1,6 +1,7 @@
 """A tiny client credentials worker for rfcheck's own tests: ``once`` or ``serve``.
 
 ``python cc_worker.py once``: one unit of work (token, then GET /invoices), exit 0 on success.
+``python cc_worker.py failing``: the same unit, then exit 1 (a job that always reports failure).
 ``python cc_worker.py serve``: listens on ``PORT``; ``GET /work`` does a unit, ``/hang`` never
 answers in time, ``/fail`` answers 500.
 """
@@ -49,6 +50,9 @@ class Worker(BaseHTTPRequestHandler):
 if __name__ == "__main__":
     if sys.argv[1:] == ["once"]:
         print(f"pid={PID} synced {unit()} invoices", flush=True)
+    elif sys.argv[1:] == ["failing"]:
+        print(f"pid={PID} saw {unit()} invoices, then the export failed", flush=True)
+        sys.exit(1)
     else:
         server = ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Worker)
         server.daemon_threads = True

@@ -53,6 +53,9 @@ class App(BaseHTTPRequestHandler):
 
     # -- routes ----------------------------------------------------------------------
     def home(self, params: dict[str, str]) -> None:
+        if os.environ.get("APP_MODE") == "broken_after_login" and self.session():
+            self.answer(500, "Internal Server Error")
+            return
         self.answer(200, "home")
 
     def login(self, params: dict[str, str]) -> None:
@@ -88,6 +91,9 @@ class App(BaseHTTPRequestHandler):
         session = self.session()
         if session is None or not session.get("access_token"):
             self.redirect("/login")
+            return
+        if os.environ.get("APP_MODE") == "broken_after_login":
+            self.answer(500, "Internal Server Error")
             return
         answer = requests.get(f"{API_URL}/invoices", timeout=5, headers={
             "Authorization": f"Bearer {session['access_token']}", "X-Network": "test"})
