@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -325,7 +326,22 @@ def _project(target: _Table, root: Path) -> Path:
     project = (root / value).resolve()
     if not project.is_dir():
         raise target.error(f"project = {value!r} is not an existing folder (looked for {project})")
+    home = _repository(root.resolve())
+    if project != home and home not in project.parents:
+        raise target.error(f"project = {value!r} is outside the target's repository ({home}): SEC-01 scans the "
+                           "integration's own files, never the rest of the machine")
     return project
+
+
+def _repository(folder: Path) -> Path:
+    """The git work tree ``folder`` is in, else ``folder`` itself: where a target's ``project`` may point."""
+    try:
+        done = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True,
+                              text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return folder
+    top = done.stdout.strip()
+    return Path(top).resolve() if done.returncode == 0 and top else folder
 
 
 def _client_id(target: _Table, key: str) -> str | None:

@@ -222,7 +222,8 @@ class Harness:
         assert self.config.command is not None
         command = self._filled_command(self.config.command, values)
         return CommandDriver(self.config.command, self.config.root, command,
-                             instrumentation.environment(env, command.run or command.serve), instrumentation)
+                             instrumentation.environment(env, command.run or command.serve), instrumentation,
+                             provider.journal.holds_secret)
 
     def _state_dir(self) -> str:
         """{state_dir}: a fresh empty folder for each scenario's target (a token cache it keeps between runs)."""

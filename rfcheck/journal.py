@@ -118,6 +118,11 @@ class Secrets:
         with self._lock:
             return frozenset(self._values)
 
+    def held_in(self, text: str) -> bool:
+        """Whether ``text`` (a token-shaped string of a target's output) is, or holds, a secret of the run."""
+        with self._lock:
+            return text in self._values or any(value in text for value in self._values if len(value) < len(text))
+
     def redact(self, text: str) -> str:
         """Replace every known secret or token in ``text`` by its redacted form."""
         for secret in sorted(self.values, key=len, reverse=True):
@@ -183,6 +188,10 @@ class Journal:
     def add_secret(self, value: str) -> None:
         """Remember a secret or token so that :meth:`redact` hides it everywhere."""
         self._secrets.add(value)
+
+    def holds_secret(self, text: str) -> bool:
+        """Whether ``text`` is, or holds, a secret or token of the run (a target's output, as it streams)."""
+        return self._secrets.held_in(text)
 
     @property
     def secrets(self) -> frozenset[str]:

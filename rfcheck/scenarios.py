@@ -368,6 +368,11 @@ def execute(harness: "Harness", lane: "Lane", provider: "Provider", spec: Scenar
             result.outcome, result.reason = "error", str(err)
         finally:
             result.output = _stop(driver)
+            strays = getattr(driver, "strays", [])
+            if strays:
+                result.notes.append(f"rfcheck stopped what the target had left running outside its process "
+                                    f"group (setsid, a double fork): {'; '.join(strays)}")
+                strays.clear()
             if driver.runtime_note:
                 result.notes.append(driver.runtime_note)
             if driver.clock_note:  # a process seen only later (a command's run) counts too

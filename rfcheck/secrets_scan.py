@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,8 @@ SKIPPED_DIRS = frozenset({"node_modules", ".venv", "venv", ".git", "reports", "_
                           ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".hypothesis", "site-packages"})
 CONFIG_SUFFIXES = frozenset({".toml", ".yaml", ".yml", ".json", ".ini", ".cfg", ".conf", ".properties",
                              ".py", ".js", ".mjs", ".cjs", ".ts", ".env"})
-MAX_FILE_BYTES = 1_000_000
+MAX_FILE_BYTES = 1_000_000  # a file this size or less is read whole by detect-secrets; a larger one is streamed
+READ_LINE = 1024 * 1024  # a longer line is read (and searched) in pieces of this many bytes
 SHORTEST_SECRET = 8  # as the journal's redaction: shorter values are no real client secret
 PLUGINS = [{"name": "KeywordDetector"}, {"name": "Base64HighEntropyString", "limit": 4.5},
            {"name": "HexHighEntropyString", "limit": 3.0}]
@@ -136,38 +138,76 @@ def project_files(folder: Path) -> list[Path]:
             next(entries, None)
     except OSError as err:
         raise ScanError(f"cannot read {folder}: {err.strerror or err}") from None
-    found = set(_git_tracked(folder)) | set(_config_files(folder))
+    return _project_files(folder, set(_git_tracked(folder)))
+
+
+def _project_files(folder: Path, tracked: set[Path]) -> list[Path]:
+    found = tracked | set(_config_files(folder))
     return sorted(p for p in found if not _skipped(p) and (folder / p).is_file())
 
 
 # -- scanning --------------------------------------------------------------------------
-def _lines(path: Path) -> list[str] | None:
+def _lines(path: Path) -> tuple[list[tuple[int, str]], bool] | None:
+    """The lines of ``path`` that could hold a hit (they name a client secret), with their numbers, and
+    whether the file is small enough for detect-secrets to read whole; None when it cannot be read.
+
+    Streamed whatever its size (a secret in a file padded past a megabyte is found), a line longer than
+    :data:`READ_LINE` bytes in pieces; bytes that are not UTF-8 are read as replacement characters, so a
+    file with a binary part is searched too."""
+    found: list[tuple[int, str]] = []
+    number, at_start = 0, True
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            return []
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        return []  # binary: nothing to read
+        with path.open("rb") as handle:
+            whole = os.fstat(handle.fileno()).st_size <= MAX_FILE_BYTES  # and text detect-secrets can read
+            for piece in iter(lambda: handle.readline(READ_LINE), b""):
+                if at_start:
+                    number += 1
+                at_start = piece.endswith(b"\n")
+                if whole:
+                    try:
+                        piece.decode("utf-8")
+                    except UnicodeDecodeError:
+                        whole = False
+                if _CLIENT_SECRET_BYTES.search(piece):
+                    found.append((number, piece.decode("utf-8", "replace").rstrip("\r\n")))
     except OSError:
         return None
+    return found, whole
 
 
-def _detect(path: Path, lines: list[str]) -> Iterator[tuple[int, str, str]]:
-    """(line, value, type) of every detect-secrets hit in ``path``, whose text is ``lines``."""
-    collection = SecretsCollection()
-    collection.scan_file(str(path))
-    for _, secret in collection:
-        if secret.secret_value:
-            yield secret.line_number, secret.secret_value, secret.type
+_CLIENT_SECRET_BYTES = re.compile(rb"client[._-]?secret", re.IGNORECASE)
+
+
+def _detect(path: Path, lines: list[tuple[int, str]], small: bool) -> Iterator[tuple[int, str, str]]:
+    """(line, value, type) of every detect-secrets hit in ``path``: read whole when small (formats that
+    span lines), else in the lines that name a client secret (``lines``), written to a file of its kind."""
+    if small:
+        yield from _collect(path, None)
+    else:
+        with tempfile.TemporaryDirectory(prefix="rfcheck-scan-") as folder:
+            excerpt = Path(folder) / path.name
+            excerpt.write_text("\n".join(text for _, text in lines) + "\n", encoding="utf-8")
+            yield from _collect(excerpt, [n for n, _ in lines])
     if path.name.startswith(".env") and path.suffix.lower() not in CONFIG_SUFFIXES - {".env"}:
         yield from _detect_dotenv(lines)
 
 
-def _detect_dotenv(lines: list[str]) -> Iterator[tuple[int, str, str]]:
+def _collect(path: Path, numbers: list[int] | None) -> Iterator[tuple[int, str, str]]:
+    collection = SecretsCollection()
+    collection.scan_file(str(path))
+    for _, secret in collection:
+        if secret.secret_value:
+            line = secret.line_number
+            if numbers is not None:
+                line = numbers[line - 1] if 0 < line <= len(numbers) else 0
+            yield line, secret.secret_value, secret.type
+
+
+def _detect_dotenv(lines: list[tuple[int, str]]) -> Iterator[tuple[int, str, str]]:
     # detect-secrets reads dotenv files as unknown text, where KeywordDetector wants quoted values;
     # KEY=value is the config syntax, so use its config-file patterns on each line.
     detector = KeywordDetector()
-    for number, line in enumerate(lines, start=1):
+    for number, line in lines:
         if line.lstrip().startswith("#") or _ALLOWLISTED in line:
             continue
         for value in detector.analyze_string(line, CONFIG_DENYLIST_REGEX_TO_GROUP):
@@ -180,12 +220,13 @@ def _names_client_secret(line: str, value: str) -> bool:
     return bool(_CLIENT_SECRET_KEY.search(line[:index] if index >= 0 else line))
 
 
-def _hits(folder: Path, relative: Path, lines: list[str]) -> Iterator[SecretHit]:
-    if not any(_CLIENT_SECRET_KEY.search(line) for line in lines):
+def _hits(folder: Path, relative: Path, lines: list[tuple[int, str]], small: bool) -> Iterator[SecretHit]:
+    if not lines:
         return  # every hit kept names a client secret on its line: nothing for detect-secrets here
+    by_number = dict(lines)
     seen: set[tuple[int, str]] = set()
-    for number, value, kind in _detect(folder / relative, lines):
-        line = lines[number - 1] if 0 < number <= len(lines) else ""
+    for number, value, kind in _detect(folder / relative, lines, small):
+        line = by_number.get(number, "")
         if (number, value) in seen or is_placeholder(value) or not _names_client_secret(line, value):
             continue
         seen.add((number, value))
@@ -197,17 +238,23 @@ def scan_project(folder: Path) -> ScanReport:
     folder = Path(folder)
     if not folder.is_dir():
         raise ScanError(f"{folder} is not a folder")
-    files = project_files(folder)
-    ignored = git_ignored(folder, [p for p in files if p not in set(_git_tracked(folder))])
+    try:
+        with os.scandir(folder) as entries:
+            next(entries, None)
+    except OSError as err:
+        raise ScanError(f"cannot read {folder}: {err.strerror or err}") from None
+    tracked = set(_git_tracked(folder))  # once: git answers for the whole tree
+    files = _project_files(folder, tracked)
+    ignored = git_ignored(folder, [p for p in files if p not in tracked])
     hits: list[SecretHit] = []
     unreadable: list[str] = []
     with transient_settings({"plugins_used": PLUGINS}):
         for relative in files:
-            lines = _lines(folder / relative)
-            if lines is None:
+            read = _lines(folder / relative)
+            if read is None:
                 unreadable.append(relative.as_posix())
                 continue
-            hits.extend(_hits(folder, relative, lines))
+            hits.extend(_hits(folder, relative, *read))
     judged = tuple(h for h in hits if Path(h.path) not in ignored)
     return ScanReport(folder, len(files) - len(unreadable), judged, tuple(unreadable),
                       tuple(h for h in hits if Path(h.path) in ignored))

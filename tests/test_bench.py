@@ -103,3 +103,18 @@ def test_hostile_quick_run_prints_every_number_and_finds_nothing_wrong() -> None
     assert [numbers[f"hostile_{key}"] for key in ("answers_500", "unrecorded", "unanswered", "internal_errors")] == [
         "0", "0", "0", "0"]
     assert "# server process: 16 MiB bodies answered {'413': 10}" in done.stdout
+
+
+def test_secret_scan_quick_run_prints_every_number_and_finds_the_padded_secret() -> None:
+    done, numbers = _ran(str(ROOT / "bench" / "secret_scan.py"), "--quick", timeout=300)
+    assert {"scan_500_tracked_files_s", "scan_500_files_per_s", "scan_30mb_padded_file_s"} <= set(numbers), done.stdout
+    assert numbers["scan_30mb_padded_secret_found"] == "1"
+
+
+def test_hostile_targets_quick_run_prints_every_number() -> None:
+    done, numbers = _ran(str(ROOT / "bench" / "hostile_targets.py"), "--quick", timeout=600)
+    cases = ("correct", "flood_20mb_per_unit", "page_40mb", "endless_page", "trickling_page")
+    for case in cases:
+        assert {f"{case}_wall_s", f"{case}_peak_rss_mib", f"{case}_exit"} <= set(numbers), done.stdout
+    assert numbers["correct_exit"] == "0"
+    assert numbers["endless_page_exit"] == numbers["trickling_page_exit"] == "1", "their units fail: not driven"

@@ -7,10 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import toml
+import pytest
+
+from rfcheck.harness import Harness
+from rfcheck.targets import web as web_module
+from tests.helpers import gone, toml
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = Path(__file__).parent / "apps"
@@ -86,3 +92,71 @@ def test_a_command_whose_every_run_fails_is_never_ready(tmp_path: Path) -> None:
     assert seen["AUTH-01"] == "pass" and seen["NET-01"] == "pass" and seen["CC-01"] == "pass"
     assert "none of its 3 units of work succeeded" in " ".join(report["notes"]), report["notes"]
     assert "then the export failed" in " ".join(report["notes"])
+
+
+# -- bounded memory and time, nothing left running --------------------------------------------------
+@pytest.fixture
+def hostile(toml_harness: Callable[..., Harness]) -> Callable[..., Harness]:
+    """``hostile(mode, actions=[...], **web)``: a started harness for tests/apps/web_app.py in ``mode``."""
+    def make(mode: str, env: dict[str, str] | None = None, **web: Any) -> Harness:
+        settings = {"start": f'"{sys.executable}" "{APPS / "web_app.py"}"', "url": "http://127.0.0.1:{port}",
+                    "actions": ["/invoices"], "ready_timeout": 10, "step_timeout": 5, **web}
+        return toml_harness({
+            "target": {"name": f"web-{mode}", "kind": "web", "redirect_uri": "http://127.0.0.1:{port}/callback"},
+            "target.web": settings, "target.env": {**WEB_ENV, "APP_MODE": mode, **(env or {})}})
+    return make
+
+
+def test_a_trickling_page_ends_its_step_at_the_step_timeout(hostile: Callable[..., Harness]) -> None:
+    harness = hostile("", actions=["/trickle"], step_timeout=1.5)
+    began = time.monotonic()
+    result = harness.scenario("baseline")
+    units = result.events_of("unit")
+    assert units and not units[0].ok, result.events
+    assert units[0].detail.startswith("GET /trickle: no whole answer within 1.5 s (step_timeout) (after ")
+    assert time.monotonic() - began < 60, "each of its units ended at its deadline, not when the page did"
+
+
+def test_an_endless_page_is_read_up_to_the_limit_and_cut_at_the_deadline(hostile: Callable[..., Harness]) -> None:
+    result = hostile("", actions=["/endless"], step_timeout=2).scenario("baseline")
+    unit = result.events_of("unit")[0]
+    assert not unit.ok and "no whole answer within 2 s" in unit.detail, unit.detail
+    page = next(e for e in result.exchanges if e.path == "/endless")
+    assert len(page.response_text) <= web_module.MAX_PAGE
+
+
+def test_an_endless_ready_url_does_not_hold_up_the_start(hostile: Callable[..., Harness]) -> None:
+    # the ready probe takes any answer and never reads its body
+    result = hostile("", ready="/endless").scenario("baseline")
+    assert result.completed and result.events_of("login")[0].ok, result.reason
+
+
+def test_a_huge_page_is_read_to_its_limit_and_a_token_at_its_end_is_still_found(
+        hostile: Callable[..., Harness]) -> None:
+    harness = hostile("", actions=["/huge"], env={"APP_PAGE_MB": "40"}, step_timeout=30)
+    result = harness.scenario("baseline")
+    assert result.events_of("unit")[0].ok, result.events
+    page = next(e for e in result.exchanges if e.path == "/huge")
+    assert len(page.response_text) < web_module.MAX_PAGE + 10_000
+    assert any("the rest counted (sha256" in note for note in page.notes), page.notes
+    tokens = [t for t in harness.secrets.values if t.startswith("eyJ") and t in page.response_text]
+    assert tokens, "the access token at the end of a 40 MB page is excerpted for SEC-05"
+
+
+def test_a_flood_of_output_is_kept_bounded_and_a_token_in_it_is_found(hostile: Callable[..., Harness]) -> None:
+    harness = hostile("flood", env={"APP_FLOOD_MB": "20"}, step_timeout=30)
+    result = harness.scenario("baseline")
+    assert result.completed and result.events_of("unit")[0].ok, result.events
+    assert len(result.output) < 1_000_000, "3 units of 20 MB each, kept as a head and a tail"
+    tokens = [t for t in harness.secrets.values if t in result.output and t.startswith("eyJ")]
+    assert tokens, "the access token in the middle of a 20 MB line is kept for SEC-03"
+
+
+def test_a_setsid_daemon_is_stopped_with_its_app_and_named(hostile: Callable[..., Harness]) -> None:
+    harness = hostile("daemon")
+    result = harness.scenario("baseline")
+    daemons = [int(line.split()[0][4:]) for line in result.output.splitlines() if line.endswith("daemon detached")]
+    assert len(daemons) == 1, result.output[-2000:]
+    assert gone(daemons[0]), "the daemon outside the app's process group was stopped"
+    assert any(f"pid {daemons[0]}" in note and "outside its process group" in note for note in result.notes), \
+        result.notes

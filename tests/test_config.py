@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -301,6 +302,24 @@ def test_nonexistent_project_folder(tmp_path: Path) -> None:
     message = config_error(tmp_path, MINIMAL_PYTHON + 'project = "src"\n')
     assert message.startswith("rfcheck.toml: [target] project = 'src' is not an existing folder")
     assert str(tmp_path.resolve() / "src") in message
+
+
+@pytest.mark.parametrize("project", ["/", ".."])
+def test_a_project_outside_the_targets_repository_is_refused(tmp_path: Path, project: str) -> None:
+    folder = tmp_path / "app"
+    folder.mkdir()
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+    message = config_error(folder, MINIMAL_PYTHON + f'project = "{project}"\n')
+    assert message.startswith(f"rfcheck.toml: [target] project = '{project}' is outside the target's repository "
+                              f"({folder.resolve()})"), message
+
+
+def test_a_project_inside_the_repository_is_taken(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "service").mkdir()
+    (tmp_path / "lib").mkdir()
+    write(tmp_path / "service", MINIMAL_PYTHON + 'project = "../lib"\n')
+    assert load_config(tmp_path / "service" / "rfcheck.toml").project == (tmp_path / "lib").resolve()
 
 
 def test_pyproject_without_tool_rfcheck(tmp_path: Path) -> None:

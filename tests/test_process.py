@@ -66,7 +66,7 @@ def test_tail_holds_the_last_lines_and_says_when_there_are_none(started: Callabl
 
 def test_tail_of_an_exited_process_has_its_last_words(started: Callable[..., TargetProcess]) -> None:
     process = started("sleep 0.2; echo 'fatal: no config' >&2; exit 3")
-    with process._lock:  # a reader that lags: the process ends before its last line is stored
+    with process.captured._lock:  # a reader that lags: the process ends before its last line is stored
         assert process.wait(5) == 3
     assert process.tail() == "fatal: no config"
     assert not process.running and process.returncode == 3

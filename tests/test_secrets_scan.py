@@ -142,3 +142,35 @@ def test_outside_a_git_work_tree_every_env_file_is_judged(tmp_path: Path) -> Non
     write(tmp_path, ".env", f"RF_CLIENT_SECRET={REAL}\n")
     report = scan_project(tmp_path)
     assert [h.path for h in report.hits] == [".env"] and not report.ignored_hits
+
+
+@pytest.mark.parametrize("padding", [2_000_000, 30_000_000])
+def test_a_secret_in_a_file_padded_past_a_megabyte_is_found(tmp_path: Path, padding: int) -> None:
+    path = tmp_path / "settings.py"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("# " + "padding " * (padding // 8) + "\n")  # one enormous comment line first
+        out.write(f'CLIENT_SECRET = "{REAL}"\n')
+    assert found(tmp_path) == {("settings.py", 2, REAL)}
+
+
+def test_a_secret_after_binary_bytes_is_found(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(b"\xff\xfe\x00garbage\n" + f'{{"client_secret": "{REAL}"}}\n'.encode())
+    assert found(tmp_path) == {("config.json", 2, REAL)}
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_is_asked_once_for_the_whole_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(50):
+        write(tmp_path, f"pkg/module_{n}.py", "x = 1\n")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True)
+    calls: list[list[str]] = []
+    real_run = subprocess.run
+
+    def counting(args: list[str], *rest: object, **options: object) -> object:
+        calls.append(list(args))
+        return real_run(args, *rest, **options)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    assert scan_project(tmp_path).files == 50
+    assert [c for c in calls if "ls-files" in c] and len([c for c in calls if "ls-files" in c]) == 1, calls

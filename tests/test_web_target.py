@@ -114,7 +114,7 @@ def test_a_step_that_hangs_fails_after_the_step_timeout(web_harness: Callable[..
     result = web_harness(actions=["/slow"], step_timeout=0.3).scenario("baseline")
     assert result.outcome == "completed"
     assert steps(result) == [("login", True), ("unit", False), ("unit", False), ("unit", False)]
-    assert result.events[1].detail == "GET /slow: no answer within 0.3 s (step_timeout)"
+    assert result.events[1].detail == "GET /slow: no whole answer within 0.3 s (step_timeout)"
 
 
 def test_an_action_the_app_refuses_fails_the_step_with_its_answer(web_harness: Callable[..., Harness]) -> None:

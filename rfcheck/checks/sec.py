@@ -20,6 +20,7 @@ import httpx
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, passed, skipped, unjudged
 from rfcheck.checks.queries import completed, names, sent_by_target
 from rfcheck.journal import Exchange, redact_value
+from rfcheck.provider.accounts import basic_forms
 from rfcheck.report.model import Evidence, Finding
 from rfcheck.scenarios import ScenarioResult
 from rfcheck.secrets_scan import ScanError, scan_project
@@ -31,13 +32,6 @@ CODE = "authorization code"
 
 
 # -- what rfcheck issued, by kind ----------------------------------------------------------
-def _basic_forms(client_id: str, secret: str) -> set[str]:
-    """The client secret as a Basic credential: raw, URL-encoded (RFC 6749 §2.3.1) and fully percent-encoded."""
-    pairs = {(client_id, secret), (quote(client_id), quote(secret)),
-             (quote(client_id, safe=""), quote(secret, safe=""))}
-    return {base64.b64encode(f"{i}:{s}".encode()).decode() for i, s in pairs}
-
-
 def issued_secrets(ctx: Context) -> dict[str, str]:
     """Every secret and token rfcheck issued in this run, mapped to what it is."""
     kinds: dict[str, str] = {}
@@ -48,7 +42,7 @@ def issued_secrets(ctx: Context) -> dict[str, str]:
         for client in provider.clients.values():
             kinds[client.client_secret] = "client secret"
             kinds.update({form: "client secret (as Basic credentials)"
-                          for form in sorted(_basic_forms(client.client_id, client.client_secret))})
+                          for form in sorted(basic_forms(client.client_id, client.client_secret))})
         kinds.update({key: "API key" for key in provider.api_keys})
         kinds.update({code: CODE for code in provider.codes})
     for value in sorted(ctx.harness.secrets.values):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, FLOWS, KNOWN_SCOPES  # noqa: F401  (re-exported)
 
@@ -67,3 +69,10 @@ DEFAULT_USER = User(sub="auth0|65f1c0ffee0000000000a1", name="Ada Keller",
                     email="ada.keller@example.com", organizations=(ACME_ORG,))
 SOLO_USER = User(sub="auth0|65f1c0ffee0000000000b2", name="Bo Lindqvist",
                  email="bo.lindqvist@example.com")
+
+
+def basic_forms(client_id: str, secret: str) -> set[str]:
+    """The client secret as a Basic credential: raw, URL-encoded (RFC 6749 §2.3.1) and fully percent-encoded."""
+    pairs = {(client_id, secret), (quote(client_id), quote(secret)),
+             (quote(client_id, safe=""), quote(secret, safe=""))}
+    return {base64.b64encode(f"{i}:{s}".encode()).decode() for i, s in pairs}

@@ -16,7 +16,7 @@ import httpx
 
 from rfcheck.journal import KEPT_CHARS, Exchange, Journal, Secrets, keep, kept
 from rfcheck.provider import api, oauth
-from rfcheck.provider.accounts import DEFAULT_USER, SOLO_USER, Client, User, credential
+from rfcheck.provider.accounts import DEFAULT_USER, SOLO_USER, Client, User, basic_forms, credential
 from rfcheck.provider.authorize import AuthCode
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.data import ApiData
@@ -90,6 +90,8 @@ class Provider:
         """Know ``client`` (registered elsewhere: a run's client, in each scenario's provider)."""
         self.clients[client.client_id] = client
         self.journal.add_secret(client.client_secret)
+        for form in basic_forms(client.client_id, client.client_secret):
+            self.journal.add_secret(form)
         return client
 
     def user_by_sub(self, sub: str) -> User:

@@ -14,6 +14,7 @@ from rfcheck import Environment
 from rfcheck.config import CommandSpec
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, Health, StepFailed
+from rfcheck.targets.output import Known, Output
 from rfcheck.targets.process import TargetProcess
 
 from rfcheck.runtime import Surveyed
@@ -24,13 +25,14 @@ if TYPE_CHECKING:
 READY_TIMEOUT = 30.0
 HEALTH_TIMEOUT = 5.0
 SURVEY_INTERVAL = 0.2  # seconds between looks at a running command's processes
+TAIL_LINES = 20  # lines of a failed run's output in its step's reason
 
 
 class CommandDriver(Surveyed):
     """``run``: one process per unit of work (exit 0 = success). ``serve``: one process, actions trigger it."""
 
     def __init__(self, spec: CommandSpec, cwd: Path, filled: CommandSpec, env: Mapping[str, str],
-                 instrumentation: "Instrumentation") -> None:
+                 instrumentation: "Instrumentation", known: Known | None = None) -> None:
         self.spec = spec
         self._cwd = cwd
         self._filled = filled  # the spec with its placeholders filled in
@@ -38,12 +40,16 @@ class CommandDriver(Surveyed):
         self._instrumentation = instrumentation
         self._survey: Survey | None = None
         self._server: TargetProcess | None = None
-        self._outputs: list[str] = []
+        self._known = known
+        self._output = Output(known)  # the scenario's: every run's, or the worker's
+        self.strays: list[str] = []  # processes a run or the worker left outside its process group, stopped
 
     def start(self, env: Environment, clock: Clock) -> None:
         self._survey = self._instrumentation.survey()
+        self._output = Output(self._known)
         if self.spec.serve:
-            self._server = TargetProcess(self._filled.serve, self._cwd, self._env, "[target.command] serve")
+            self._server = TargetProcess(self._filled.serve, self._cwd, self._env, "[target.command] serve",
+                                         self._output)
             self._wait_listening()
             self._observe(self._server)
 
@@ -102,20 +108,22 @@ class CommandDriver(Surveyed):
             self._run_once()
 
     def _run_once(self) -> None:
-        process = TargetProcess(self._filled.run, self._cwd, self._env, "[target.command] run")
+        mark = self._output.lines
+        process = TargetProcess(self._filled.run, self._cwd, self._env, "[target.command] run", self._output)
         deadline = time.monotonic() + self.spec.step_timeout
         status = None
         while status is None and time.monotonic() < deadline:
             self._observe(process)
             status = process.wait(min(SURVEY_INTERVAL, max(deadline - time.monotonic(), 0)))
-        output = process.stop()
+        process.stop()
+        self.strays += process.strays
         self._observe(None)
-        self._outputs.append(output)
+        tail = "\n".join(self._output.tail(TAIL_LINES, since=mark)) or "(no output)"
         if status is None:
             raise StepFailed(f"the run did not finish within {self.spec.step_timeout:g} s (step_timeout); "
-                             f"output ends with:\n{_tail(output)}", kind="no_answer")
+                             f"output ends with:\n{tail}", kind="no_answer")
         if status != 0:
-            raise StepFailed(f"the run exited with status {status}; output ends with:\n{_tail(output)}")
+            raise StepFailed(f"the run exited with status {status}; output ends with:\n{tail}")
 
     def _trigger(self) -> None:
         for action in self._filled.actions:
@@ -132,11 +140,7 @@ class CommandDriver(Surveyed):
     def stop(self) -> str:
         self._observe(self._server)
         if self._server is not None:
-            self._outputs.append(self._server.stop())
+            self._server.stop()
+            self.strays += self._server.strays
             self._server = None
-        output, self._outputs = "\n".join(self._outputs), []
-        return output
-
-
-def _tail(output: str, lines: int = 20) -> str:
-    return "\n".join(output.splitlines()[-lines:]) or "(no output)"
+        return self._output.take()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import os
-import re
+import secrets
 import signal
 import subprocess
 import threading
@@ -12,14 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rfcheck.targets.base import DriverError
+from rfcheck.targets.output import Output
 
 STOP_GRACE = 5.0
 GONE_TIMEOUT = 2.0  # seconds a SIGKILLed group gets to be gone
 TAIL_LINES = 40
-ERROR_LINES = 8
-# what a first error line looks like in Python, Node, the JVM and most loggers
-_ERROR_LINE = re.compile(r"error|exception|traceback|fatal|panic|unhandled|cannot |could not|failed|refused",
-                         re.IGNORECASE)
+READ_SIZE = 64 * 1024
+MARK = "RFCHECK_TARGET"  # the environment variable that marks a target's processes
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -35,14 +35,51 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
+def marked(mark: str) -> dict[int, str]:
+    """pid -> command line of every running process whose environment holds ``mark`` (``NAME=value``)."""
+    needle = mark.encode() + b"\0"
+    found = {}
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if needle not in environ.read_bytes() + b"\0":
+                continue
+            pid = int(environ.parent.name)
+            stat = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()
+            if stat[0] == "Z":
+                continue
+            command = (environ.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found[pid] = command.strip()[:120] or "?"
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _kill(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class TargetProcess:
     """``command`` run through the shell in ``cwd``; stdout and stderr collected line by line."""
 
-    def __init__(self, command: str, cwd: Path, env: Mapping[str, str], what: str) -> None:
+    def __init__(self, command: str, cwd: Path, env: Mapping[str, str], what: str,
+                 output: Output | None = None) -> None:
         self.command = command
         self.what = what
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
+        self.captured = output if output is not None else Output()  # shared by the runs of one scenario
+        self.strays: list[str] = []  # processes found outside the group at stop (setsid, double fork)
+        # every process the target starts inherits this mark, in its group or not: how strays are found
+        self._mark = f"{MARK}={os.getpid()}-{secrets.token_hex(8)}"
+        env = {**env, MARK: self._mark.split("=", 1)[1]}
         try:
             self._popen = subprocess.Popen(
                 command, shell=True, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
@@ -53,10 +90,20 @@ class TargetProcess:
         self._reader.start()
 
     def _read(self) -> None:
+        """Read in pieces, never a whole line at once: a target may write 200 MB without a newline."""
         assert self._popen.stdout is not None
-        for raw in iter(self._popen.stdout.readline, b""):
-            with self._lock:
-                self._lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        fd = self._popen.stdout.fileno()
+        while True:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except OSError:
+                break
+            if not data:
+                break
+            self.captured.write(decoder.decode(data))
+        self.captured.write(decoder.decode(b"", final=True))
+        self.captured.close()
 
     @property
     def running(self) -> bool:
@@ -78,22 +125,23 @@ class TargetProcess:
         return self._popen.pid
 
     def output(self) -> str:
+        """The output kept so far (bounded: :mod:`rfcheck.targets.output`)."""
         self._settle()
-        with self._lock:
-            return "\n".join(self._lines)
+        return self.captured.text()
+
+    def take_output(self) -> str:
+        """The output kept since the last take (the next scenario of an app that keeps running)."""
+        self._settle()
+        return self.captured.take()
 
     def tail(self) -> str:
         self._settle()
-        with self._lock:
-            lines = self._lines[-TAIL_LINES:]
-        return "\n".join(lines) or "(no output)"
+        return "\n".join(self.captured.tail(TAIL_LINES)) or "(no output)"
 
     def first_errors(self) -> str:
         """The first lines that look like an error: the cause, before a long dump can push it out of the tail."""
         self._settle()
-        with self._lock:
-            found = [line for line in self._lines if _ERROR_LINE.search(line)][:ERROR_LINES]
-        return "\n".join(found)
+        return "\n".join(self.captured.first_errors())
 
     def failure_output(self) -> str:
         """What a failure message shows of the output: its first error lines, then its tail."""
@@ -110,15 +158,37 @@ class TargetProcess:
         self._reader.join(timeout=0.2 if self.running else 2)
 
     def stop(self) -> str:
-        """SIGTERM to the whole process group, SIGKILL after a grace period; returns all output."""
+        """SIGTERM to the whole process group; SIGKILL to what is left of it after a grace period (the app's
+        own shutdown, not only the shell that started it: its last lines are evidence); then every process
+        the target started outside its group (setsid, a double fork) is found and stopped. Returns the
+        output kept."""
         if self.running:
             self._signal(signal.SIGTERM)
-            if self.wait(STOP_GRACE) is None:
-                self._signal(signal.SIGKILL)
-                self.wait(STOP_GRACE)
+            deadline = time.monotonic() + STOP_GRACE
+            while group_pids(self._popen.pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
         self._signal(signal.SIGKILL)  # children that outlived their parent in the group
+        self.wait(STOP_GRACE)
         self._until_gone()
+        self._stop_strays()
         return self.output()
+
+    def _stop_strays(self) -> None:
+        """Processes that carry this target's mark but left its group: stopped, and said in the output."""
+        strays = marked(self._mark)
+        if not strays:
+            return
+        for pid in strays:
+            _kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + GONE_TIMEOUT
+        while [pid for pid in strays if _alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for pid in strays:
+            _kill(pid, signal.SIGKILL)
+        named = ", ".join(f"pid {pid} ({strays[pid]})" for pid in sorted(strays))
+        self.strays.append(named)
+        self.captured.write(f"\n[rfcheck: stopped {len(strays)} process(es) the target had started outside its "
+                            f"process group (setsid, a double fork): {named}]\n")
 
     def _until_gone(self) -> None:
         """A killed process takes a moment to die: wait (briefly) until none of the group is left but zombies

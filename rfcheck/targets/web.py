@@ -10,7 +10,9 @@ each scenario (or at the end of the run with ``restart = "session"``).
 
 from __future__ import annotations
 
+import codecs
 import functools
+import hashlib
 import socket
 import ssl
 import time
@@ -29,6 +31,8 @@ from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.journal import Exchange
 from rfcheck.targets.base import DriverError, Health, StepFailed
+from rfcheck.targets.deadline import Deadlines, client as deadline_client
+from rfcheck.targets.output import Known, Output, SecretScanner
 from rfcheck.targets.process import TargetProcess
 
 from rfcheck.runtime import Surveyed
@@ -40,7 +44,8 @@ MAX_HOPS = 10
 POLL_INTERVAL = 0.1
 HEALTH_TIMEOUT = 5.0  # seconds for the app to answer its ready URL after an error answer (REL-01)
 EXIT_GRACE = 1.0  # seconds a crashing app may take to exit once its connection broke
-MAX_PAGE = 256 * 1024  # characters of each page kept for SEC-05
+MAX_PAGE = 256 * 1024  # characters of each page kept in the journal (SEC-05 reads it; secrets beyond are excerpted)
+PAGE_LIMIT = 2 * 1024 * 1024  # bytes of a page read as the user's page; the rest is counted, hashed and searched
 
 
 class WebDriver(Surveyed):
@@ -59,11 +64,12 @@ class WebDriver(Surveyed):
         self._process: TargetProcess | None = None
         self._browser: httpx.Client | None = None
         self._prober: httpx.Client | None = None  # ready and health probes
-        self._output_mark = 0
         self._lifetimes: dict[str, tuple[float, str]] = {}  # cookie name -> (end on rfcheck's clock, as set)
         self._ended: list[str] = []  # cookies that reached the end of their lifetime in the current step
         self._offset = 0.0  # the clock's offset at the browser's last request
         self._follows: tuple[float, bool] | None = None  # (offset, whether the app's clock follows rfcheck's)
+        self._deadlines = Deadlines()  # each step's, for every request of the browser and the prober
+        self.strays: list[str] = []  # processes the app left outside its process group, stopped
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self, env: Environment, clock: Clock) -> None:
@@ -73,7 +79,8 @@ class WebDriver(Surveyed):
             self._observe()
             return  # restart = "session": the app keeps running
         self._refuse_taken_port()
-        self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start")
+        self._process = TargetProcess(self._command, self._cwd, self._env, "[target.web] start",
+                                      Output(self._provider.journal.holds_secret))
         self._wait_ready()
         self._observe()
 
@@ -108,7 +115,8 @@ class WebDriver(Surveyed):
                 raise DriverError(f"the app exited with status {self._process.returncode} before answering "
                                   f"{probe}; {self._process.failure_output()}")
             try:
-                self._probe(probe, 1.0)
+                with self._deadlines.until(max(deadline - time.monotonic(), 0.01)):
+                    self._probe(probe, 1.0)
                 return
             except httpx.HTTPError:
                 time.sleep(POLL_INTERVAL)
@@ -116,8 +124,8 @@ class WebDriver(Surveyed):
                           f"(ready_timeout); {self._process.failure_output()}")
 
     def _new_browser(self, cookies: httpx.Cookies | None = None) -> httpx.Client:
-        return httpx.Client(timeout=self.spec.step_timeout, follow_redirects=False, trust_env=False, cookies=cookies,
-                            verify=client_tls())
+        return deadline_client(self._deadlines, client_tls(), timeout=self.spec.step_timeout, follow_redirects=False,
+                               trust_env=False, cookies=cookies)
 
     def _after_travel(self) -> None:
         """A travel is elapsed time for the app too: the keep-alive timers of its server (moved with its
@@ -139,9 +147,10 @@ class WebDriver(Surveyed):
         client per probe built a TLS context each time, most of rfcheck's CPU while driving a web app."""
         self._after_travel()
         if self._prober is None:
-            self._prober = httpx.Client(trust_env=False, follow_redirects=False, verify=client_tls())
+            self._prober = deadline_client(self._deadlines, client_tls(), trust_env=False, follow_redirects=False)
         try:
-            self._prober.get(url, timeout=timeout)
+            with self._prober.stream("GET", url, timeout=timeout):
+                pass  # any answer will do: its body is never read (an endless one would never end)
         finally:
             self._prober.cookies.clear()
 
@@ -153,7 +162,8 @@ class WebDriver(Surveyed):
         what = f"GET {self.spec.ready}"
         if process.running:
             try:
-                self._probe(self._url + self.spec.ready, HEALTH_TIMEOUT)
+                with self._deadlines.until(HEALTH_TIMEOUT):
+                    self._probe(self._url + self.spec.ready, HEALTH_TIMEOUT)
                 return Health(True, f"running and answering {what}")
             except httpx.HTTPError as err:
                 if not process.wait_exit(EXIT_GRACE):
@@ -173,26 +183,26 @@ class WebDriver(Surveyed):
         if self._process is None:
             return ""
         if self.spec.restart == "session" and self._process.running:
-            return self._new_output()
-        output = self._process.stop()[self._output_mark:]
-        self._process, self._output_mark = None, 0
+            return self._process.take_output()
+        self._process.stop()
+        self.strays += self._process.strays
+        output, self._process = self._process.take_output(), None
         return output
 
     def shutdown(self) -> None:
         """End the app for good (the end of the run)."""
         if self._process is not None:
             self._process.stop()
+            self.strays += self._process.strays
             self._process = None
-
-    def _new_output(self) -> str:
-        assert self._process is not None
-        output = self._process.output()
-        new, self._output_mark = output[self._output_mark:], len(output)
-        return new
 
     # -- the user's browser -------------------------------------------------------------
     def start_login(self) -> str:
         """Follow the app's login route until it sends the browser to the authorization server."""
+        with self._deadlines.until(self.spec.step_timeout):
+            return self._start_login()
+
+    def _start_login(self) -> str:
         url = self._url + self.spec.login
         for _ in range(MAX_HOPS):
             response = self._get(url, f"GET {httpx.URL(url).path}")
@@ -207,6 +217,10 @@ class WebDriver(Surveyed):
         raise StepFailed(f"more than {MAX_HOPS} redirects from {self.spec.login}")
 
     def finish_login(self, callback_url: str) -> None:
+        with self._deadlines.until(self.spec.step_timeout):
+            self._finish_login(callback_url)
+
+    def _finish_login(self, callback_url: str) -> None:
         response = self._browse(callback_url, allow_login=False)
         if response.status_code >= 400:
             landed = response.request.url.path
@@ -216,6 +230,10 @@ class WebDriver(Surveyed):
                              kind="error_status", status=response.status_code)
 
     def exercise(self) -> None:
+        with self._deadlines.until(self.spec.step_timeout):
+            self._exercise()
+
+    def _exercise(self) -> None:
         self._ended = []
         for action in self.spec.actions:
             response = self._browse(self._url + action, allow_login=False)
@@ -247,20 +265,23 @@ class WebDriver(Surveyed):
         self._after_travel()
         self._expire_cookies()
         exchange = self._record(url)
+        page = _Page(self._provider.journal.holds_secret)
         try:
-            response = self._browser.get(url)
+            with self._browser.stream("GET", url) as response:
+                page.read(response)
         except httpx.TimeoutException as err:
-            exchange.note(f"no answer within {self.spec.step_timeout:g} s", no_answer=True)
-            raise StepFailed(f"{what}: no answer within {self.spec.step_timeout:g} s (step_timeout)",
+            got = f" (after {page.size:,} bytes of its answer)" if page.size else ""
+            exchange.note(f"no whole answer within {self.spec.step_timeout:g} s{got}", no_answer=True)
+            raise StepFailed(f"{what}: no whole answer within {self.spec.step_timeout:g} s (step_timeout){got}",
                              kind="no_answer") from err
         except httpx.HTTPError as err:
             exchange.note(f"no answer: {type(err).__name__}", no_answer=True)
             if self._process is not None and self._process.wait_exit(EXIT_GRACE):
                 self._check_alive(what)
-            raise StepFailed(f"{what}: the connection failed ({type(err).__name__})", kind="no_answer") from err
+            raise StepFailed(f"{what}: the connection failed ({_cause(err)})", kind="no_answer") from err
         finally:
             exchange.done = self._provider.journal.mark()
-        self._answered(exchange, response)
+        self._answered(exchange, response, page)
         return response
 
     def _record(self, url: str) -> Exchange:
@@ -270,11 +291,14 @@ class WebDriver(Surveyed):
             path=target.path,
             query=dict(parse_qsl(target.query.decode(), keep_blank_values=True)), headers={}, form={})
 
-    def _answered(self, exchange: Exchange, response: httpx.Response) -> None:
+    def _answered(self, exchange: Exchange, response: httpx.Response, page: "_Page") -> None:
         exchange.status = response.status_code
         exchange.headers = {k.lower(): v for k, v in response.request.headers.items()}
         exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
-        exchange.response_text = response.text[:MAX_PAGE]
+        exchange.response_text = page.journal_text(response.text)
+        if page.left_out:
+            exchange.note(f"a page of {page.size:,} bytes: the first {PAGE_LIMIT:,} read as the user's page, the "
+                          f"rest counted (sha256 {page.digest[:16]}…) and searched for secrets")
         exchange.facts["set_cookies"] = response.headers.get_list("set-cookie")
         self._note_lifetimes(exchange.facts["set_cookies"])
         location = response.headers.get("location")
@@ -357,3 +381,50 @@ def cookie_lifetime(header: str, now: float) -> tuple[str, float | None, str]:
 def _snippet(response: httpx.Response) -> str:
     text = " ".join(response.text.split())
     return text[:200] or "(empty body)"
+
+
+class _Page:
+    """The body of one answer to the browser, read up to :data:`PAGE_LIMIT` bytes: what a user would be
+    shown. The rest is counted, hashed and searched for the secrets rfcheck issued (SEC-05), never kept."""
+
+    def __init__(self, known: Known) -> None:
+        self.size = 0
+        self.left_out = 0
+        self._hash = hashlib.sha256()
+        self._scanner = SecretScanner(known)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def read(self, response: httpx.Response) -> None:
+        kept = bytearray()
+        for chunk in response.iter_bytes():
+            self.size += len(chunk)
+            room = PAGE_LIMIT - len(kept)
+            if room > 0:
+                kept += chunk[:room]
+            rest = chunk[max(room, 0):]
+            if rest:
+                self.left_out += len(rest)
+                self._hash.update(rest)
+            self._scanner.feed(self._decoder.decode(chunk))
+        self._scanner.close()
+        response._content = bytes(kept)  # what .text and .content give from here on: the page as read
+
+    @property
+    def digest(self) -> str:
+        return self._hash.hexdigest()
+
+    def journal_text(self, text: str) -> str:
+        """The page as the journal keeps it: its first :data:`MAX_PAGE` characters, then an excerpt around
+        each secret found in what lies beyond them."""
+        kept = text[:MAX_PAGE]
+        beyond = [hit for hit in self._scanner.hits if hit not in kept]
+        if not beyond:
+            return kept
+        return kept + "\n[rfcheck: excerpts of the page beyond what is kept here]\n" + "\n".join(beyond)
+
+
+def _cause(err: BaseException) -> str:
+    """An HTTP error with what caused it (``RemoteProtocolError: Server disconnected without sending a
+    response``), not its class alone."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

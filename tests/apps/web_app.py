@@ -42,7 +42,8 @@ class App(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         url = urlsplit(self.path)
         route = {"/": self.home, "/login": self.login, "/callback": self.callback,
-                 "/invoices": self.invoices, "/slow": self.slow}.get(url.path)
+                 "/invoices": self.invoices, "/slow": self.slow, "/trickle": self.trickle,
+                 "/endless": self.endless, "/huge": self.huge}.get(url.path)
         if route is None:
             self.answer(404, "not found")
         else:
@@ -95,6 +96,10 @@ class App(BaseHTTPRequestHandler):
         if os.environ.get("APP_MODE") == "broken_after_login":
             self.answer(500, "Internal Server Error")
             return
+        if os.environ.get("APP_MODE") == "flood":  # megabytes of output without a newline, a token inside
+            noise = "z" * (int(os.environ.get("APP_FLOOD_MB", "200")) * 512 * 1024)
+            sys.stdout.write(f"pid={PID} debug {noise} token={session['access_token']} {noise}")
+            sys.stdout.flush()
         answer = requests.get(f"{API_URL}/invoices", timeout=5, headers={
             "Authorization": f"Bearer {session['access_token']}", "X-Network": "test"})
         if answer.status_code != 200:
@@ -108,6 +113,39 @@ class App(BaseHTTPRequestHandler):
     def slow(self, params: dict[str, str]) -> None:
         threading.Event().wait(10)
         self.answer(200, "finally")
+
+    # -- hostile answers -------------------------------------------------------------------
+    def trickle(self, params: dict[str, str]) -> None:
+        """A page that comes one byte a second, for ever: only a deadline on the whole step ends it."""
+        self.send_response(200)
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        for _ in range(100000):
+            self.wfile.write(b".")
+            self.wfile.flush()
+            threading.Event().wait(1)
+
+    def endless(self, params: dict[str, str]) -> None:
+        """An endless chunked page, as fast as the socket takes it."""
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"x" * 65536
+        while True:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+
+    def huge(self, params: dict[str, str]) -> None:
+        """A page of APP_PAGE_MB megabytes, with the session's access token at its very end."""
+        session = self.session() or {}
+        size = int(os.environ.get("APP_PAGE_MB", "500")) * 1024 * 1024
+        tail = f"<p>{session.get('access_token', '')}</p>".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(size + len(tail)))
+        self.end_headers()
+        block = b"<p>" + b"y" * 65529 + b"</p>"
+        for _ in range(size // len(block)):
+            self.wfile.write(block)
+        self.wfile.write(b" " * (size % len(block)) + tail)
 
     # -- plumbing ----------------------------------------------------------------------
     def session(self) -> dict[str, Any] | None:
@@ -143,6 +181,13 @@ if __name__ == "__main__":
     REDIRECT_URI, PORT = setting("RF_REDIRECT_URI"), int(setting("PORT"))
     if mode == "crash":
         setting("RF_MISSING_SETTING")
+    if mode == "daemon":  # a helper that leaves the app's process group and session (double fork, setsid)
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                print(f"pid={os.getpid()} daemon detached", flush=True)
+                threading.Event().wait(600)
+            os._exit(0)
     server = ThreadingHTTPServer(("127.0.0.1", PORT), App)
     server.daemon_threads = True
     print(f"pid={PID} listening on {PORT}", flush=True)
