@@ -11,16 +11,16 @@ import dataclasses
 import os
 import queue
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 
+from rfcheck import leftovers
 from rfcheck import Environment, Target
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
-from rfcheck.journal import Secrets
+from rfcheck.journal import Exchange, Secrets
 from rfcheck.world import Registry, SharedWorld, crossings
 from rfcheck.lanes import Lane, default_jobs, fill, free_port, serial_reason
 from rfcheck.provider.accounts import Client
@@ -75,6 +75,7 @@ class Harness:
         self.scenarios = {**SCENARIOS, **{spec.name: spec for spec in map(load_file, config.scenarios)}}
         self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
         self.never_worked = ""  # why the target's baseline work never succeeded (checks.undriven)
+        self._running: dict[str, tuple[Provider, float]] = {}  # scenarios under way: their mock, when they began
         self.on_scenario: Callable[[ScenarioResult, float], None] | None = None  # after each scenario ran
         self.client: Client | None = None
         self.registry = Registry()  # every mock's tokens: a shared store of the integration's shows in it
@@ -84,6 +85,11 @@ class Harness:
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
+        swept = leftovers.sweep()
+        if swept:
+            self.note(f"removed {len(swept)} temporary folder(s) or file(s) that an rfcheck run killed before its "
+                      f"end had left (tokens, keys, state): {', '.join(sorted(swept)[:5])}"
+                      + (" …" if len(swept) > 5 else ""))
         first = self._new_lane()
         self.client = first.client
         self._idle.put(first)
@@ -108,6 +114,13 @@ class Harness:
             shutil.rmtree(folder, ignore_errors=True)
         if self.ca is not None:  # the run's certificates and their keys
             shutil.rmtree(self.ca.folder, ignore_errors=True)
+
+    def in_flight(self) -> list[tuple[str, str, float, list[Exchange]]]:
+        """The scenarios under way (a run stopped by SIGTERM): name, the step they were at, seconds since
+        they began, their exchanges so far."""
+        now = time.monotonic()
+        return [(name, provider.journal.current_step, now - began, provider.journal.since(0))
+                for name, (provider, began) in sorted(dict(self._running).items())]
 
     @property
     def stopping(self) -> bool:
@@ -227,7 +240,7 @@ class Harness:
 
     def _state_dir(self) -> str:
         """{state_dir}: a fresh empty folder for each scenario's target (a token cache it keeps between runs)."""
-        folder = tempfile.mkdtemp(prefix="rfcheck-state-")
+        folder = leftovers.folder("state")
         self._state_dirs.append(folder)
         return folder
 
@@ -398,7 +411,11 @@ class Harness:
         began = time.monotonic()
         with self.on_a_lane() as (lane, provider):
             self.registry.add(name, provider.tokens)
-            result = execute(self, lane, provider, spec)
+            self._running[name] = (provider, began)
+            try:
+                result = execute(self, lane, provider, spec)
+            finally:
+                self._running.pop(name, None)
             self._reached(lane.clock.offset)
         crossed = crossings(result.exchanges, provider.tokens, self.registry)
         if crossed:

@@ -162,6 +162,11 @@ class Journal:
     def step(self) -> str:
         return getattr(self._local, "step", None) or self._step
 
+    @property
+    def current_step(self) -> str:
+        """The step the scenario is at, seen from any thread (a report written on SIGTERM)."""
+        return self._step
+
     def set_step(self, step: str) -> None:
         self._step, self._began = step, len(self._exchanges)
 

@@ -20,6 +20,7 @@ from rfcheck.report.model import Finding, RunResult, ScenarioRecord, build
 from rfcheck.scenarios import ScenarioResult
 
 OUTPUT_TAIL = 4000
+REPORTED_EXCHANGES = 1000  # a scenario's exchanges in the report: the first and the last half of these
 
 
 def _outcome_reason(result: ScenarioResult) -> str:
@@ -49,6 +50,9 @@ class RfcheckSession:
         self.explored: Explored | None = None
         self.progress: Callable[[str], None] | None = None  # one line per scenario, to the terminal
         self.jobs: int | None = None  # --rfcheck-jobs
+        self.began = time.time()  # wall clock: compared with the report files' modification times
+        self.overwrote = ""  # another run wrote into the report folder while this one ran
+        self.stopped = ""  # what stopped the run before its end (SIGTERM, Ctrl-C)
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
@@ -62,6 +66,10 @@ class RfcheckSession:
         if self.progress is not None:
             outcome = "crashed" if result.crash else result.outcome
             self.progress(f"rfcheck: scenario {result.name} {outcome} in {seconds:.1f} s")
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        message = str(excinfo.value).removeprefix("rfcheck: ")
+        self.stopped = message if message.startswith("stopped by") else "stopped by Ctrl-C"
 
     def record(self, finding: Finding) -> None:
         self.findings[finding.id] = finding
@@ -78,6 +86,11 @@ class RfcheckSession:
         scenarios = self._scenario_records()
         notes = self.harness.notes if self.harness is not None else [
             "no requirement was judged: the mock never started"]
+        if self.stopped and self.harness is not None:
+            running = [f"scenario {name} at step {step!r}, {seconds:.0f} s after it began"
+                       for name, step, seconds, _ in self.harness.in_flight()]
+            notes = [f"the run was {self.stopped}" + (f" while {'; '.join(running)}" if running else "")
+                     + ": what it had not judged is not judged", *notes]
         explored, findings = None, dict(self.findings)
         if self.explored is not None and self.harness is not None:
             explored = explored_report(self.explored, self.harness.redact)
@@ -85,16 +98,29 @@ class RfcheckSession:
                 changed = as_finding(found, findings.get(found.finding.id))
                 if changed is not None:
                     findings[changed.id] = changed
-        return RunResult(target, findings, scenarios, datetime.now(timezone.utc), notes, explored)
+        return RunResult(target, findings, scenarios, datetime.now(timezone.utc), notes, explored,
+                         not_run=f"not judged: the run was {self.stopped} before this requirement was judged"
+                         if self.stopped else "")
 
     def _scenario_records(self) -> list[ScenarioRecord]:
         if self.harness is None:
             return []
         journal, redact = self.harness.provider.journal, self.harness.redact  # one redaction for the run
-        return [ScenarioRecord(r.name, "crashed" if r.crash else r.outcome, redact(_outcome_reason(r)),
-                               [journal.describe(e) for e in r.exchanges],
-                               redact(r.output[-OUTPUT_TAIL:]), [redact(n) for n in r.notes])
-                for r in self.harness.ordered_results()]
+        records = []
+        for r in self.harness.ordered_results():
+            kept, notes = _reported(r.exchanges), [redact(n) for n in r.notes]
+            if len(kept) < len(r.exchanges):
+                notes.append(f"the report lists {len(kept):,} of the scenario's {len(r.exchanges):,} exchanges (the "
+                             f"first and the last {REPORTED_EXCHANGES // 2:,}); the checks read them all")
+            records.append(ScenarioRecord(r.name, "crashed" if r.crash else r.outcome, redact(_outcome_reason(r)),
+                                          [journal.describe(e) for e in kept], redact(r.output[-OUTPUT_TAIL:]),
+                                          notes))
+        if self.stopped:  # the scenarios it stopped: what they had done, and where they were
+            for name, step, seconds, exchanges in self.harness.in_flight():
+                records.append(ScenarioRecord(
+                    name, "error", f"the run was {self.stopped} while this scenario was at step {step!r}, "
+                    f"{seconds:.0f} s after it began", [journal.describe(e) for e in _reported(exchanges)]))
+        return records
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -102,10 +128,12 @@ class RfcheckSession:
             report = build(self.result())
             self.verdict, self.not_judged = report["verdict"], report["not_judged"]
             self.notes = report["notes"]
+            self.overwrote = _written_since(self.report_dir, self.began)
             self.report_paths = write_all(report, self.report_dir)
             self._github_step_summary()
         except Exception as err:  # the run's outcome must still be visible
-            self.report_error = f"rfcheck could not write the report: {type(err).__name__}: {err}"
+            self.report_error = (f"rfcheck could not write the report into {self.report_dir}: "
+                                 f"{type(err).__name__}: {err}")
         finally:
             undriven = self.harness is not None and self.harness.never_worked
             self.close()
@@ -115,7 +143,7 @@ class RfcheckSession:
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         write = terminalreporter.write_line
         terminalreporter.section("rfcheck readiness")
-        if self.report_error:
+        if not self.verdict:  # the report could not even be built
             write(self.report_error, red=True)
             return
         write(f"verdict: {self.verdict} ({self.target.name}, {self.target.flow}, network {self.target.network})",
@@ -137,6 +165,10 @@ class RfcheckSession:
                 write(f"  NOT JUDGED {finding.id} {requirement(finding.id).title}: {finding.reason}", yellow=True)
         for path in self.report_paths:
             write(f"report: {path}")
+        if self.overwrote:
+            write(f"  note: {self.overwrote}", yellow=True)
+        if self.report_error:
+            write(self.report_error, red=True)
         if os.environ.get("GITHUB_ACTIONS") == "true":
             for line in github_annotations(self.findings.values(), self.target.file):
                 write(line)
@@ -148,6 +180,27 @@ class RfcheckSession:
         if summary and markdown is not None:
             with open(summary, "a", encoding="utf-8") as out:
                 out.write(markdown.read_text(encoding="utf-8") + "\n")
+
+
+def _reported(exchanges: list[Any]) -> list[Any]:
+    if len(exchanges) <= REPORTED_EXCHANGES:
+        return exchanges
+    half = REPORTED_EXCHANGES // 2
+    return exchanges[:half] + exchanges[-half:]
+
+
+def _written_since(folder: Path, began: float) -> str:
+    """What to say when another run wrote reports into ``folder`` after this one began ("" if none did)."""
+    json_file = folder / "rfcheck-report.json"
+    try:
+        written = json_file.stat().st_mtime
+    except OSError:
+        return ""
+    if written < began:
+        return ""
+    at = datetime.fromtimestamp(written, timezone.utc).strftime("%H:%M:%S UTC")
+    return (f"another rfcheck run wrote its reports into {folder} at {at}, while this one ran: this run's "
+            "reports replace them (give each run its own --rfcheck-report folder to keep both)")
 
 
 def _escape(text: str, property_value: bool = False) -> str:

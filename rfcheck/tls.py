@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from rfcheck import leftovers
 
 VALIDITY = dt.timedelta(days=3650)
 BACKDATE = dt.timedelta(days=2)
@@ -51,7 +52,7 @@ class RunCA:
     """A CA whose key lives only in memory and a temporary folder for this run."""
 
     def __init__(self, folder: Path | None = None) -> None:
-        self.folder = folder or Path(tempfile.mkdtemp(prefix="rfcheck-ca-"))
+        self.folder = folder or Path(leftovers.folder("ca"))
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.timezone.utc)
         self._cert = (

@@ -160,3 +160,66 @@ def test_a_setsid_daemon_is_stopped_with_its_app_and_named(hostile: Callable[...
     assert gone(daemons[0]), "the daemon outside the app's process group was stopped"
     assert any(f"pid {daemons[0]}" in note and "outside its process group" in note for note in result.notes), \
         result.notes
+
+
+# -- reports never lost ------------------------------------------------------------------------------
+def rfcheck_run(report_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    return subprocess.run([sys.executable, "-m", "pytest", "--rfcheck", "--rfcheck-target",
+                           str(ROOT / "examples" / "httpx_code"), "--rfcheck-report", str(report_dir),
+                           "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-q", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_report_that_cannot_be_written_fails_the_run_and_says_where(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the report folder should be")
+    done = rfcheck_run(blocker / "reports", "-k", "NET_01")
+    assert done.returncode == 1, done.stdout[-2000:]
+    assert "verdict: incomplete" in done.stdout, "the verdict is still shown"
+    assert f"rfcheck could not write the report into {blocker / 'reports'}: " in done.stdout
+
+
+def test_a_report_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rfcheck.report import files
+
+    report = tmp_path / "rfcheck-report.json"
+    report.write_text("the last good report")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        files.write_atomically(report, "x" * 100_000)
+    assert report.read_text() == "the last good report"
+    assert [p.name for p in tmp_path.iterdir()] == ["rfcheck-report.json"], "no cut-off file is left"
+
+
+def test_a_run_says_when_another_wrote_into_its_report_folder(tmp_path: Path) -> None:
+    from rfcheck.run import _written_since
+
+    (tmp_path / "rfcheck-report.json").write_text("{}")
+    written = (tmp_path / "rfcheck-report.json").stat().st_mtime
+    assert _written_since(tmp_path, written + 1) == "", "an older report is this folder's last run, replaced"
+    said = _written_since(tmp_path, written - 1)
+    assert said.startswith(f"another rfcheck run wrote its reports into {tmp_path} at ") and "replace" in said
+    assert _written_since(tmp_path / "missing", 0) == ""
+
+
+def test_a_run_sweeps_what_a_killed_run_left_in_the_temporary_folder(tmp_path: Path) -> None:
+    from rfcheck import leftovers
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = tmp_path / f"rfcheck-state-{dead.pid}-abc123"
+    (left / "cache").mkdir(parents=True)
+    (left / "cache" / "token.json").write_text('{"refresh_token": "rt"}')
+    (tmp_path / f"rfcheck-faketime-{dead.pid}-x").write_text("+0")
+    mine = tmp_path / f"rfcheck-ca-{os.getpid()}-live"  # this run's own, in use
+    mine.mkdir()
+    other = tmp_path / "rfcheck-notes"  # not a name rfcheck gives
+    other.mkdir()
+    removed = leftovers.sweep((str(tmp_path),))
+    assert sorted(removed) == sorted([left.name, f"rfcheck-faketime-{dead.pid}-x"])
+    assert not left.exists() and mine.exists() and other.exists()

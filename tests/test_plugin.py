@@ -317,6 +317,13 @@ def test_sigterm_mid_run_stops_the_app_and_leaves_an_incomplete_report(tmp_path:
     assert time.monotonic() - began < 10, rest[-2000:]
     report = json.loads((tmp_path / "rfcheck-report.json").read_text())
     assert report["verdict"] == "incomplete" and report["not_judged"], rest[-2000:]
+    # the report says where the run was when it was stopped, not "deselected"
+    assert report["notes"][0].startswith("the run was stopped by signal SIGTERM while scenario "), report["notes"]
+    stopped = [s for s in report["scenarios"] if s["reason"].startswith("the run was stopped by signal SIGTERM "
+                                                                         "while this scenario was at step ")]
+    assert stopped and all(s["outcome"] == "error" for s in stopped), [s["reason"] for s in report["scenarios"]]
+    never = [r for r in report["requirements"] if r["id"] in report["not_judged"]]
+    assert all("deselected" not in r["reason"] for r in never), [r["reason"] for r in never]
     time.sleep(0.5)
     assert not [pid for pid in app_pids if Path(f"/proc/{pid}").exists()
                 and b"app.py" in Path(f"/proc/{pid}/cmdline").read_bytes()], "the app outlived the run"

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from rfcheck.catalogue import GROUP_TITLES, GROUPS
+from rfcheck.report.files import write_atomically
 
 __all__ = ["FILENAME", "LANES", "render_html", "sequence_svg", "write_html"]
 
@@ -44,7 +45,7 @@ _ENV = Environment(
 def write_html(report: dict[str, Any], folder: Path) -> Path:
     """Write the HTML report into ``folder``; return the file's path."""
     path = Path(folder) / FILENAME
-    path.write_text(render_html(report), encoding="utf-8")
+    write_atomically(path, render_html(report))
     return path
 
 

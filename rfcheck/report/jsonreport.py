@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from rfcheck.report.files import write_atomically
 
 __all__ = ["FILENAME", "write_json"]
 
@@ -15,5 +16,5 @@ def write_json(report: dict[str, Any], folder: Path) -> Path:
     """Write ``report`` as indented UTF-8 JSON into ``folder``; return the file's path."""
     path = Path(folder) / FILENAME
     text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-    path.write_text(text, encoding="utf-8")
+    write_atomically(path, text)
     return path

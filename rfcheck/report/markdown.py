@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rfcheck.catalogue import GROUP_TITLES, GROUPS
+from rfcheck.report.files import write_atomically
 
 __all__ = ["FILENAME", "ICONS", "render_markdown", "write_markdown"]
 
@@ -27,7 +28,7 @@ _SPECIAL = re.compile(r"([\\`*|\[\]])")
 def write_markdown(report: dict[str, Any], folder: Path) -> Path:
     """Write the checklist into ``folder``; return the file's path."""
     path = Path(folder) / FILENAME
-    path.write_text(render_markdown(report), encoding="utf-8")
+    write_atomically(path, render_markdown(report))
     return path
 
 

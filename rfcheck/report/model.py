@@ -89,13 +89,15 @@ class RunResult:
     generated: datetime
     notes: list[str] = field(default_factory=list)
     explored: dict[str, Any] | None = None  # --rfcheck-explore: the ``explored`` object (target-contract.md)
+    not_run: str = ""  # the reason of a requirement this run has no finding for, when not NOT_RUN
 
 
 def build(result: RunResult) -> dict[str, Any]:
     """The ``rfcheck-report/1`` object: every catalogue ID once, in catalogue order."""
     _check_ids(result.findings)
     flow = result.target.get("flow")
-    findings = {req.id: result.findings.get(req.id) or _unjudged(req, flow) for req in CATALOGUE}
+    findings = {req.id: result.findings.get(req.id) or _unjudged(req, flow, result.not_run or NOT_RUN)
+                for req in CATALOGUE}
     entries = [_entry(req, findings[req.id]) for req in CATALOGUE]
     not_judged = [rid for rid, finding in findings.items() if not finding.judged]
     explored = {"explored": result.explored} if result.explored is not None else {}
@@ -132,11 +134,11 @@ def _check_ids(findings: dict[str, Finding]) -> None:
         requirement(key)  # KeyError naming close IDs for an unknown one
 
 
-def _unjudged(req: Requirement, flow: str | None) -> Finding:
+def _unjudged(req: Requirement, flow: str | None, reason: str) -> Finding:
     """The finding of a requirement this run has none for: not judged, unless it does not apply anyway."""
     if flow is not None and flow not in req.applies_to:
         return Finding(req.id, "skip", f"does not apply to the {flow} flow")
-    return Finding(req.id, "skip", NOT_RUN, judged=False)
+    return Finding(req.id, "skip", reason, judged=False)
 
 
 def _entry(req: Requirement, finding: Finding) -> dict[str, Any]:

@@ -24,11 +24,11 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rfcheck import leftovers
 from rfcheck.provider.clock import Clock
 from rfcheck.runtime.control import TRAVEL_TIMEOUT, ControlServer, Hello, Refusal
 from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library, unreachable
@@ -66,7 +66,7 @@ class Instrumentation:
     """One run's instrumentation of process targets (see the module's docstring)."""
 
     def __init__(self, clock: Clock, on_refused: Refusal, hosts: HostRoutes | None = None) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="rfcheck-runtime-"))
+        self.folder = Path(leftovers.folder("runtime"))
         self.hosts = hosts
         self.control = ControlServer(self.folder, clock.offset, on_refused)
         self.notes: list[str] = []  # run-level notes (each once)

@@ -25,13 +25,14 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rfcheck import leftovers
 
 MAX_SOCKET_PATH = 100  # a Unix socket's path is at most 107 bytes on Linux (sun_path)
 TRAVEL_TIMEOUT = 5.0  # seconds every clock-following process has to confirm a travel
@@ -84,7 +85,7 @@ class ControlServer:
     def __init__(self, folder: Path, offset: float, on_refused: Refusal) -> None:
         self._own_folder: Path | None = None
         if len(str(folder / "control.sock")) > MAX_SOCKET_PATH:  # a long TMPDIR: a short folder of its own
-            self._own_folder = Path(tempfile.mkdtemp(prefix="rfcheck-", dir="/tmp"))
+            self._own_folder = Path(leftovers.folder("ctl", "/tmp"))
             folder = self._own_folder
         self.path = str(folder / "control.sock")
         self._on_refused = on_refused

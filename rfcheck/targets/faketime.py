@@ -21,11 +21,11 @@ import importlib.metadata
 import importlib.util
 import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from rfcheck import leftovers
 from rfcheck.provider.clock import Clock
 
 SYSTEM_PATTERNS = ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/faketime/libfaketimeMT.so.1",
@@ -137,7 +137,7 @@ class FakeTime:
     def __init__(self, clock: Clock, library: Library) -> None:
         self._clock = clock
         self.library = library
-        handle, name = tempfile.mkstemp(prefix="rfcheck-faketime-")
+        handle, name = leftovers.file("faketime")
         os.close(handle)
         self.file = Path(name)
         self._write(clock.offset)
