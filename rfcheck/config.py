@@ -223,8 +223,15 @@ def _lookup(folder: Path) -> Path:
     raise ConfigError(f"no rfcheck target config: looked for {own} and [tool.rfcheck] in {pyproject}")
 
 
+MAX_CONFIG_BYTES = 1024 * 1024  # a target config is a few kilobytes; refused unread beyond this
+
+
 def _read_toml(file: Path) -> dict[str, Any]:
     try:
+        size = file.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{file.name}: {file} has {size:,} bytes, more than a target config may have "
+                              f"({MAX_CONFIG_BYTES:,}); it was not read")
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{file.name}: cannot read {file}: {err}") from None

@@ -232,6 +232,9 @@ def _line_of(lines: list[str], text: str, start: int) -> tuple[int, int]:
     return start, start + 1 if lines else 0
 
 
+MAX_SCENARIO_BYTES = 1024 * 1024  # a scenario file is a few hundred bytes; refused unread beyond this
+
+
 def load_file(path: Path) -> ScenarioSpec:
     """The scenario in ``path``; raises :class:`ScenarioFileError` naming the file (and line)."""
     name = path.stem
@@ -239,6 +242,10 @@ def load_file(path: Path) -> ScenarioSpec:
         raise ScenarioFileError(f"{path}: the file name {path.name!r} must be a scenario name "
                                 "(lower case letters, digits and _, starting with a letter)")
     try:
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioFileError(f"{path}: {size:,} bytes, more than a scenario file may have "
+                                    f"({MAX_SCENARIO_BYTES:,}); it was not read")
         source = path.read_text(encoding="utf-8")
         data = tomllib.loads(source)
     except OSError as err:

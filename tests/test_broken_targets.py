@@ -223,3 +223,13 @@ def test_a_run_sweeps_what_a_killed_run_left_in_the_temporary_folder(tmp_path: P
     removed = leftovers.sweep((str(tmp_path),))
     assert sorted(removed) == sorted([left.name, f"rfcheck-faketime-{dead.pid}-x"])
     assert not left.exists() and mine.exists() and other.exists()
+
+
+def test_the_browser_goes_to_no_host_but_the_app_and_the_mock(hostile: Callable[..., Harness]) -> None:
+    result = hostile("", actions=["/elsewhere"]).scenario("baseline")
+    unit = result.events_of("unit")[0]
+    assert not unit.ok and unit.failure == "foreign_redirect", unit
+    assert "sent its user to http://rfcheck-elsewhere.invalid:9/collect, which is neither the app" in unit.detail
+    redirect = next(e for e in result.exchanges if e.path == "/elsewhere")
+    assert redirect.origin == "browser" and redirect.status == 302 and "rfcheck-elsewhere" in " ".join(redirect.notes)
+    assert not [e for e in result.exchanges if "rfcheck-elsewhere" in e.url], "no request went there"

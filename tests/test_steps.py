@@ -171,3 +171,23 @@ def test_a_wrong_scenario_of_the_integration_is_a_usage_error_naming_file_and_li
 def test_scenario_patterns_are_checked(tmp_path: Path, pattern: str, files: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(_project(tmp_path, pattern, files))
+
+
+def test_a_huge_scenario_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as out:
+        out.truncate(2 * 1024 ** 3)  # 2 GB, sparse: nothing is written
+    read: list[Path] = []
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: read.append(self) or "")
+    with pytest.raises(ScenarioFileError, match=r"huge.toml: 2,147,483,648 bytes, more than a scenario file may "
+                                                r"have \(1,048,576\); it was not read"):
+        load_file(path)
+    assert read == []
+
+
+def test_a_huge_target_config_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "rfcheck.toml"
+    with path.open("wb") as out:
+        out.truncate(2 * 1024 ** 3)
+    with pytest.raises(ConfigError, match=r"rfcheck.toml: .* has 2,147,483,648 bytes, more than a target config"):
+        load_config(path)

@@ -75,3 +75,10 @@ class Health:
     detail: str = ""
     errors: str = ""
     tail: str = ""
+
+
+def cause(err: BaseException) -> str:
+    """An HTTP error with what caused it (``RemoteProtocolError: Server disconnected without sending a
+    response``), not its class alone."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

@@ -13,7 +13,7 @@ import httpx
 from rfcheck import Environment
 from rfcheck.config import CommandSpec
 from rfcheck.provider.clock import Clock
-from rfcheck.targets.base import DriverError, Health, StepFailed
+from rfcheck.targets.base import DriverError, Health, StepFailed, cause
 from rfcheck.targets.output import Known, Output
 from rfcheck.targets.process import TargetProcess
 
@@ -131,7 +131,7 @@ class CommandDriver(Surveyed):
                 response = httpx.get(str(action), timeout=self.spec.step_timeout, trust_env=False)
             except httpx.HTTPError as err:
                 crashed = self._server is not None and self._server.wait_exit(1.0)
-                raise StepFailed(f"GET {action}: {type(err).__name__}", kind="crashed" if crashed else "no_answer"
+                raise StepFailed(f"GET {action}: {cause(err)}", kind="crashed" if crashed else "no_answer"
                                  ) from err
             if response.status_code >= 400:
                 raise StepFailed(f"GET {action} answered {response.status_code}: {response.text[:200]}",

@@ -30,7 +30,7 @@ from rfcheck.config import WebSpec
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.journal import Exchange
-from rfcheck.targets.base import DriverError, Health, StepFailed
+from rfcheck.targets.base import DriverError, Health, StepFailed, cause
 from rfcheck.targets.deadline import Deadlines, client as deadline_client
 from rfcheck.targets.output import Known, Output, SecretScanner
 from rfcheck.targets.process import TargetProcess
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from rfcheck.runtime import Instrumentation, Survey
 
 MAX_HOPS = 10
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 POLL_INTERVAL = 0.1
 HEALTH_TIMEOUT = 5.0  # seconds for the app to answer its ready URL after an error answer (REL-01)
 EXIT_GRACE = 1.0  # seconds a crashing app may take to exit once its connection broke
@@ -168,7 +169,7 @@ class WebDriver(Surveyed):
             except httpx.HTTPError as err:
                 if not process.wait_exit(EXIT_GRACE):
                     return Health(False, f"still running but no answer to {what} within "
-                                         f"{HEALTH_TIMEOUT:g} s ({type(err).__name__})",
+                                         f"{HEALTH_TIMEOUT:g} s ({cause(err)})",
                                   process.first_errors(), process.tail())
         return Health(False, f"the process exited with status {process.returncode}", process.first_errors(),
                       process.tail())
@@ -214,6 +215,9 @@ class WebDriver(Surveyed):
             site = self._provider.site_for(httpx.URL(url))
             if site is not None and site.kind == "auth":
                 return url
+            if site is None and not self._is_app(httpx.URL(url)):
+                raise StepFailed(f"GET {self.spec.login} sent the user to {_short(url)}, which is neither the app "
+                                 "nor Request Finance: rfcheck's browser goes nowhere else", kind="foreign_redirect")
         raise StepFailed(f"more than {MAX_HOPS} redirects from {self.spec.login}")
 
     def finish_login(self, callback_url: str) -> None:
@@ -246,6 +250,9 @@ class WebDriver(Surveyed):
         for _ in range(MAX_HOPS):
             target = httpx.URL(url)
             site = self._provider.site_for(target)
+            if site is None and not self._is_app(target):
+                raise StepFailed(f"the app sent its user to {_short(url)}, which is neither the app ({self._url}) "
+                                 "nor Request Finance: rfcheck's browser goes nowhere else", kind="foreign_redirect")
             if site is not None and site.kind == "auth":
                 if not allow_login:
                     raise StepFailed("the app sent the user to log in again" + self._ended_sessions(),
@@ -257,6 +264,16 @@ class WebDriver(Surveyed):
                 return response
             url = str(response.url.join(response.headers["location"]))
         raise StepFailed(f"more than {MAX_HOPS} redirects from {url}", kind="redirect_loop")
+
+    def _is_app(self, url: httpx.URL) -> bool:
+        """``url`` is on the app: its host and port (a loopback name for a loopback host, as a browser on
+        the same machine reaches it either way)."""
+        app = httpx.URL(self._url)
+        port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+        app_port = app.port or {"http": 80, "https": 443}.get(app.scheme)
+        if port != app_port:
+            return False
+        return url.host == app.host or {url.host, app.host} <= _LOOPBACK_NAMES
 
     def _get(self, url: str, what: str) -> httpx.Response:
         """One request of the user's browser to the app, recorded in the journal with the app's answer."""
@@ -275,10 +292,10 @@ class WebDriver(Surveyed):
             raise StepFailed(f"{what}: no whole answer within {self.spec.step_timeout:g} s (step_timeout){got}",
                              kind="no_answer") from err
         except httpx.HTTPError as err:
-            exchange.note(f"no answer: {type(err).__name__}", no_answer=True)
+            exchange.note(f"no answer: {cause(err)}", no_answer=True)
             if self._process is not None and self._process.wait_exit(EXIT_GRACE):
                 self._check_alive(what)
-            raise StepFailed(f"{what}: the connection failed ({_cause(err)})", kind="no_answer") from err
+            raise StepFailed(f"{what}: the connection failed ({cause(err)})", kind="no_answer") from err
         finally:
             exchange.done = self._provider.journal.mark()
         self._answered(exchange, response, page)
@@ -423,8 +440,5 @@ class _Page:
         return kept + "\n[rfcheck: excerpts of the page beyond what is kept here]\n" + "\n".join(beyond)
 
 
-def _cause(err: BaseException) -> str:
-    """An HTTP error with what caused it (``RemoteProtocolError: Server disconnected without sending a
-    response``), not its class alone."""
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+def _short(url: str, width: int = 120) -> str:
+    return url if len(url) <= width else url[:width] + "…"

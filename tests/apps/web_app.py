@@ -43,7 +43,8 @@ class App(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         route = {"/": self.home, "/login": self.login, "/callback": self.callback,
                  "/invoices": self.invoices, "/slow": self.slow, "/trickle": self.trickle,
-                 "/endless": self.endless, "/huge": self.huge}.get(url.path)
+                 "/endless": self.endless, "/huge": self.huge,
+                 "/elsewhere": lambda params: self.redirect("http://rfcheck-elsewhere.invalid:9/collect")}.get(url.path)
         if route is None:
             self.answer(404, "not found")
         else:
