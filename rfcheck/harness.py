@@ -223,7 +223,7 @@ class Harness:
             if self.python_factory is None:
                 raise DriverError(f"{self.config.file.name}: kind = 'python' needs [target.python] factory "
                                   "or a rfcheck_target fixture in conftest.py")
-            return PythonDriver(self.python_factory, redact=self.redact)
+            return PythonDriver(self.python_factory, redact=self.redact, known=self.secrets.held_in)
         values = {**lane.values, "state_dir": self._state_dir()}
         env = self._process_environment(lane, values)
         instrumentation = lane.instrumentation()

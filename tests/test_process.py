@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,3 +123,15 @@ def test_stop_is_harmless_when_the_process_has_already_ended(started: Callable[.
 def test_a_command_that_cannot_start_is_a_driver_error(tmp_path: Path) -> None:
     with pytest.raises(DriverError, match=r"\[target.web\] start 'app' could not start"):
         TargetProcess("app", tmp_path / "missing-folder", dict(os.environ), "[target.web] start")
+
+
+def test_stop_keeps_the_shutdown_lines_of_an_app_started_through_a_shell(
+        started: Callable[..., TargetProcess]) -> None:
+    # sh -c runs the app as its child: the shell dies of SIGTERM at once, the app writes its last words
+    app = ("import signal, sys, threading, time\n"
+           "def bye(*_):\n    time.sleep(0.3)\n    print('shutdown: flushed 3 sessions', flush=True)\n"
+           "    sys.exit(0)\n"
+           "signal.signal(signal.SIGTERM, bye)\nprint('listening', flush=True)\nthreading.Event().wait(60)\n")
+    process = started(f'"{sys.executable}" -c "$APP_CODE"; echo after', APP_CODE=app)
+    wait_for_line(process, "listening")
+    assert "shutdown: flushed 3 sessions" in process.stop()

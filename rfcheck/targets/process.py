@@ -16,6 +16,7 @@ from rfcheck.targets.base import DriverError
 from rfcheck.targets.output import Output
 
 STOP_GRACE = 5.0
+AFTER_LEADER_GRACE = 1.0  # seconds the group gets for its own shutdown once its leader (a shell) exited
 GONE_TIMEOUT = 2.0  # seconds a SIGKILLed group gets to be gone
 TAIL_LINES = 40
 READ_SIZE = 64 * 1024
@@ -166,6 +167,8 @@ class TargetProcess:
             self._signal(signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE
             while group_pids(self._popen.pid) and time.monotonic() < deadline:
+                if not self.running:  # the leader (often a shell) is gone: the rest get a short while more
+                    deadline = min(deadline, time.monotonic() + AFTER_LEADER_GRACE)
                 time.sleep(0.02)
         self._signal(signal.SIGKILL)  # children that outlived their parent in the group
         self.wait(STOP_GRACE)

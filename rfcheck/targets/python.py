@@ -15,6 +15,7 @@ from typing import Any, Callable
 from rfcheck import Environment, Target
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, StepFailed
+from rfcheck.targets.output import Known, Output
 from rfcheck.testing import following
 
 Factory = Callable[[Environment], Target]
@@ -39,15 +40,15 @@ def load_factory(spec: str, root: Path) -> Factory:
 class _Capture(logging.Handler):
     """Every log record the target emits at its own levels (rfcheck never raises a logger's level)."""
 
-    def __init__(self) -> None:
+    def __init__(self, kept: Output) -> None:
         super().__init__(logging.NOTSET)
-        self.lines: list[str] = []
+        self.kept = kept
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
+            self.kept.write(f"{record.levelname} {record.name}: {record.getMessage()}\n")
         except Exception:  # a target's malformed log call is its own business
-            self.lines.append(f"{record.levelname} {record.name}: {record.msg!r}")
+            self.kept.write(f"{record.levelname} {record.name}: {record.msg!r}\n")
 
 
 class _Redacting(logging.Filter):
@@ -69,14 +70,14 @@ class _Redacting(logging.Filter):
 
 
 class _Tee(io.TextIOBase):
-    """What the target prints: kept whole for SEC-03, passed on redacted (pytest shows it on a failure,
-    with -s, or in JUnit XML: never a token or the client secret there)."""
+    """What the target prints: kept (bounded, searched whole) for SEC-03, passed on redacted (pytest shows it
+    on a failure, with -s, or in JUnit XML: never a token or the client secret there)."""
 
-    def __init__(self, inner: Any, sink: list[str], redact: Callable[[str], str]) -> None:
+    def __init__(self, inner: Any, sink: Output, redact: Callable[[str], str]) -> None:
         self._inner, self._sink, self._redact = inner, sink, redact
 
     def write(self, text: str) -> int:
-        self._sink.append(text)
+        self._sink.write(text)
         if self._inner:
             self._inner.write(self._redact(text))
         return len(text)
@@ -94,13 +95,14 @@ class PythonDriver:
     runtime_note = ("instrumentation: in-process: httpx calls to Request Finance served by the mock (respx), "
                     "clock moved by freezegun")
 
-    def __init__(self, factory: Factory, redact: Callable[[str], str] = lambda text: text) -> None:
+    def __init__(self, factory: Factory, redact: Callable[[str], str] = lambda text: text,
+                 known: Known | None = None) -> None:
         self._redact = redact
         self._factory = factory
         self._target: Target | None = None
         self._stack = contextlib.ExitStack()
-        self._logs = _Capture()
-        self._printed: list[str] = []
+        self._logs = _Capture(Output(known))
+        self._printed = Output(known)
 
     def start(self, env: Environment, clock: Clock) -> None:
         self._follow(clock)
@@ -152,7 +154,8 @@ class PythonDriver:
                 close()
         self._stack.close()
         self._target = None
-        return "\n".join(self._logs.lines + ["".join(self._printed)]).strip()
+        self._printed.close()
+        return "\n".join(part for part in (self._logs.kept.take(), self._printed.take()) if part).strip()
 
 
 def _step(name: str, action: Callable[[], Any]) -> Any:
