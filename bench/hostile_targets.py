@@ -9,7 +9,7 @@ memory is its own process's ``VmHWM`` (read from /proc while it runs: the target
 process and is not counted). Prints one ``name value`` line per number.
 
     python3 bench/hostile_targets.py            # 200 MB of output per unit, a 500 MB page
-    python3 bench/hostile_targets.py --quick    # 20 MB and 40 MB: what the suite runs
+    python3 bench/hostile_targets.py --quick    # 5 MB and 10 MB, 1 s deadlines: what the suite runs
 """
 
 from __future__ import annotations
@@ -82,13 +82,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small floods and pages (the suite's run)")
     args = parser.parse_args()
-    flood, page = (20, 40) if args.quick else (200, 500)
+    flood, page, deadline = (5, 10, 1) if args.quick else (200, 500, 2)
     cases = [
         ("correct", {}),
         (f"flood_{flood}mb_per_unit", {"mode": "flood", "flood_mb": flood}),
         (f"page_{page}mb", {"action": "/huge", "page_mb": page}),
-        ("endless_page", {"action": "/endless", "step_timeout": 2}),
-        ("trickling_page", {"action": "/trickle", "step_timeout": 2}),
+        ("endless_page", {"action": "/endless", "step_timeout": deadline}),
+        ("trickling_page", {"action": "/trickle", "step_timeout": deadline}),
     ]
     with tempfile.TemporaryDirectory(prefix="rfcheck-bench-") as folder:
         baseline = None

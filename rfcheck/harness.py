@@ -161,6 +161,9 @@ class Harness:
         for lane in self._lanes:
             notes += lane.notes
         notes += self._notes
+        if self.never_worked:
+            notes.append(f"the target was not driven: {self.never_worked}; what it was never seen doing is not "
+                         "judged, and the run fails")
         for result in self.ordered_results():
             notes += result.run_notes
             provider = result.provider
@@ -424,9 +427,6 @@ class Harness:
         if name == "baseline":
             _not_driven_at_baseline(result)
             self.never_worked = never_worked(result)
-            if self.never_worked:
-                self.note(f"the target was not driven: {self.never_worked}; what it was never seen doing is not "
-                          "judged, and the run fails")
         if result.outcome == "error" and name == self._canary:
             # a target that cannot be started or driven is not tried again for every scenario
             self.start_failure = result.reason
@@ -452,6 +452,8 @@ class Harness:
             lane.clock.travel(max(world.offset, self._furthest))
             result = execute(self, lane, provider, spec)
             world.offset = lane.clock.offset
+            if spec.name == "baseline":  # the world the verdict reads: whether the target was driven there
+                self.never_worked = never_worked(result)
         finally:
             self._busy.pop(lane.index, None)
             lane.release(self.provider)

@@ -113,7 +113,7 @@ def test_secret_scan_quick_run_prints_every_number_and_finds_the_padded_secret()
 
 def test_hostile_targets_quick_run_prints_every_number() -> None:
     done, numbers = _ran(str(ROOT / "bench" / "hostile_targets.py"), "--quick", timeout=600)
-    cases = ("correct", "flood_20mb_per_unit", "page_40mb", "endless_page", "trickling_page")
+    cases = ("correct", "flood_5mb_per_unit", "page_10mb", "endless_page", "trickling_page")
     for case in cases:
         assert {f"{case}_wall_s", f"{case}_peak_rss_mib", f"{case}_exit"} <= set(numbers), done.stdout
     assert numbers["correct_exit"] == "0"

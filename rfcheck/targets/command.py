@@ -14,6 +14,7 @@ from rfcheck import Environment
 from rfcheck.config import CommandSpec
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import DriverError, Health, StepFailed, cause
+from rfcheck.targets.deadline import Deadlines, client as deadline_client, client_tls
 from rfcheck.targets.output import Known, Output
 from rfcheck.targets.process import TargetProcess
 
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 READY_TIMEOUT = 30.0
 HEALTH_TIMEOUT = 5.0
 SURVEY_INTERVAL = 0.2  # seconds between looks at a running command's processes
-TAIL_LINES = 20  # lines of a failed run's output in its step's reason
+TAIL_LINES = 20
+ANSWER_LIMIT = 64 * 1024  # bytes of a worker's answer to an action read (its status is what counts)  # lines of a failed run's output in its step's reason
 
 
 class CommandDriver(Surveyed):
@@ -41,6 +43,7 @@ class CommandDriver(Surveyed):
         self._survey: Survey | None = None
         self._server: TargetProcess | None = None
         self._known = known
+        self._deadlines = Deadlines()
         self._output = Output(known)  # the scenario's: every run's, or the worker's
         self.strays: list[str] = []  # processes a run or the worker left outside its process group, stopped
 
@@ -126,16 +129,29 @@ class CommandDriver(Surveyed):
             raise StepFailed(f"the run exited with status {status}; output ends with:\n{tail}")
 
     def _trigger(self) -> None:
-        for action in self._filled.actions:
-            try:
-                response = httpx.get(str(action), timeout=self.spec.step_timeout, trust_env=False)
-            except httpx.HTTPError as err:
-                crashed = self._server is not None and self._server.wait_exit(1.0)
-                raise StepFailed(f"GET {action}: {cause(err)}", kind="crashed" if crashed else "no_answer"
-                                 ) from err
-            if response.status_code >= 400:
-                raise StepFailed(f"GET {action} answered {response.status_code}: {response.text[:200]}",
-                                 kind="error_status", status=response.status_code)
+        """GET each action, all of them within ``step_timeout`` (the whole step, however slowly the worker
+        answers), reading at most :data:`ANSWER_LIMIT` bytes of each answer."""
+        with self._deadlines.until(self.spec.step_timeout), \
+                deadline_client(self._deadlines, client_tls(), trust_env=False,
+                                timeout=self.spec.step_timeout) as client:
+            for action in self._filled.actions:
+                try:
+                    with client.stream("GET", str(action)) as response:
+                        body = b""
+                        for chunk in response.iter_bytes():
+                            body += chunk[:ANSWER_LIMIT - len(body)]
+                            if len(body) >= ANSWER_LIMIT:
+                                break
+                except httpx.HTTPError as err:
+                    crashed = self._server is not None and self._server.wait_exit(1.0)
+                    timeout = (f" within {self.spec.step_timeout:g} s (step_timeout)"
+                               if isinstance(err, httpx.TimeoutException) else "")
+                    raise StepFailed(f"GET {action}: {cause(err)}{timeout}",
+                                     kind="crashed" if crashed else "no_answer") from err
+                if response.status_code >= 400:
+                    text = body.decode("utf-8", "replace")[:200]
+                    raise StepFailed(f"GET {action} answered {response.status_code}: {text}",
+                                     kind="error_status", status=response.status_code)
 
     def stop(self) -> str:
         self._observe(self._server)

@@ -11,7 +11,6 @@ each scenario (or at the end of the run with ``restart = "session"``).
 from __future__ import annotations
 
 import codecs
-import functools
 import hashlib
 import socket
 import ssl
@@ -31,7 +30,7 @@ from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.journal import Exchange
 from rfcheck.targets.base import DriverError, Health, StepFailed, cause
-from rfcheck.targets.deadline import Deadlines, client as deadline_client
+from rfcheck.targets.deadline import Deadlines, client as deadline_client, client_tls
 from rfcheck.targets.output import Known, Output, SecretScanner
 from rfcheck.targets.process import TargetProcess
 
@@ -367,15 +366,6 @@ class WebDriver(Surveyed):
     def _check_alive(self, what: str) -> None:
         if self._process is not None and not self._process.running:
             raise StepFailed(f"{what}: the app had exited (status {self._process.returncode})", kind="crashed")
-
-
-@functools.lru_cache(maxsize=1)
-def client_tls() -> ssl.SSLContext:
-    """The TLS settings of rfcheck's browser and prober (httpx's defaults: certifi's roots), made once: a
-    context costs about 40 ms to build, and each scenario's browser starts afresh after every travel."""
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def cookie_lifetime(header: str, now: float) -> tuple[str, float | None, str]:
