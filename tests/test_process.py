@@ -135,3 +135,13 @@ def test_stop_keeps_the_shutdown_lines_of_an_app_started_through_a_shell(
     process = started(f'"{sys.executable}" -c "$APP_CODE"; echo after', APP_CODE=app)
     wait_for_line(process, "listening")
     assert "shutdown: flushed 3 sessions" in process.stop()
+
+
+def test_a_setsid_process_left_by_a_command_is_found_and_stopped(started: Callable[..., TargetProcess]) -> None:
+    process = started("setsid sleep 97 & echo started $!")
+    sleeper = int(wait_for_line(process, "started").split()[1])
+    assert process.wait(5) == 0 and os.getpgid(sleeper) != process.pgid, "it left the command's group"
+    output = process.stop()
+    assert gone(sleeper), "the setsid sleep outlived its command"
+    assert process.strays and f"pid {sleeper} (sleep 97)" in process.strays[0]
+    assert "process(es) the target had started outside its process group" in output
