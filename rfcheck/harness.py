@@ -21,6 +21,7 @@ from rfcheck import leftovers
 from rfcheck import Environment, Target
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
 from rfcheck.journal import Exchange, Secrets
+from rfcheck.targets.output import app_error
 from rfcheck.world import Registry, SharedWorld, crossings
 from rfcheck.lanes import Lane, default_jobs, fill, free_port, serial_reason
 from rfcheck.provider.accounts import Client
@@ -114,6 +115,18 @@ class Harness:
             shutil.rmtree(folder, ignore_errors=True)
         if self.ca is not None:  # the run's certificates and their keys
             shutil.rmtree(self.ca.folder, ignore_errors=True)
+
+    def not_driven(self) -> tuple[str, str, list[str]] | None:
+        """When the target could not be driven: which scenario showed it, why (the first line), and the app's
+        own error found in that scenario's output; None when it was driven."""
+        why = self.start_failure or self.never_worked
+        if not why:
+            return None
+        name = self._canary if self.start_failure else "baseline"
+        result = self.results.get(name)
+        output = (result.output if result is not None else "") + "\n" + why
+        first = why.strip().splitlines()[0] if why.strip() else why
+        return name, self.redact(first), [self.redact(line) for line in app_error(output)]
 
     def in_flight(self) -> list[tuple[str, str, float, list[Exchange]]]:
         """The scenarios under way (a run stopped by SIGTERM): name, the step they were at, seconds since

@@ -53,6 +53,7 @@ class RfcheckSession:
         self.began = time.time()  # wall clock: compared with the report files' modification times
         self.overwrote = ""  # another run wrote into the report folder while this one ran
         self.stopped = ""  # what stopped the run before its end (SIGTERM, Ctrl-C)
+        self.undriven: tuple[str, str, list[str]] | None = None  # Harness.not_driven at the end of the run
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
@@ -135,9 +136,9 @@ class RfcheckSession:
             self.report_error = (f"rfcheck could not write the report into {self.report_dir}: "
                                  f"{type(err).__name__}: {err}")
         finally:
-            undriven = self.harness is not None and self.harness.never_worked
+            self.undriven = self.harness.not_driven() if self.harness is not None else None
             self.close()
-        if (self.report_error or undriven) and session.exitstatus == pytest.ExitCode.OK:
+        if (self.report_error or self.undriven) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run that could not say, or judge, fails
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -146,6 +147,15 @@ class RfcheckSession:
         if not self.verdict:  # the report could not even be built
             write(self.report_error, red=True)
             return
+        if self.undriven is not None:  # once, first: what the app did, in its own words
+            scenario, why, error = self.undriven
+            write("rfcheck could not drive the target, so what it needs is not judged and the run fails:", red=True)
+            write(f"  {why}", red=True)
+            for n, line in enumerate(error):
+                write(("  the app's error: " if n == 0 else " " * 19) + line, red=True)
+            where = next((p for p in self.report_paths if p.suffix == ".json"), None)
+            write(f"  its whole output: scenario {scenario}'s \"output\" in {where}" if where else
+                  f"  its whole output: scenario {scenario} in the report", red=True)
         write(f"verdict: {self.verdict} ({self.target.name}, {self.target.flow}, network {self.target.network})",
               bold=True, red=self.verdict == "not-ready", yellow=self.verdict == "incomplete",
               green=self.verdict == "ready")
@@ -161,7 +171,7 @@ class RfcheckSession:
             if finding.status in ("fail", "warn"):
                 title = requirement(finding.id).title
                 write(f"  {finding.status.upper():4} {finding.id} {title}: {finding.reason}")
-            elif not finding.judged:  # observed too little to judge (a clock that stood still): the reason, here
+            elif not finding.judged and self.undriven is None:  # observed too little (a clock that stood still)
                 write(f"  NOT JUDGED {finding.id} {requirement(finding.id).title}: {finding.reason}", yellow=True)
         for path in self.report_paths:
             write(f"report: {path}")

@@ -233,3 +233,17 @@ def test_the_browser_goes_to_no_host_but_the_app_and_the_mock(hostile: Callable[
     redirect = next(e for e in result.exchanges if e.path == "/elsewhere")
     assert redirect.origin == "browser" and redirect.status == 302 and "rfcheck-elsewhere" in " ".join(redirect.notes)
     assert not [e for e in result.exchanges if "rfcheck-elsewhere" in e.url], "no request went there"
+
+
+def test_a_target_whose_login_answers_500_gets_one_clear_error(tmp_path: Path) -> None:
+    done, report = run(web_config(tmp_path, "login_500"))
+    assert done.returncode == 1 and report["verdict"] == "incomplete", done.stdout[-3000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) < 40, done.stdout
+    block = lines.index("rfcheck could not drive the target, so what it needs is not judged and the run fails:")
+    assert "GET /login led to 500" in lines[block + 1]
+    assert lines[block + 2].startswith('  the app\'s error: File "') and "in refuse_http" in lines[block + 2]
+    assert lines[block + 3].strip() == ("InsecureTransportError: (insecure_transport) OAuth 2 MUST utilize https.")
+    assert "its whole output: scenario baseline's \"output\" in " in lines[block + 4]
+    assert "rfcheck/fixtures.py" not in done.stdout and "def " not in done.stdout, "no rfcheck source"
+    assert done.stdout.count("rfcheck could not drive the target") == 1

@@ -176,3 +176,25 @@ class SecretScanner:
                 before = buffer[max(match.start() - HIT_WIDTH, 0):match.start()]
                 after = buffer[match.end():match.end() + HIT_WIDTH]
                 self.hits.append(before[before.rfind("\n") + 1:] + match.group() + after.split("\n", 1)[0])
+
+
+_FRAME = re.compile(r'^\s*File "[^"]+", line \d+, in |^\s+at \S')  # a Python or a JavaScript stack frame
+_RAISED = re.compile(r"^(\w+\.)*\w*(Error|Exception|Exit|Interrupt|Warning|Fault)\b.*")
+
+
+def app_error(output: str) -> list[str]:
+    """The app's own error in ``output``: its last traceback's last frame and message (Python), or the
+    first ``Error: …`` line and its top frame (Node); else its first error-looking line; else nothing."""
+    lines = [line.rstrip() for line in output.splitlines()]
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].strip()
+        if _RAISED.match(line) and index > 0 and _FRAME.match(lines[index - 1]) is None \
+                and any(_FRAME.match(lines[i]) for i in range(max(index - 3, 0), index)):
+            frame = next((lines[i].strip() for i in range(index - 1, max(index - 4, -1), -1)
+                          if lines[i].strip().startswith("File ")), "")
+            return [part for part in (frame, line[:300]) if part]
+    for index, line in enumerate(lines):
+        if _RAISED.match(line.strip()) and index + 1 < len(lines) and lines[index + 1].strip().startswith("at "):
+            return [line.strip()[:300], lines[index + 1].strip()[:300]]
+    first = next((line.strip() for line in lines if ERROR_LINE.search(line)), "")
+    return [first[:300]] if first else []

@@ -19,6 +19,7 @@ import os
 import secrets
 import sys
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -36,6 +37,15 @@ def setting(name: str) -> str:
         print(f"pid={PID} {name} is not set, giving up", file=sys.stderr, flush=True)
         sys.exit(3)
     return value
+
+
+class InsecureTransportError(Exception):
+    """What oauthlib raises for an http:// authorization server without OAUTHLIB_INSECURE_TRANSPORT."""
+
+
+def refuse_http(url: str) -> None:
+    if url.startswith("http://"):
+        raise InsecureTransportError("(insecure_transport) OAuth 2 MUST utilize https.")
 
 
 class App(BaseHTTPRequestHandler):
@@ -61,6 +71,16 @@ class App(BaseHTTPRequestHandler):
         self.answer(200, "home")
 
     def login(self, params: dict[str, str]) -> None:
+        if os.environ.get("APP_MODE") == "login_500":  # as Flask answers an exception: 500, traceback on stderr
+            try:
+                refuse_http(ISSUER)
+            except InsecureTransportError:
+                traceback.print_exc()
+                sys.stderr.flush()
+                self.answer(500, "<!doctype html><title>500 Internal Server Error</title><h1>Internal Server "
+                                 "Error</h1><p>The server encountered an internal error and was unable to complete "
+                                 "your request.</p>")
+                return
         sid, verifier = secrets.token_urlsafe(16), secrets.token_urlsafe(48)
         state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
