@@ -121,10 +121,11 @@ class Output:
         if self._dropped_lines:
             lines.append(f"[rfcheck: {self._dropped_lines:,} lines ({self._dropped_chars:,} characters) of output "
                          f"left out here; each was searched for the secrets rfcheck issued]")
-        if self._scanner.hits:
-            lines.append(f"[rfcheck: {len(self._scanner.hits)} excerpt(s) of lines that held a secret rfcheck "
-                         "issued:]")
-            lines += self._scanner.hits
+        kept = "\n".join(self._head) + "\n" + "\n".join(self._tail)
+        hits = [hit for hit in self._scanner.hits if hit not in kept]  # only what the bounds left out
+        if hits:
+            lines.append(f"[rfcheck: {len(hits)} excerpt(s) of lines left out that held a secret rfcheck issued:]")
+            lines += hits
         lines += self._tail
         if self._line_size or self._line_cut:
             lines.append("".join(self._line) + (f" [rfcheck: {self._line_cut:,} more characters left out]"
