@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import venv
 import zipfile
 from pathlib import Path
@@ -41,9 +42,17 @@ def test_the_wheel_carries_scenarios_inside_the_package(wheel: Path) -> None:
 
 def test_a_wheel_installed_rfcheck_runs_the_catalogue(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
-    # the dependencies come from this interpreter's site-packages; rfcheck itself only from the wheel
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    # the dependencies come from this interpreter's site-packages (a venv's or the system's: a venv's own
+    # system_site_packages would see the base interpreter's instead), rfcheck itself only from the wheel.
+    # Plain path lines: the .pth files there (an editable rfcheck's finder) are not run.
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    nested = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(nested) / "outer-dependencies.pth").write_text("".join(f"{path}\n" for path in outer))
+    pip = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True, text=True)
+    assert pip.returncode == 0, "pip comes from this interpreter's site-packages: " + pip.stderr
     installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
                                capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stdout + installed.stderr
