@@ -15,7 +15,7 @@ from rfcheck.catalogue import requirement
 from rfcheck.config import TargetConfig
 from rfcheck.explore import Explored, as_finding, explored_report
 from rfcheck.harness import Harness, PythonFactory
-from rfcheck.report import write_all
+from rfcheck.report import PARTIAL, full_report_kept, is_partial, write_all
 from rfcheck.report.model import Finding, RunResult, ScenarioRecord, build
 from rfcheck.scenarios import ScenarioResult
 
@@ -53,6 +53,7 @@ class RfcheckSession:
         self.began = time.time()  # wall clock: compared with the report files' modification times
         self.overwrote = ""  # another run wrote into the report folder while this one ran
         self.stopped = ""  # what stopped the run before its end (SIGTERM, Ctrl-C)
+        self.partial_note = ""  # where a partial run's reports went
         self.undriven: tuple[str, str, list[str]] | None = None  # Harness.not_driven at the end of the run
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
@@ -130,7 +131,11 @@ class RfcheckSession:
             self.verdict, self.not_judged = report["verdict"], report["not_judged"]
             self.notes = report["notes"]
             self.overwrote = _written_since(self.report_dir, self.began)
-            self.report_paths = write_all(report, self.report_dir)
+            kept = full_report_kept(self.report_dir) if is_partial(report) else ""
+            if kept:  # a -k run never replaces the last full report: it goes beside it
+                self.partial_note = (f"a partial run: its reports are beside the full report of {kept} "
+                                     f"(rfcheck-report.json in {self.report_dir}), which is kept")
+            self.report_paths = write_all(report, self.report_dir, PARTIAL if kept else "rfcheck-report")
             self._github_step_summary()
         except Exception as err:  # the run's outcome must still be visible
             self.report_error = (f"rfcheck could not write the report into {self.report_dir}: "
@@ -175,6 +180,8 @@ class RfcheckSession:
                 write(f"  NOT JUDGED {finding.id} {requirement(finding.id).title}: {finding.reason}", yellow=True)
         for path in self.report_paths:
             write(f"report: {path}")
+        if self.partial_note:
+            write(f"  note: {self.partial_note}", yellow=True)
         if self.overwrote:
             write(f"  note: {self.overwrote}", yellow=True)
         if self.report_error:

@@ -247,3 +247,16 @@ def test_a_target_whose_login_answers_500_gets_one_clear_error(tmp_path: Path) -
     assert "its whole output: scenario baseline's \"output\" in " in lines[block + 4]
     assert "rfcheck/fixtures.py" not in done.stdout and "def " not in done.stdout, "no rfcheck source"
     assert done.stdout.count("rfcheck could not drive the target") == 1
+
+
+def test_a_partial_run_writes_beside_the_last_full_report(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    assert rfcheck_run(reports).returncode == 0
+    full = (reports / "rfcheck-report.json").read_text()
+    done = rfcheck_run(reports, "-k", "NET_01")
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (reports / "rfcheck-report.json").read_text() == full, "the full report is kept"
+    partial = json.loads((reports / "rfcheck-report-partial.json").read_text())
+    assert partial["verdict"] == "incomplete" and (reports / "rfcheck-report-partial.html").is_file()
+    assert "a partial run: its reports are beside the full report of " in done.stdout
+    assert f"report: {reports / 'rfcheck-report-partial.json'}" in done.stdout

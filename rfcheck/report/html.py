@@ -42,9 +42,9 @@ _ENV = Environment(
 )
 
 
-def write_html(report: dict[str, Any], folder: Path) -> Path:
+def write_html(report: dict[str, Any], folder: Path, filename: str = FILENAME) -> Path:
     """Write the HTML report into ``folder``; return the file's path."""
-    path = Path(folder) / FILENAME
+    path = Path(folder) / filename
     write_atomically(path, render_html(report))
     return path
 

@@ -12,9 +12,9 @@ __all__ = ["FILENAME", "write_json"]
 FILENAME = "rfcheck-report.json"
 
 
-def write_json(report: dict[str, Any], folder: Path) -> Path:
+def write_json(report: dict[str, Any], folder: Path, filename: str = FILENAME) -> Path:
     """Write ``report`` as indented UTF-8 JSON into ``folder``; return the file's path."""
-    path = Path(folder) / FILENAME
+    path = Path(folder) / filename
     text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     write_atomically(path, text)
     return path

@@ -25,9 +25,9 @@ _OUTPUT_LINES = 20
 _SPECIAL = re.compile(r"([\\`*|\[\]])")
 
 
-def write_markdown(report: dict[str, Any], folder: Path) -> Path:
+def write_markdown(report: dict[str, Any], folder: Path, filename: str = FILENAME) -> Path:
     """Write the checklist into ``folder``; return the file's path."""
-    path = Path(folder) / FILENAME
+    path = Path(folder) / filename
     write_atomically(path, render_markdown(report))
     return path
 
