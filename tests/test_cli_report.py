@@ -181,7 +181,8 @@ def test_a_should_requirement_newly_warning_is_listed_but_no_regression(
     new = changed(report, OIDC_03="warn")
     done = rfcheck("report", save("new.json", new), "--compare", save("old.json", report))
     assert done.returncode == 0, done.stdout
-    assert "Newly failing (1):\n  OIDC-03 (should): pass -> warn" in done.stdout
+    assert "Newly short of a should (1):\n  OIDC-03 (should): pass -> warn" in done.stdout
+    assert "Newly failing (must)" not in done.stdout
     assert "Verdict: ready (unchanged)" in done.stdout
     assert done.stdout.rstrip().endswith("No regression.")
 
@@ -193,6 +194,19 @@ def test_a_fix_is_no_regression(report: dict[str, Any], save: Callable[[str, dic
     assert done.returncode == 0, done.stdout
     assert "Fixed (1):\n  NET-01 (must): fail -> pass" in done.stdout
     assert "Newly failing" not in done.stdout and "No regression." in done.stdout
+
+
+def test_a_target_no_longer_driven_ranks_below_not_ready(report: dict[str, Any],
+                                                          save: Callable[[str, dict[str, Any]], Path]) -> None:
+    old = changed(report, NET_01="fail")
+    old["verdict"] = "not-ready"
+    new = changed(report, AUTH_01="skip")
+    new["verdict"], new["not_judged"] = "incomplete", ["AUTH-01"]
+    new["notes"] = ["the target was not driven: in the baseline scenario its login failed (login 1: ...)"]
+    done = rfcheck("report", save("new.json", new), "--compare", save("old.json", old))
+    assert done.returncode == 1, done.stdout
+    assert "Verdict: not-ready -> incomplete, not driven (worse)" in done.stdout
+    assert "Regression: the verdict got worse (not-ready -> incomplete, not driven)." in done.stdout
 
 
 def test_the_same_run_twice_has_no_changes(real: Path) -> None:

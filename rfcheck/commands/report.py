@@ -3,9 +3,10 @@
 ``rfcheck report REPORT.json [--out DIR]`` writes ``rfcheck-report.md`` and ``rfcheck-report.html``
 from the JSON report with the same renderers as the run (:mod:`rfcheck.report`), next to it or in
 DIR. ``rfcheck report NEW.json --compare OLD.json`` prints what changed between two runs: the newly
-failing requirements first, then the fixed ones, the other status changes, the verdict, and the
-requirements newly not judged. It exits 1 on a regression (a must requirement newly failing, or a
-worse verdict: ready, then incomplete, then not-ready), else 0. A file that is missing, not JSON or
+failing must requirements first, then the should ones newly short, the fixed ones, the other status
+changes, the verdict, and the requirements newly not judged. It exits 1 on a regression (a must
+requirement newly failing, or a worse verdict: ready, then incomplete, then not-ready, then a run
+whose target could not be driven), else 0. A file that is missing, not JSON or
 not an ``rfcheck-report/1`` report is an input error naming it (exit 3).
 """
 
@@ -149,8 +150,11 @@ class Changes:
         self.verdict_before, self.verdict_now = old["verdict"], new["verdict"]
         self.regressions = [f"{entry['id']} (must) newly fails" for entry, was in self.newly_failing
                             if entry["level"] == "must" and entry["status"] == "fail"]
-        if VERDICTS.index(self.verdict_now) > VERDICTS.index(self.verdict_before):
+        self.verdict_before, self.verdict_now = _verdict(old), _verdict(new)
+        if rank(new) > rank(old):
             self.regressions.append(f"the verdict got worse ({self.verdict_before} -> {self.verdict_now})")
+        self.must_failing = [(e, was) for e, was in self.newly_failing if e["level"] == "must"]
+        self.should_failing = [(e, was) for e, was in self.newly_failing if e["level"] != "must"]
 
     def text(self, old_name: str, new_name: str) -> str:
         lines = [f"Comparing {new_name} (generated {self.new['generated']}) with {old_name} "
@@ -158,7 +162,8 @@ class Changes:
         old_target, new_target = self.old["target"].get("name"), self.new["target"].get("name")
         if old_target != new_target:
             lines.append(f"Note: the runs are of different targets ({old_target} before, {new_target} now)")
-        lines += _section("Newly failing", self.newly_failing, reasons=True)
+        lines += _section("Newly failing (must)", self.must_failing, reasons=True)
+        lines += _section("Newly short of a should", self.should_failing, reasons=True)
         lines += _section("Fixed", self.fixed)
         lines += _section("Other status changes", self.other, reasons=True)
         if self.removed:
@@ -169,7 +174,7 @@ class Changes:
         if self.verdict_now == self.verdict_before:
             lines.append(f"Verdict: {self.verdict_now} (unchanged)")
         else:
-            better = VERDICTS.index(self.verdict_now) < VERDICTS.index(self.verdict_before)
+            better = rank(self.new) < rank(self.old)
             lines.append(f"Verdict: {self.verdict_before} -> {self.verdict_now} ({'better' if better else 'worse'})")
         if self.newly_not_judged:
             lines.append(f"Newly not judged ({len(self.newly_not_judged)}): "
@@ -190,6 +195,27 @@ def _section(title: str, changes: list[tuple[dict[str, Any], str | None]], reaso
         line = f"  {entry['id']} ({entry['level']}): {was or 'new'} -> {entry['status']}"
         lines.append(f"{line}: {reason}" if reasons and reason else line)
     return lines
+
+
+NOT_DRIVEN = "not driven"  # worse than every judged verdict: nothing of the target was seen working
+
+
+def driven(report: dict[str, Any]) -> bool:
+    """False for a run whose target could not be started or driven (its notes or reasons say so)."""
+    if any(str(note).startswith("the target was not driven") for note in report.get("notes", [])):
+        return False
+    return not any("could not be started or driven" in str(r.get("reason", "")) for r in report["requirements"])
+
+
+def _verdict(report: dict[str, Any]) -> str:
+    verdict = str(report["verdict"])
+    return f"{verdict}, {NOT_DRIVEN}" if verdict != "not-ready" and not driven(report) else verdict
+
+
+def rank(report: dict[str, Any]) -> int:
+    """0 best: ready, incomplete, not-ready, then a target that could not be driven."""
+    return len(VERDICTS) if not driven(report) and report["verdict"] != "not-ready" else \
+        VERDICTS.index(report["verdict"])
 
 
 def compare(old: dict[str, Any], new: dict[str, Any]) -> Changes:
