@@ -180,10 +180,20 @@ def _act(finding: Finding, node: pytest.Item) -> None:
         pytest.skip(message)
 
 
+MAX_SHOWN = 5  # evidence items in the terminal; the report has them all
+MAX_DETAIL = 300  # characters of each (a crash's output tail is in the report)
+
+
 def _message(finding: Finding) -> str:
     entry = requirement(finding.id)
     lines = [f"{finding.id} ({finding.level or entry.level}) {finding.status}: {finding.reason}"]
-    lines += [f"  [{e.scenario} #{e.exchange}] {e.request}: {e.detail}" for e in finding.evidence]
+    for item in finding.evidence[:MAX_SHOWN]:
+        where = f"{item.scenario} #{item.exchange}" if item.exchange is not None else item.scenario
+        detail = " ".join(item.detail.split())
+        detail = detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL] + "…"
+        lines.append(f"  [{where}] {item.request}: {detail}" if item.request else f"  [{where}] {detail}")
+    if len(finding.evidence) > MAX_SHOWN:
+        lines.append(f"  … {len(finding.evidence) - MAX_SHOWN} more in the report")
     if finding.status in ("fail", "warn"):
         lines.append(f"  fix: {entry.remediation}")
     return "\n".join(lines)

@@ -260,3 +260,17 @@ def test_a_partial_run_writes_beside_the_last_full_report(tmp_path: Path) -> Non
     assert partial["verdict"] == "incomplete" and (reports / "rfcheck-report-partial.html").is_file()
     assert "a partial run: its reports are beside the full report of " in done.stdout
     assert f"report: {reports / 'rfcheck-report-partial.json'}" in done.stdout
+
+
+def test_a_requirement_block_in_the_terminal_is_capped_and_names_no_missing_exchange() -> None:
+    from rfcheck.fixtures import MAX_SHOWN, _message
+    from rfcheck.report.model import Evidence, Finding
+
+    evidence = [Evidence("forged_callback", None, "", "the app had exited " + "x" * 2000)]
+    evidence += [Evidence("expiry", n, "GET /invoices", "401 again") for n in range(1, 10)]
+    message = _message(Finding("REL-01", "fail", "the process died", tuple(evidence)))
+    lines = message.splitlines()
+    assert lines[1].startswith("  [forged_callback] the app had exited xxx") and "#None" not in message
+    assert len(lines[1]) < 400 and lines[2] == "  [expiry #1] GET /invoices: 401 again"
+    assert f"  … {len(evidence) - MAX_SHOWN} more in the report" in lines
+    assert len(lines) == 1 + MAX_SHOWN + 1 + 1  # the reason, the evidence shown, the count, the fix
