@@ -58,3 +58,10 @@ def test_check_runs_the_readiness_check(tmp_path: Path) -> None:
     assert {r["id"]: r["status"] for r in report["requirements"] if r["id"].startswith("NET")} == {
         "NET-01": "pass", "NET-02": "pass", "NET-03": "pass"}
     assert report["verdict"] == "incomplete", "only NET was selected"
+
+
+def test_check_exits_as_its_help_says_for_a_target_that_is_not_there(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "rfcheck", "check", str(tmp_path / "nonexistent")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stdout + done.stderr  # an input rfcheck cannot use, named
+    assert "nonexistent" in done.stdout + done.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rfcheck.cli import run_pytest
+from rfcheck.cli import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, run_pytest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,4 +24,12 @@ def run(args: argparse.Namespace) -> int:
         arguments.append(f"--rfcheck-report={args.report}")
     if args.network:
         arguments.append(f"--rfcheck-network={args.network}")
-    return run_pytest(arguments + list(args.pytest_args))
+    return exit_status(run_pytest(arguments + list(args.pytest_args)))
+
+
+def exit_status(pytest_status: int) -> int:
+    """pytest's exit status in rfcheck's terms (``rfcheck --help``): a usage error of pytest (a missing
+    target, a typo in the config: pytest prints which) is an input rfcheck cannot use, 3; an interrupted
+    run 130; a run that collected no requirement failed, 1."""
+    return {0: EXIT_OK, 1: EXIT_FAILED, 2: EXIT_INTERRUPTED, 3: EXIT_INPUT, 4: EXIT_INPUT,
+            5: EXIT_FAILED}.get(pytest_status, EXIT_FAILED)
