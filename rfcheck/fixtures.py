@@ -18,7 +18,7 @@ from rfcheck.checks import CHECKS, Context, inapplicable, load_all, scenarios_re
 from rfcheck.explore import Exploration, Explored, ExploredFinding
 from rfcheck.harness import Harness
 from rfcheck.report.model import Finding
-from rfcheck.run import RfcheckSession, RfcheckWarning
+from rfcheck.run import RfcheckSession, RfcheckWarning, requirement_message as _message
 from rfcheck.scenarios import SCENARIOS, ScenarioResult
 from rfcheck.steps import builtin_folder
 from rfcheck.targets.python import load_factory
@@ -178,25 +178,6 @@ def _act(finding: Finding, node: pytest.Item) -> None:
         warnings.warn_explicit(RfcheckWarning(message), RfcheckWarning, str(node.path), (line or 0) + 1)
     elif finding.status in ("skip", "manual"):
         pytest.skip(message)
-
-
-MAX_SHOWN = 5  # evidence items in the terminal; the report has them all
-MAX_DETAIL = 300  # characters of each (a crash's output tail is in the report)
-
-
-def _message(finding: Finding) -> str:
-    entry = requirement(finding.id)
-    lines = [f"{finding.id} ({finding.level or entry.level}) {finding.status}: {finding.reason}"]
-    for item in finding.evidence[:MAX_SHOWN]:
-        where = f"{item.scenario} #{item.exchange}" if item.exchange is not None else item.scenario
-        detail = " ".join(item.detail.split())
-        detail = detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL] + "…"
-        lines.append(f"  [{where}] {item.request}: {detail}" if item.request else f"  [{where}] {detail}")
-    if len(finding.evidence) > MAX_SHOWN:
-        lines.append(f"  … {len(finding.evidence) - MAX_SHOWN} more in the report")
-    if finding.status in ("fail", "warn"):
-        lines.append(f"  fix: {entry.remediation}")
-    return "\n".join(lines)
 
 
 SUITE = builtin_folder()

@@ -199,6 +199,26 @@ class RfcheckSession:
                 out.write(markdown.read_text(encoding="utf-8") + "\n")
 
 
+MAX_SHOWN = 5  # evidence items in the terminal; the report has them all
+MAX_DETAIL = 300  # characters of each (a crash's output tail is in the report)
+
+
+def requirement_message(finding: Finding) -> str:
+    """A requirement's block in the terminal: its finding, five pieces of evidence at most, the fix."""
+    entry = requirement(finding.id)
+    lines = [f"{finding.id} ({finding.level or entry.level}) {finding.status}: {finding.reason}"]
+    for item in finding.evidence[:MAX_SHOWN]:
+        where = f"{item.scenario} #{item.exchange}" if item.exchange is not None else item.scenario
+        detail = " ".join(item.detail.split())
+        detail = detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL] + "…"
+        lines.append(f"  [{where}] {item.request}: {detail}" if item.request else f"  [{where}] {detail}")
+    if len(finding.evidence) > MAX_SHOWN:
+        lines.append(f"  … {len(finding.evidence) - MAX_SHOWN} more in the report")
+    if finding.status in ("fail", "warn"):
+        lines.append(f"  fix: {entry.remediation}")
+    return "\n".join(lines)
+
+
 def _reported(exchanges: list[Any]) -> list[Any]:
     if len(exchanges) <= REPORTED_EXCHANGES:
         return exchanges

@@ -263,7 +263,7 @@ def test_a_partial_run_writes_beside_the_last_full_report(tmp_path: Path) -> Non
 
 
 def test_a_requirement_block_in_the_terminal_is_capped_and_names_no_missing_exchange() -> None:
-    from rfcheck.fixtures import MAX_SHOWN, _message
+    from rfcheck.run import MAX_SHOWN, requirement_message as _message
     from rfcheck.report.model import Evidence, Finding
 
     evidence = [Evidence("forged_callback", None, "", "the app had exited " + "x" * 2000)]
