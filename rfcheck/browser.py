@@ -28,7 +28,7 @@ def consent(provider: Provider, authorization_url: str, origin: str = "browser")
                          kind="bad_authorization_url") from err
     site = provider.site_for(url)
     if site is None or site.kind != "auth" or url.path.rstrip("/") != "/authorize":
-        raise StepFailed(f"start_login() returned {_short(authorization_url)}, not the /authorize endpoint "
+        raise StepFailed(f"start_login() returned {short_url(authorization_url)}, not the /authorize endpoint "
                          "of the Request Finance authorization server", kind="bad_authorization_url")
     response = provider.handle(httpx.Request("GET", url), origin=origin, site=site)
     if response.status_code in (302, 303) and "location" in response.headers:
@@ -52,5 +52,6 @@ def _page_text(page: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)).strip()[:300]
 
 
-def _short(url: str) -> str:
+def short_url(url: str) -> str:
+    """A URL as a message shows it: whole when short, else its first 117 characters."""
     return url if len(url) < 120 else url[:117] + "..."

@@ -45,8 +45,7 @@ def marked(mark: str) -> dict[int, str]:
             if needle not in environ.read_bytes() + b"\0":
                 continue
             pid = int(environ.parent.name)
-            stat = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()
-            if stat[0] == "Z":
+            if not _alive(pid):
                 continue
             command = (environ.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             found[pid] = command.strip()[:120] or "?"

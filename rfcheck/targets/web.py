@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from rfcheck import Environment
-from rfcheck.browser import consent
+from rfcheck.browser import consent, short_url
 from rfcheck.config import WebSpec
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
@@ -215,7 +215,7 @@ class WebDriver(Surveyed):
             if site is not None and site.kind == "auth":
                 return url
             if site is None and not self._is_app(httpx.URL(url)):
-                raise StepFailed(f"GET {self.spec.login} sent the user to {_short(url)}, which is neither the app "
+                raise StepFailed(f"GET {self.spec.login} sent the user to {short_url(url)}, which is neither the app "
                                  "nor Request Finance: rfcheck's browser goes nowhere else", kind="foreign_redirect")
         raise StepFailed(f"more than {MAX_HOPS} redirects from {self.spec.login}")
 
@@ -250,7 +250,7 @@ class WebDriver(Surveyed):
             target = httpx.URL(url)
             site = self._provider.site_for(target)
             if site is None and not self._is_app(target):
-                raise StepFailed(f"the app sent its user to {_short(url)}, which is neither the app ({self._url}) "
+                raise StepFailed(f"the app sent its user to {short_url(url)}, which is neither the app ({self._url}) "
                                  "nor Request Finance: rfcheck's browser goes nowhere else", kind="foreign_redirect")
             if site is not None and site.kind == "auth":
                 if not allow_login:
@@ -429,6 +429,3 @@ class _Page:
             return kept
         return kept + "\n[rfcheck: excerpts of the page beyond what is kept here]\n" + "\n".join(beyond)
 
-
-def _short(url: str, width: int = 120) -> str:
-    return url if len(url) <= width else url[:width] + "…"
