@@ -1,8 +1,7 @@
 """pytest glue: options, target loading, the scenario fixtures, the requirement judge, reports.
 
-Without ``--rfcheck`` the plugin only offers fixtures for an integration's own
-tests (``rfcheck_provider``, ``rfcheck_journal``, ``rfcheck_clock``); no server
-starts and no requirement is collected.
+Without ``--rfcheck`` the plugin only offers the fixtures of :mod:`rfcheck.mock_fixtures` for an
+integration's own tests; no server starts and no requirement is collected.
 """
 
 from __future__ import annotations
@@ -11,23 +10,14 @@ import argparse
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from rfcheck.config import ConfigError, TargetConfig, find_config, load_config, with_network
-from rfcheck.journal import Journal
-from rfcheck import testing
-from rfcheck.facts import AUTHORIZATION_CODE
-from rfcheck.provider.accounts import Client
-from rfcheck.provider.app import Provider
-from rfcheck.provider.clock import Clock
 from rfcheck.run import RfcheckSession
 from rfcheck.steps import builtin_folder
-from rfcheck.testing import DEFAULT_REDIRECT_URI, Tokens, following
-from rfcheck.transport.inprocess import InProcessTransport
 
 SUITE = builtin_folder()  # the requirement suites beside the scenario files
 session_key = pytest.StashKey[RfcheckSession]()
@@ -109,6 +99,7 @@ def _option(config: pytest.Config, name: str) -> Any:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rfcheck_requirement(id): a Going Live requirement judged by rfcheck")
+    config.pluginmanager.import_plugin("rfcheck.mock_fixtures")  # for the integration's own tests, always
     if not _option(config, "") or hasattr(config, "workerinput"):
         return
     _run_in_one_process(config)
@@ -195,52 +186,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(session_key, None)
     if session is not None:
         session.close()
-
-
-# -- fixtures for an integration's own tests, with or without --rfcheck ------------
-@pytest.fixture
-def rfcheck_provider() -> Iterator[Provider]:
-    """A fresh mock Request Finance, with httpx calls to its hosts routed to it for the test."""
-    provider = Provider()
-    with InProcessTransport(provider):
-        yield provider
-
-
-@pytest.fixture
-def rfcheck_journal(rfcheck_provider: Provider) -> Journal:
-    """Every exchange the test's mock saw."""
-    return rfcheck_provider.journal
-
-
-@pytest.fixture
-def rfcheck_clock(rfcheck_provider: Provider) -> Iterator[Clock]:
-    """The mock's clock: ``rfcheck_clock.travel(86_400)`` expires every token it issued, and moves the
-    test's own ``time.time()`` and ``datetime.now()`` (freezegun) with it."""
-    with following(rfcheck_provider.clock) as clock:
-        yield clock
-
-
-@pytest.fixture
-def rfcheck_client(rfcheck_provider: Provider) -> Callable[..., Client]:
-    """``rfcheck_client(flow="authorization_code", redirect_uris=("http://localhost:8000/callback",))``:
-    a client registered at the mock (``client_id``, ``client_secret``, ``redirect_uris``)."""
-
-    def register(flow: str = AUTHORIZATION_CODE, redirect_uris: tuple[str, ...] = (DEFAULT_REDIRECT_URI,),
-                 name: str = "integration under test") -> Client:
-        return rfcheck_provider.register_client(flow, redirect_uris if flow == AUTHORIZATION_CODE else (), name)
-
-    return register
-
-
-@pytest.fixture
-def rfcheck_login(rfcheck_provider: Provider) -> Callable[..., Tokens]:
-    """``rfcheck_login(client, scopes=..., redirect_uri=None)``: the whole authorization code flow, as a
-    correct app runs it (PKCE S256, state, nonce, audience): the :class:`rfcheck.testing.Tokens`."""
-    return lambda client, **options: testing.login(rfcheck_provider, client, **options)
-
-
-@pytest.fixture
-def rfcheck_consent(rfcheck_provider: Provider) -> Callable[[str], str]:
-    """``rfcheck_consent(authorization_url)``: the user visits your app's authorization URL and consents;
-    returns the callback URL (with ``code`` and ``state``) to hand to your app's callback handler."""
-    return lambda url: testing.consent_as_user(rfcheck_provider, url)

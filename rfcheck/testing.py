@@ -41,8 +41,46 @@ from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import StepFailed
+from rfcheck.transport.server import LoopbackMock
 
 DEFAULT_REDIRECT_URI = "http://localhost:8000/callback"
+
+
+class MockServer:
+    """What the ``rfcheck_server`` fixture gives a test: the mock's hosts on loopback ports."""
+
+    def __init__(self, mock: LoopbackMock) -> None:
+        self._mock = mock
+        self.provider: Provider = mock.provider
+
+    @property
+    def issuer(self) -> str:
+        """The authorization server's base URL, no trailing slash (``issuer + "/authorize"``)."""
+        return self._mock.issuer
+
+    @property
+    def api_url(self) -> str:
+        return self._mock.api_url
+
+    @property
+    def ca_file(self) -> str | None:
+        """The CA's PEM when ``rfcheck_tls`` is on (``verify=`` for requests, ``REQUESTS_CA_BUNDLE``)."""
+        return self._mock.ca_file
+
+    @property
+    def metadata_url(self) -> str:
+        """OpenID discovery: ``issuer/.well-known/openid-configuration``."""
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+    def url_for(self, path: str, host: str = "api") -> str:
+        """``path`` on the API (``host="api"``) or on the authorization server (``host="auth"``)."""
+        if host not in ("api", "auth"):
+            raise ValueError(f"url_for(host={host!r}): the mock's hosts are 'api' and 'auth'")
+        base = self.api_url if host == "api" else self.issuer
+        return base + (path if path.startswith("/") else "/" + path)
+
+    def __repr__(self) -> str:
+        return f"<rfcheck mock issuer={self.issuer} api_url={self.api_url}>"
 
 
 class LoginFailed(AssertionError):

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -54,8 +53,8 @@ from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Cl
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.tokens import AUDIENCE
-from rfcheck.tls import LOOPBACK_NAMES, RunCA
-from rfcheck.transport.server import LoopbackServer
+from rfcheck.tls import RunCA
+from rfcheck.transport.server import LoopbackMock
 
 DEFAULT_REDIRECT_URI = "http://localhost:3000/callback"
 ENV_MARKER = "# written by rfcheck serve"
@@ -164,67 +163,51 @@ def _env_file(raw: str) -> Path:
 
 
 # -- the mock ---------------------------------------------------------------------------------
-class _Mock:
-    """The provider, its two loopback servers, the admin server and the run's CA; all gone on exit."""
+class _Mock(LoopbackMock):
+    """The loopback mock with serve's clock rule and its admin server; all gone on exit."""
 
     def __init__(self, ports: dict[str, int], tls: bool) -> None:
-        self.ports = ports
-        self.provider = Provider()
+        provider = Provider()
         # the app's clock does not travel with the mock's: its ID tokens are dated by the real clock
-        self.provider.tokens.id_token_clock = Clock()
-        self.ca = RunCA() if tls else None
-        self.servers: list[LoopbackServer] = []
+        provider.tokens.id_token_clock = Clock()
+        super().__init__(provider, tls=tls, ports={"auth": ports["--auth-port"], "api": ports["--api-port"]})
         self.admin: AdminServer | None = None
-        self.urls: dict[str, str] = {}
 
     def __enter__(self) -> "_Mock":
         try:
-            cert = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca else None
-            for kind, option in (("auth", "--auth-port"), ("api", "--api-port")):
-                server = LoopbackServer(self.provider, kind, tls=(cert.cert_file, cert.key_file) if cert else None,
-                                        port=self.ports[option])
-                self.urls[kind] = _started(lambda: server.start(), option, self.ports[option])
-                self.servers.append(server)
-        except BaseException:
-            self.close()
-            raise
+            super().__enter__()
+        except OSError as err:
+            kind = self.failed or "auth"
+            raise _port_error(err, f"--{kind}-port", self.ports[kind]) from None
         return self
 
     def start_admin(self, client: Client, port: int) -> str:
         self.admin = AdminServer(AdminApp(self.provider, client), port)
-        admin = self.admin
-        return _started(lambda: admin.start(), "--admin-port", port)
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        try:
+            return self.admin.start()
+        except OSError as err:
+            raise _port_error(err, "--admin-port", port) from None
 
     def close(self) -> None:
-        for server in self.servers:
-            server.stop()
+        super().close()
         if self.admin is not None:
             self.admin.stop()
-        self.servers.clear()
         self.admin = None
-        if self.ca is not None:  # the run's certificates and their keys
-            shutil.rmtree(self.ca.folder, ignore_errors=True)
 
 
-def _started(start: Callable[[], str], option: str, port: int) -> str:
-    try:
-        return start()
-    except OSError as err:
-        code, reason = err.errno, err.strerror or str(err)
-        if port and code == errno.EADDRINUSE:
-            raise UsageError(f"port {port} ({option}) on 127.0.0.1 is already taken by another program: stop it, "
-                             "or choose another port (0 picks a free one)") from None
-        if port:
-            raise UsageError(f"port {port} ({option}) on 127.0.0.1 cannot be used: {reason}") from None
-        raise UsageError(f"no free port for {option} on 127.0.0.1: {reason}") from None
+def _port_error(err: OSError, option: str, port: int) -> UsageError:
+    code, reason = err.errno, err.strerror or str(err)
+    if port and code == errno.EADDRINUSE:
+        return UsageError(f"port {port} ({option}) on 127.0.0.1 is already taken by another program: stop it, "
+                          "or choose another port (0 picks a free one)")
+    if port:
+        return UsageError(f"port {port} ({option}) on 127.0.0.1 cannot be used: {reason}")
+    return UsageError(f"no free port for {option} on 127.0.0.1: {reason}")
 
 
 # -- what it tells the app ------------------------------------------------------------------
 def _values(mock: _Mock, client: Client, network: str, admin_url: str) -> dict[str, str]:
-    values = {"RF_ISSUER": mock.urls["auth"], "RF_API_URL": mock.urls["api"], "RF_CLIENT_ID": client.client_id,
+    values = {"RF_ISSUER": mock.issuer, "RF_API_URL": mock.api_url, "RF_CLIENT_ID": client.client_id,
               "RF_CLIENT_SECRET": client.client_secret}
     if client.redirect_uris:
         values.update(RF_REDIRECT_URI=client.redirect_uris[0], RF_REDIRECT_URIS=" ".join(client.redirect_uris))
@@ -252,8 +235,7 @@ def _say(message: str) -> None:
 
 
 def _write_env_file(path: Path, values: dict[str, str], ca: RunCA | None) -> None:
-    entries = {name: value for name, value in values.items()
-               if name not in ("RF_REDIRECT_URIS", "RF_CA_FILE", "RF_ADMIN_URL")}
+    entries = dict(values)  # every value printed on stdout: the README's commands use RF_ADMIN_URL and RF_CA_FILE
     if ca is not None:
         entries.update(NODE_EXTRA_CA_CERTS=ca.ca_file, SSL_CERT_FILE=ca.ca_file, REQUESTS_CA_BUNDLE=ca.ca_file)
     lines = [f"{ENV_MARKER}: the mock Request Finance on loopback (rfcheck serve --help).",

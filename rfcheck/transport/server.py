@@ -173,3 +173,64 @@ def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
 def client_tls_context(ca_file: str) -> ssl.SSLContext:
     """An SSL context trusting only the run's CA (for rfcheck's own HTTPS clients)."""
     return ssl.create_default_context(cafile=ca_file)
+
+
+class LoopbackMock:
+    """The provider's two hosts (``auth``, ``api``) on loopback ports, over TLS from a CA made for it when
+    ``tls``: what ``rfcheck serve`` runs and what the ``rfcheck_server`` fixture gives a test. A context
+    manager; on exit the servers stop and the CA's folder (its key with it) is removed.
+
+    ``ports`` fixes a host's port (0, the default, picks a free one); a port that cannot be had is the
+    ``OSError`` of its bind, with :attr:`failed` naming the host."""
+
+    def __init__(self, provider: Provider, *, tls: bool = False, ports: dict[str, int] | None = None) -> None:
+        from rfcheck.tls import RunCA  # the CA's cryptography only when a mock needs it
+
+        self.provider = provider
+        self.ports = {"auth": 0, "api": 0, **(ports or {})}
+        self.ca = RunCA() if tls else None
+        self.servers: dict[str, LoopbackServer] = {}
+        self.failed: str | None = None
+
+    @property
+    def issuer(self) -> str:
+        """The authorization server's base URL, no trailing slash (discovery names it with one)."""
+        return self.servers["auth"].url
+
+    @property
+    def api_url(self) -> str:
+        return self.servers["api"].url
+
+    @property
+    def ca_file(self) -> str | None:
+        """The PEM of the CA that signs the servers' certificates (None without TLS)."""
+        return self.ca.ca_file if self.ca else None
+
+    def __enter__(self) -> "LoopbackMock":
+        from rfcheck.tls import LOOPBACK_NAMES
+
+        try:
+            cert = self.ca.issue(LOOPBACK_NAMES, "loopback") if self.ca else None
+            for kind in ("auth", "api"):
+                self.failed = kind
+                server = LoopbackServer(self.provider, kind, tls=(cert.cert_file, cert.key_file) if cert else None,
+                                        port=self.ports[kind])
+                server.start()
+                self.servers[kind] = server
+            self.failed = None
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
+        if self.ca is not None:
+            import shutil
+
+            shutil.rmtree(self.ca.folder, ignore_errors=True)
