@@ -154,11 +154,16 @@ def test_express_with_openid_client_v6_and_an_env_example(tmp_path: Path) -> Non
     assert (cfg.web.start, cfg.web.url, cfg.web.login, cfg.web.actions) == (
         "npm start", "http://localhost:{port}", "/auth/login", ("/invoices",))
     assert cfg.redirect_uri == "http://localhost:{port}/auth/callback"
-    assert active_env(cfg) == {"AUTH0_ISSUER_BASE_URL": "{issuer}", "AUTH0_CLIENT_ID": "{client_id}",
-                               "AUTH0_CLIENT_SECRET": "{client_secret}", "AUTH0_CALLBACK_URL": "{redirect_uri}",
-                               "REQUEST_FINANCE_API_URL": "{api_url}", "PORT": "{port}"}
-    # what the example lists but rfcheck cannot fill in is shown, commented out, never given a value
-    assert re.search(r'^# SESSION_SECRET += ""', text, flags=re.M)
+    env = active_env(cfg)
+    session_secret = env.pop("SESSION_SECRET")
+    assert env == {"AUTH0_ISSUER_BASE_URL": "{issuer}", "AUTH0_CLIENT_ID": "{client_id}",
+                   "AUTH0_CLIENT_SECRET": "{client_secret}", "AUTH0_CALLBACK_URL": "{redirect_uri}",
+                   "REQUEST_FINANCE_API_URL": "{api_url}", "PORT": "{port}"}
+    # the session cookie key is the app's own: a fresh random value, not .env.example's "change-me"
+    assert re.fullmatch(r"[0-9a-f]{64}", session_secret)
+    assert re.search(r"^SESSION_SECRET += \"[0-9a-f]{64}\" +# in \.env\.example; the app's session cookie key: "
+                     r"a random value rfcheck init made for runs under rfcheck, not a Request Finance credential",
+                     text, flags=re.M)
     assert re.search(r'^# RF_NETWORK += "\{network\}" +# no such name found', text, flags=re.M)
     assert "express ^4.19.0, openid-client ^6.1.3, axios ^1.7.0" in out
     assert "environment names from: .env.example" in out
@@ -168,8 +173,10 @@ def test_express_with_openid_client_v5_hard_coding_the_hosts(tmp_path: Path) -> 
     cfg, text, out = init(copy_example("node/express-openid-client-v5", tmp_path))
     assert (cfg.kind, cfg.flow, cfg.tls, cfg.hosts, cfg.proxy) == ("web", "authorization_code", False, True, False)
     assert cfg.web is not None and cfg.web.start == "npm start"
-    assert active_env(cfg) == {"RF_CLIENT_ID": "{client_id}", "RF_CLIENT_SECRET": "{client_secret}",
-                               "RF_REDIRECT_URI": "{redirect_uri}", "RF_NETWORK": "{network}", "PORT": "{port}"}
+    env = active_env(cfg)
+    assert re.fullmatch(r"[0-9a-f]{64}", env.pop("SESSION_SECRET"))  # app.js reads it (with a fallback)
+    assert env == {"RF_CLIENT_ID": "{client_id}", "RF_CLIENT_SECRET": "{client_secret}",
+                   "RF_REDIRECT_URI": "{redirect_uri}", "RF_NETWORK": "{network}", "PORT": "{port}"}
     assert "request-finance.js:19 https://auth.request.finance" in out
     # the mention in a comment (request-finance.js:79, "// GET https://auth.request.finance/...") is no hit
     assert "request-finance.js:79" not in out
@@ -197,7 +204,9 @@ def test_next_with_nextjs_auth0_v3(tmp_path: Path) -> None:
     assert cfg.web.login == "/api/auth/login" and cfg.redirect_uri.endswith("/api/auth/callback")
     assert active_env(cfg)["AUTH0_BASE_URL"] == "http://localhost:{port}"
     assert active_env(cfg)["AUTH0_ISSUER_BASE_URL"] == "{issuer}"
-    assert "AUTH0_SECRET" not in active_env(cfg) and re.search(r"^# AUTH0_SECRET ", text, re.M)
+    assert re.fullmatch(r"[0-9a-f]{64}", active_env(cfg)["AUTH0_SECRET"])
+    # the SDK builds its redirect URI from AUTH0_BASE_URL: no RF_REDIRECT_URI line
+    assert "RF_REDIRECT_URI" not in text
 
 
 def test_nextjs_auth0_v4_gets_tls_and_its_domain_through_hosts(tmp_path: Path) -> None:
@@ -205,11 +214,14 @@ def test_nextjs_auth0_v4_gets_tls_and_its_domain_through_hosts(tmp_path: Path) -
         "package.json": {"name": "acme-next4", "dependencies": {"next": "15.0.0", "@auth0/nextjs-auth0": "4.0.1"}},
         ".env.example": "AUTH0_DOMAIN=\nAUTH0_CLIENT_ID=\nAUTH0_CLIENT_SECRET=\nAPP_BASE_URL=\n",
     })
-    cfg, _, _ = init(tmp_path)
+    cfg, text, _ = init(tmp_path)
     assert cfg.tls is True and cfg.web is not None and cfg.web.login == "/auth/login"
     # the domain is a host name, not a URL: the real one, which hosts = true sends to the mock
     assert active_env(cfg)["AUTH0_DOMAIN"] == "auth.request.finance" and cfg.hosts is True
     assert active_env(cfg)["APP_BASE_URL"] == "http://localhost:{port}"
+    # not in .env.example, read by the SDK itself: a fresh session key
+    assert re.search(r'^AUTH0_SECRET += "[0-9a-f]{64}" +# read by @auth0/nextjs-auth0 v4 itself; the app\'s '
+                     r"session cookie key", text, re.M)
 
 
 def test_a_node_worker_is_a_client_credentials_command(tmp_path: Path) -> None:
@@ -234,9 +246,11 @@ def test_flask_app_that_runs_itself(tmp_path: Path) -> None:
     assert cfg.web is not None and (cfg.web.start, cfg.web.login, cfg.web.actions) == (
         "python3 app.py", "/login", ("/invoices",))
     assert cfg.redirect_uri == "http://localhost:{port}/callback"
-    assert active_env(cfg) == {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_CLIENT_ID": "{client_id}",
-                               "RF_CLIENT_SECRET": "{client_secret}", "RF_REDIRECT_URI": "{redirect_uri}",
-                               "RF_NETWORK": "{network}", "PORT": "{port}"}
+    env = active_env(cfg)
+    assert re.fullmatch(r"[0-9a-f]{64}", env.pop("FLASK_SECRET_KEY"))  # app.py reads it (with a fallback)
+    assert env == {"RF_ISSUER": "{issuer}", "RF_API_URL": "{api_url}", "RF_CLIENT_ID": "{client_id}",
+                   "RF_CLIENT_SECRET": "{client_secret}", "RF_REDIRECT_URI": "{redirect_uri}",
+                   "RF_NETWORK": "{network}", "PORT": "{port}"}
     assert "requirements.txt: authlib, requests, flask" in out
     # app.py names the real hosts only in comments: not hard-coded
     assert "hard-coded" not in out
@@ -301,6 +315,38 @@ def test_python_package_run_as_a_program_is_a_command(tmp_path: Path) -> None:
     assert (cfg.kind, cfg.flow, cfg.hosts) == ("command", "client_credentials", True)
     assert cfg.command is not None and cfg.command.run == "python3 -m invoicesync"
     assert active_env(cfg)["SYNC_CLIENT_ID"] == "{client_id}"
+
+
+def test_a_requests_oauthlib_worker_gets_https_without_the_callback_switch(tmp_path: Path) -> None:
+    # a worker has no callback: https on the mock covers every URL oauthlib checks
+    project(tmp_path, {"requirements.txt": "requests-oauthlib==2.0.0\n",
+                       "sync.py": "import os\nfrom oauthlib.oauth2 import BackendApplicationClient\n"
+                                  "from requests_oauthlib import OAuth2Session\n"
+                                  "TOKEN_URL = os.environ['RF_ISSUER'] + '/oauth/token'\n"
+                                  "if __name__ == '__main__':\n    OAuth2Session(client=BackendApplicationClient("
+                                  "os.environ['RF_CLIENT_ID'])).fetch_token(TOKEN_URL, grant_type='client_credentials')\n"})
+    cfg, text, out = init(tmp_path)
+    assert (cfg.kind, cfg.flow, cfg.tls) == ("command", "client_credentials", True)
+    assert "OAUTHLIB_INSECURE_TRANSPORT" not in text
+    assert re.search(r"^tls = true +# oauthlib refuses http:// URLs \(InsecureTransportError\): the mock serves "
+                     r"https, as Request Finance does$", text, re.M)
+    assert "requirements.txt: requests-oauthlib" in out
+
+
+def test_the_oauthlib_switch_listed_in_an_env_example_is_set(tmp_path: Path) -> None:
+    project(tmp_path, {"requirements.txt": "flask\nrequests-oauthlib\n",
+                       ".env.example": "OAUTHLIB_INSECURE_TRANSPORT=\nRF_CLIENT_ID=\n",
+                       "app.py": "from flask import Flask\napp = Flask(__name__)\n"})
+    cfg, text, _ = init(tmp_path)
+    assert cfg.env["OAUTHLIB_INSECURE_TRANSPORT"] == "1" and cfg.tls is True
+    assert len(re.findall(r"^(?:# )?OAUTHLIB_INSECURE_TRANSPORT", text, re.M)) == 1
+
+
+def test_a_session_key_is_filled_for_a_web_app_only(tmp_path: Path) -> None:
+    project(tmp_path, {"package.json": {"name": "sync", "main": "worker.js", "dependencies": {"axios": "1"}},
+                       "worker.js": "const key = process.env.SESSION_SECRET, id = process.env.RF_CLIENT_ID\n"})
+    cfg, text, _ = init(tmp_path)
+    assert cfg.kind == "command" and "SESSION_SECRET" not in text
 
 
 @pytest.mark.parametrize(("build", "files", "kind", "start"), [

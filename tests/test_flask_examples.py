@@ -69,6 +69,8 @@ CASES = {
                                                                     "TOKEN-06": "warn"}),
     # no refresh lock: the storm after expiry revokes the family and logs the users out (TOKEN-06 at must)
     "../flask_pyjwt/broken_no_refresh_lock.toml": ("not-ready", {**READY, "TOKEN-06": "fail"}),
+    # Flask + requests-oauthlib as its documentation writes it (OAuth2Session, token_updater)
+    "../flask_requests_oauthlib/rfcheck.toml": ("ready", READY),
 }
 
 

@@ -3,10 +3,23 @@
 It reads the project's manifests (``package.json``; ``pyproject.toml``, ``requirements*.txt``,
 ``Pipfile``; ``pom.xml``, ``build.gradle``; ``go.mod``) and sources, then writes a config whose
 every key is explained in a comment: the kind of target, the command that starts it, the
-environment that points it at the mock (names taken from ``.env.example`` or the sources, else
-``RF_*``) and, when the sources hard-code Request Finance's real hosts, ``[target.intercept]
-hosts = true``. It never overwrites a config: an existing ``rfcheck.toml`` (or ``[tool.rfcheck]``
-in ``pyproject.toml``) is an input error naming it.
+environment that points it at the mock (names taken from ``.env.example``, the variables an SDK
+reads itself, or the sources, else ``RF_*``) and, when the sources hard-code Request Finance's real
+hosts, ``[target.intercept] hosts = true``. It never overwrites a config: an existing
+``rfcheck.toml`` (or ``[tool.rfcheck]`` in ``pyproject.toml``) is an input error naming it.
+
+What the app's OAuth client library needs decides ``tls`` and adds to the environment (the comment
+names the rule applied):
+
+- oauthlib / requests-oauthlib refuse every ``http://`` URL: ``tls = true``, and for a web app
+  ``OAUTHLIB_INSECURE_TRANSPORT = "1"`` for its own ``http://localhost`` callback, unless its
+  sources set that variable themselves. Authlib's client checks no scheme: plain http.
+- openid-client v6 and @auth0/nextjs-auth0 v4 refuse plain-http issuers: ``tls = true``;
+  express-openid-connect (openid-client v4), passport-openidconnect and passport-oauth2 accept it.
+- express-openid-connect and @auth0/nextjs-auth0 (v3, v4) read their settings from the environment
+  themselves: those names are written even when the sources never mention them.
+- a session cookie key the app reads (``SECRET``, ``AUTH0_SECRET``, ``SESSION_SECRET``,
+  ``FLASK_SECRET_KEY``...) is the app's own, not a placeholder: a fresh random value (32 bytes, hex).
 
 How the kind is chosen (the written file says why):
 
@@ -27,6 +40,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -63,10 +77,10 @@ _MAX_FILES = 5000
 NODE_WEB = ("express", "next", "fastify", "koa", "@nestjs/core", "@hapi/hapi", "hono", "express-openid-connect",
             "@auth0/nextjs-auth0")
 NODE_NOTED = ("openid-client", "express-openid-connect", "axios", "node-fetch", "got", "undici", "passport",
-              "passport-openidconnect")
+              "passport-openidconnect", "passport-oauth2")
 PYTHON_NOTED = ("authlib", "httpx", "requests", "django", "flask", "fastapi", "aiohttp", "requests-oauthlib",
-                "uvicorn", "gunicorn")
-PYTHON_CLIENTS = ("authlib", "httpx", "requests", "aiohttp", "requests-oauthlib")
+                "uvicorn", "gunicorn", "oauthlib")
+PYTHON_CLIENTS = ("authlib", "httpx", "requests", "aiohttp", "requests-oauthlib", "oauthlib")
 JVM_WEB = ("spring-boot-starter-web", "spring-boot-starter-webflux", "spring-boot-starter-oauth2-client",
            "javalin", "micronaut-http-server", "quarkus-resteasy", "quarkus-rest", "sparkjava", "ktor-server")
 GO_WEB = ("github.com/gin-gonic/gin", "github.com/labstack/echo", "github.com/go-chi/chi", "github.com/gorilla/mux",
@@ -75,8 +89,14 @@ GO_WEB = ("github.com/gin-gonic/gin", "github.com/labstack/echo", "github.com/go
 # what an environment variable of the app is for, from its name (the first rule that matches wins)
 APP_URL = "http://localhost:{port}"
 AUTH_DOMAIN = "auth.request.finance"
+# not a value written as such: a session cookie key gets a fresh random value (see _environment)
+SESSION_KEY = "<session key>"
 _ENV_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"CLIENT_?SECRET"), "{client_secret}"),
+    # the key that signs or encrypts the app's session cookie (express-session, express-openid-connect,
+    # nextjs-auth0, Auth.js, Flask, Django): the app's own, never one rfcheck issues
+    (re.compile(r"^(?:[A-Z0-9]+_)?(?:SESSION|COOKIE)_(?:SECRET|KEY|SECRET_KEY)$|^(?:AUTH0_|NEXTAUTH_|AUTH_)?SECRET$"
+                r"|^(?:FLASK_|DJANGO_)?SECRET_KEY$"), SESSION_KEY),
     (re.compile(r"CLIENT_?ID$|CLIENT_?ID_"), "{client_id}"),
     (re.compile(r"^(?:AUTH0|APP)_BASE_URL$"), APP_URL),  # @auth0/nextjs-auth0 v3: the app's own URL
     (re.compile(r"ISSUER|^(?:RF_|REQUEST_?FINANCE_)?(?:O?AUTH0?|OIDC)_(?:BASE_)?(?:URL|URI|SERVER(?:_URL)?)$"),
@@ -101,9 +121,25 @@ _MEANING = {"{issuer}": "the mock authorization server's base URL (no trailing s
             "{network}": "the run's network (test or live, after --rfcheck-network)",
             "{port}": "the free port rfcheck picked for the app", "{audience}": "the API audience (accounts)",
             APP_URL: "where the app itself listens",
-            AUTH_DOMAIN: "the real host name, which [target.intercept] hosts = true sends to the mock"}
+            AUTH_DOMAIN: "the real host name, which [target.intercept] hosts = true sends to the mock",
+            SESSION_KEY: "the app's session cookie key: a random value rfcheck init made for runs under rfcheck, "
+                         "not a Request Finance credential (production keeps its own in a secret manager)"}
+# the environment variables an SDK reads itself (its configuration defaults): needed even when the app's
+# sources never name them. The SDKs derive the redirect URI from their base URL.
+_SDK_ENV: dict[str, tuple[tuple[str, str], ...]] = {
+    "express-openid-connect": (("ISSUER_BASE_URL", "{issuer}"), ("BASE_URL", APP_URL), ("CLIENT_ID", "{client_id}"),
+                               ("CLIENT_SECRET", "{client_secret}"), ("SECRET", SESSION_KEY)),
+    "@auth0/nextjs-auth0 v3": (("AUTH0_ISSUER_BASE_URL", "{issuer}"), ("AUTH0_BASE_URL", APP_URL),
+                               ("AUTH0_CLIENT_ID", "{client_id}"), ("AUTH0_CLIENT_SECRET", "{client_secret}"),
+                               ("AUTH0_SECRET", SESSION_KEY)),
+    "@auth0/nextjs-auth0 v4": (("AUTH0_DOMAIN", AUTH_DOMAIN), ("AUTH0_CLIENT_ID", "{client_id}"),
+                               ("AUTH0_CLIENT_SECRET", "{client_secret}"), ("AUTH0_SECRET", SESSION_KEY),
+                               ("APP_BASE_URL", APP_URL)),
+}
+# a name read through an environment accessor may be one word (ISSUER, SECRET); a bare string needs an underscore
 _ENV_NAME = re.compile(r"(?:process\.env\.|import\.meta\.env\.|\benv\.|environ\.get\(\s*['\"]|environ\[\s*['\"]|"
-                       r"getenv\(\s*['\"]|Getenv\(\s*\"|env\[\s*['\"]|['\"`])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
+                       r"getenv\(\s*['\"]|Getenv\(\s*\"|env\[\s*['\"])([A-Z][A-Z0-9_]{2,})\b"
+                       r"|['\"`]([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b")
 # a hard-coded host: a string literal in code that starts with the URL, or a config file's value
 # (a mention in a comment or a docstring, e.g. "RF_ISSUER (https://auth.request.finance)", is not one)
 _HOST_IN_CODE = re.compile(r"[\"'`](https://(?:auth|api)\.request\.finance)\b")
@@ -156,7 +192,7 @@ class Project:
             pipfile = _read_toml(self.folder / "Pipfile")
             deps |= {_dist_name(name) for section in ("packages", "dev-packages")
                      for name in _dict(pipfile.get(section))}
-        imported = {name.lower() for _, text in self.python_files
+        imported = {name.lower().replace("_", "-") for _, text in self.python_files  # requests_oauthlib
                     for name in re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", text, flags=re.M)}
         deps |= {name for name in PYTHON_NOTED if name in imported}
         deps.discard("")
@@ -207,6 +243,8 @@ class Guess:
     hits: list[str] = field(default_factory=list)  # "file:line https://auth.request.finance"
     domain_env: bool = False  # an *_DOMAIN variable is set to the real host name: needs hosts = true
     client_ids: dict[str, str] = field(default_factory=dict)  # client_id_test/live -> the variable naming it
+    sdk: str = ""  # an SDK that reads its own environment variables (a key of _SDK_ENV)
+    rule_env: list[EnvLine] = field(default_factory=list)  # what the app's OAuth client library needs to run
 
     @property
     def hosts(self) -> bool:
@@ -364,6 +402,8 @@ def guess(project: Project) -> Guess:
         result.found.append("the sources hard-code the real hosts without httpx: make the adapter point the "
                             "client at env.issuer and env.api_url")
     _flow_paths(project, result)
+    if result.runtime == "python" and result.kind != "python":
+        _python_client_rules(project, result)
     _environment(project, result)
     return result
 
@@ -415,20 +455,36 @@ def _node(project: Project) -> tuple[Guess, int] | None:
     if "next" in deps:
         result.start, result.start_why = "npx next start --port {port}", "Next.js: run `npm run build` once first"
         result.ready_timeout = 60
+    _node_client_rules(project, result)
+    sign = 2 if web else 1 if noted else 0
+    return result, sign
+
+
+def _node_client_rules(project: Project, result: Guess) -> None:
+    """tls, the SDK's own environment variables and its routes, by what the OAuth client library does."""
+    deps = project.node_deps
+    passport = [name for name in ("passport-openidconnect", "passport-oauth2") if name in deps]
+    if passport:
+        # both strategies send their requests with the oauth package, over http or https as the URL says
+        result.tls_why = f"{passport[0]} (the oauth package under it) accepts the mock's plain-http URLs"
+    if "express-openid-connect" in deps:
+        result.sdk = "express-openid-connect"
+        result.tls_why = "express-openid-connect (openid-client v4 under it) accepts a plain-http issuer"
     major = _major(_installed(project, "openid-client")) if "openid-client" in deps else None
     if "openid-client" in deps and (major is None or major >= 6):
         result.tls = True
-        result.tls_why = ("openid-client v6 refuses plain-http issuers" if major else
+        result.tls_why = ("openid-client v6 refuses plain-http issuers (discovery fails unless the app allows "
+                          "insecure requests): the mock serves https with the run's CA, which Node trusts "
+                          "through NODE_EXTRA_CA_CERTS" if major else
                           "openid-client's version is not pinned: v6 and later refuse plain-http issuers")
     auth0_next = _major(_installed(project, "@auth0/nextjs-auth0")) if "@auth0/nextjs-auth0" in deps else None
     if auth0_next is not None:
         v4 = auth0_next >= 4
+        result.sdk = f"@auth0/nextjs-auth0 v{4 if v4 else 3}"
         result.redirect_path, result.login_path = ("/auth/callback", "/auth/login") if v4 else \
             ("/api/auth/callback", "/api/auth/login")
         if v4:
             result.tls, result.tls_why = True, "@auth0/nextjs-auth0 v4 (oauth4webapi) refuses plain-http issuers"
-    sign = 2 if web else 1 if noted else 0
-    return result, sign
 
 
 def _installed(project: Project, package: str) -> str:
@@ -487,6 +543,42 @@ def _python(project: Project) -> tuple[Guess, int] | None:
     clients = [name for name in PYTHON_CLIENTS if name in deps]
     sign = 2 if result.kind == "web" else 1 if clients or result.factory else 0
     return result, sign
+
+
+def _python_client_rules(project: Project, result: Guess) -> None:
+    """tls, and the switch oauthlib needs, by what the app's OAuth client library accepts over plain http."""
+    deps = project.python_deps
+    if deps & {"requests-oauthlib", "oauthlib"}:
+        # oauthlib raises InsecureTransportError for every http:// URL (token endpoint, API, the callback
+        # URL fetch_token() parses) unless OAUTHLIB_INSECURE_TRANSPORT is set: https on the mock covers
+        # Request Finance's URLs, and an app that insists on https for them itself still runs
+        result.tls = True
+        setter = _sets_variable(project, "OAUTHLIB_INSECURE_TRANSPORT")
+        if setter or result.kind != "web":
+            result.tls_why = "oauthlib refuses http:// URLs (InsecureTransportError): the mock serves https, " + (
+                f"and {setter} sets OAUTHLIB_INSECURE_TRANSPORT itself for the app's own callback" if setter
+                else "as Request Finance does")
+            return
+        result.tls_why = ("oauthlib refuses http:// URLs (InsecureTransportError): the mock serves https, and "
+                          "OAUTHLIB_INSECURE_TRANSPORT (below) lets the app's own http://localhost callback through")
+        result.rule_env.append(EnvLine("OAUTHLIB_INSECURE_TRANSPORT", "1", (
+            "oauthlib refuses every http:// URL, the app's own callback on http://localhost (which fetch_token() "
+            "parses) included; for runs under rfcheck only: production is https end to end and leaves it unset")))
+    elif "authlib" in deps:
+        result.tls_why = ("Authlib's OAuth client checks no URL scheme (is_secure_transport and "
+                          "AUTHLIB_INSECURE_TRANSPORT guard Authlib's server side only): the mock's plain http works")
+
+
+def _sets_variable(project: Project, name: str) -> str | None:
+    """``file:line`` of the Python source that sets environment variable ``name`` itself, if one does."""
+    quoted = rf"['\"]{name}['\"]"
+    setter = re.compile(rf"environ\[\s*{quoted}\s*\]\s*=(?!=)|environ\.setdefault\(\s*{quoted}|putenv\(\s*{quoted}"
+                        rf"|environ\.update\(.*\b{name}\b")
+    for path, text in project.python_files:
+        for number, line in enumerate(text.splitlines(), 1):
+            if (match := setter.search(line)) and not _in_comment(line[:match.start()], path):
+                return f"{path}:{number}"
+    return None
 
 
 def _python_without_web(project: Project, result: Guess) -> None:
@@ -617,8 +709,12 @@ def _flow_paths(project: Project, result: Guess) -> None:
         return
     code = "\n".join(text for _, text in project.source(*CODE_SUFFIXES))
     routes = Counter(re.findall(r"['\"`](/[\w./:-]*|[\w-]+(?:/[\w-]+)*/)['\"`]", code))
-    for attribute, word in (("redirect_path", "callback"), ("login_path", "login")):
-        found = [route for route, _ in routes.most_common() if word in route.lower() and ":" not in route]
+    ordered = [route for route, _ in routes.most_common() if ":" not in route]
+    # a callback route; else one ending in /redirect (Passport's tutorials: /oauth2/redirect)
+    callbacks = [route for route in ordered if "callback" in route.lower()] or \
+        [route for route in ordered if route.lower().rstrip("/").endswith("/redirect")]
+    logins = [route for route in ordered if "login" in route.lower()]
+    for attribute, found in (("redirect_path", callbacks), ("login_path", logins)):
         if found:
             setattr(result, attribute, found[0] if found[0].startswith("/") else "/" + found[0])
     invoices = [route for route, _ in routes.most_common() if "invoice" in route.lower() and ":" not in route
@@ -628,23 +724,19 @@ def _flow_paths(project: Project, result: Guess) -> None:
 
 
 def _environment(project: Project, result: Guess) -> None:
-    """``[target.env]``: the names the project reads (from .env.example, else its sources, else RF_*)."""
+    """``[target.env]``: the names the project reads (from .env.example, the SDK's own, the sources, else RF_*)."""
     example = next((name for name in ENV_EXAMPLES if (project.folder / name).is_file()), None)
-    listed: list[str] = []
-    if example:
-        for line in _read_text(project.folder / example).splitlines():
-            match = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
-            if match and match.group(1) not in listed:
-                listed.append(match.group(1))
-    referenced = list(dict.fromkeys(project.grep(_ENV_NAME, *SOURCE_SUFFIXES)))
+    listed = _listed_names(project.folder / example) if example else []
+    referenced = _env_names(project)
     for name in listed + referenced:  # real client IDs, for SEC-02 only
         for suffix in ("test", "live"):
             if name.upper().endswith(f"CLIENT_ID_{suffix.upper()}"):
                 result.client_ids.setdefault(f"client_id_{suffix}", name)
     if result.kind == "python":
         return
-    needed = [p for p in _NEEDED[result.kind] if not (p == "{redirect_uri}" and result.flow == "client_credentials")]
-    covered: set[str] = set()
+    # the SDKs build the redirect URI from their base URL: no variable of its own
+    derived = {"{redirect_uri}"} if result.flow == "client_credentials" or result.sdk else set()
+    needed = [p for p in _NEEDED[result.kind] if p not in derived]
     for name in listed:
         value = _classify(name, result)
         if name in result.client_ids.values():
@@ -654,14 +746,55 @@ def _environment(project: Project, result: Guess) -> None:
                                                  "app needs it (with a value of its own, never a real secret)", False))
         else:
             result.env.append(EnvLine(name, value, f"in {example}; {_MEANING[value]}"))
-            covered.add(value)
+    for name, value in _SDK_ENV.get(result.sdk, ()):
+        _put(result, EnvLine(name, value, f"read by {result.sdk} itself; {_MEANING[value]}"), keep_active=True)
+    covered = {line.value for line in result.env if line.active}
     from_sources = []
+    wanted = (*needed, "{audience}", APP_URL, AUTH_DOMAIN, SESSION_KEY)
     for name in referenced:
         value = _classify(name, result)
-        if value is not None and value not in covered and value in (*needed, "{audience}", APP_URL, AUTH_DOMAIN):
+        if value in wanted and value not in covered and all(line.name != name for line in result.env):
             result.env.append(EnvLine(name, value, f"read by the sources; {_MEANING[value]}"))
             from_sources.append(name)
-    covered |= {line.value for line in result.env}
+    _defaults(result, needed, {line.value for line in result.env}, bool(listed or from_sources or result.sdk))
+    for line in result.rule_env:
+        _put(result, line)
+    for line in result.env:
+        if line.value == SESSION_KEY:
+            line.value = secrets.token_hex(32)  # 32 random bytes, as the SDKs document (openssl rand -hex 32)
+    result.domain_env = any(line.active and line.value == AUTH_DOMAIN for line in result.env)
+    result.env_source = " and ".join(([example] if example else []) + ([f"{result.sdk}'s own"] if result.sdk else [])
+                                     + (["the sources"] if from_sources else []))
+
+
+def _listed_names(example: Path) -> list[str]:
+    listed: list[str] = []
+    for line in _read_text(example).splitlines():
+        match = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
+        if match and match.group(1) not in listed:
+            listed.append(match.group(1))
+    return listed
+
+
+def _env_names(project: Project) -> list[str]:
+    """The environment variable names the sources read, in order of first appearance."""
+    found = (match.group(1) or match.group(2) for _, text in project.source(*SOURCE_SUFFIXES)
+             for match in _ENV_NAME.finditer(text))
+    return list(dict.fromkeys(found))
+
+
+def _put(result: Guess, env: EnvLine, keep_active: bool = False) -> None:
+    """Add ``env``, or let it take the place of the line of the same name (``keep_active``: an inactive one only)."""
+    for index, line in enumerate(result.env):
+        if line.name == env.name:
+            if not (keep_active and line.active):
+                result.env[index] = env
+            return
+    result.env.append(env)
+
+
+def _defaults(result: Guess, needed: list[str], covered: set[str], named: bool) -> None:
+    """The RF_* lines for what the project names no variable for (``named``: it names some others)."""
     for placeholder in needed:
         name = _DEFAULT_NAMES[placeholder]
         if placeholder == "{port}" and not any(line.name == name for line in result.env):
@@ -672,13 +805,11 @@ def _environment(project: Project, result: Guess) -> None:
         elif result.hits and placeholder in ("{issuer}", "{api_url}"):
             result.env.append(EnvLine(name, placeholder, "no such name found: the app hard-codes the real hosts "
                                                          "(see [target.intercept])", False))
-        elif listed or from_sources:
+        elif named:
             result.env.append(EnvLine(name, placeholder, f"no such name found in the project: rename it to the one "
                                                          f"your app reads; {_MEANING[placeholder]}", False))
         else:
             result.env.append(EnvLine(name, placeholder, f"{_MEANING[placeholder]} (rename to what your app reads)"))
-    result.domain_env = any(line.active and line.value == AUTH_DOMAIN for line in result.env)
-    result.env_source = " and ".join(([example] if example else []) + (["the sources"] if from_sources else []))
 
 
 def _classify(name: str, result: Guess) -> str | None:
@@ -687,7 +818,7 @@ def _classify(name: str, result: Guess) -> str | None:
         return None  # real client IDs, for SEC-02 (client_id_test / client_id_live): never rfcheck's
     for pattern, value in _ENV_RULES:
         if pattern.search(upper):
-            if value in (APP_URL, "{port}") and result.kind != "web":
+            if value in (APP_URL, "{port}", SESSION_KEY) and result.kind != "web":
                 return None
             return value
     return None
