@@ -16,8 +16,11 @@ import os
 import re
 import socket
 import secrets
+import subprocess
 import sys
+import sysconfig
 import time
+import venv
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -352,3 +355,18 @@ def loopback_servers(provider: Provider) -> Iterator[tuple[LoopbackServer, Loopb
     finally:
         auth.stop()
         api.stop()
+
+
+def venv_with_this_interpreters_packages(env_dir: Path) -> Path:
+    """A new venv whose dependencies come from this interpreter's site-packages (a venv's or the system's:
+    a venv's own ``system_site_packages`` would see the base interpreter's instead); its python.
+
+    Plain path lines: the ``.pth`` files there (an editable rfcheck's finder among them) are not run, so
+    rfcheck itself is importable only once installed into the new venv."""
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    nested = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    (Path(nested) / "outer-dependencies.pth").write_text("".join(f"{path}\n" for path in outer))
+    return python

@@ -15,17 +15,17 @@ from rfcheck.testing import LoginFailed, consent_as_user, login
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _examples() -> str:
+def _examples() -> list[str]:
     section = README.read_text().split("## Using the mock in your own tests", 1)[1].split("\n## ", 1)[0]
-    (code,) = re.findall(r"```python\n(.*?)\n```", section, flags=re.S)
-    return code
+    return re.findall(r"```python\n(.*?)\n```", section, flags=re.S)
 
 
 def test_the_readme_examples_pass_as_they_are(pytester: pytest.Pytester) -> None:
-    code = _examples()
-    tests = re.findall(r"^def (test_\w+)", code, flags=re.M)
-    assert len(tests) == 4
-    pytester.makepyfile(test_examples=code)
+    httpx_only, any_client = _examples()
+    files = {"test_httpx_examples": httpx_only, "test_any_client_examples": any_client}
+    tests = [name for code in files.values() for name in re.findall(r"^def (test_\w+)", code, flags=re.M)]
+    assert len(tests) == 6
+    pytester.makepyfile(**files)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=len(tests))
 
@@ -48,3 +48,31 @@ def test_a_login_without_openid_gets_no_id_token() -> None:
     tokens = login(provider, client, scopes=("offline_access",))
     assert tokens.id_token == "" and tokens.refresh_token and tokens.expires_in == 86_400
     assert "openid" not in tokens.scope.split()
+
+
+def test_the_loopback_server_is_gone_after_its_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_server='''
+        import os, socket, pytest
+
+        seen = {}
+
+        @pytest.mark.parametrize("rfcheck_tls", [False, True])
+        def test_serves(rfcheck_server, rfcheck_tls):
+            seen[rfcheck_tls] = (rfcheck_server.issuer, rfcheck_server.ca_file)
+            assert rfcheck_server.issuer.startswith("https://" if rfcheck_tls else "http://")
+            assert (rfcheck_server.ca_file is not None) == rfcheck_tls
+            assert rfcheck_server.url_for("invoices") == rfcheck_server.api_url + "/invoices"
+            assert rfcheck_server.url_for("/jwks", host="auth").startswith(rfcheck_server.issuer)
+            with pytest.raises(ValueError, match="'api' and 'auth'"):
+                rfcheck_server.url_for("/x", host="admin")
+
+        def test_after():
+            for issuer, ca_file in seen.values():
+                port = int(issuer.rsplit(":", 1)[1])
+                with pytest.raises(ConnectionRefusedError):
+                    socket.create_connection(("127.0.0.1", port), timeout=2)
+                assert ca_file is None or not os.path.exists(ca_file)
+            assert len(seen) == 2
+    ''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)

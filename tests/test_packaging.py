@@ -9,12 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import venv_with_this_interpreters_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,15 +42,7 @@ def test_the_wheel_carries_scenarios_inside_the_package(wheel: Path) -> None:
 
 def test_a_wheel_installed_rfcheck_runs_the_catalogue(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
-    # the dependencies come from this interpreter's site-packages (a venv's or the system's: a venv's own
-    # system_site_packages would see the base interpreter's instead), rfcheck itself only from the wheel.
-    # Plain path lines: the .pth files there (an editable rfcheck's finder) are not run.
-    venv.EnvBuilder(with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
-    nested = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    outer = dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
-    (Path(nested) / "outer-dependencies.pth").write_text("".join(f"{path}\n" for path in outer))
+    python = venv_with_this_interpreters_packages(env_dir)
     pip = subprocess.run([str(python), "-m", "pip", "--version"], capture_output=True, text=True)
     assert pip.returncode == 0, "pip comes from this interpreter's site-packages: " + pip.stderr
     installed = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
