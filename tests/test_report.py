@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -17,7 +19,7 @@ from rfcheck.journal import redact_value
 from rfcheck.report import Evidence, Finding, RunResult, ScenarioRecord, build, write_all
 from rfcheck.report.html import render_html, sequence_svg
 from rfcheck.report.markdown import render_markdown
-from rfcheck.report.model import NOT_RUN
+from rfcheck.report.model import NOT_RUN, duration
 
 CHECK_REPORT = Path(__file__).resolve().parents[2] / "shared/tools/check_report.py"
 TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhdXRoMHx1c2VyLTEiLCJhdWQiOiJhY2NvdW50cyJ9.c2lnbmF0dXJlLXBhcnQ"
@@ -272,9 +274,15 @@ def test_html_is_self_contained(report: dict) -> None:
     page = render_html(report)
     assert page.startswith("<!DOCTYPE html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.I)
-    assert "@import" not in page and "url(" not in page and "<script" not in page
+    assert "@import" not in page and "url(" not in page and " src=" not in page
     assert "<link" not in page
     assert "http://" not in page and "https://" not in page
+    # one inline script, the only one the page's Content-Security-Policy lets run: by its hash
+    scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
+    assert len(scripts) == 1 and page.count("<script") == 1
+    digest = base64.b64encode(hashlib.sha256(scripts[0].encode("utf-8")).digest()).decode("ascii")
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page).group(1)
+    assert policy == f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'"
 
 
 def test_html_shows_verdict_summary_and_grouped_checklist(report: dict) -> None:
@@ -299,7 +307,7 @@ def test_html_sequence_diagram_per_scenario(report: dict) -> None:
 
 def test_html_escapes_hostile_text(report: dict) -> None:
     page = render_html(report)
-    assert "<script>" not in page and "<b>" not in page
+    assert page.count("<script>") == 1 and 'alert("x")' not in page and "<b>" not in page  # the one is the page's
     assert page.count("&lt;script&gt;") >= 6  # reason, evidence, scenario reason, output, svg, table
 
 
@@ -333,3 +341,179 @@ def test_template_ships_inside_the_package() -> None:
     from importlib.resources import files
 
     assert (files("rfcheck.report") / "templates" / "report.html.j2").is_file()
+
+
+# html: what a reviewer reads first
+
+
+def ids_and_fragments(page: str) -> tuple[set[str], list[str]]:
+    return set(re.findall(r'\bid="([^"]+)"', page)), re.findall(r'href="#([^"]*)"', page)
+
+
+def svg_rows(svg: str) -> list[str]:
+    """The diagram's arrows and bands in drawing order, each as its first text."""
+    return re.findall(r'<g class="(?:ex|mark)[^"]*"[^>]*><title>([^<\n]*)', svg)
+
+
+def test_html_lists_must_failures_then_should_shortfalls_before_the_checklist(report: dict) -> None:
+    page = render_html(report)
+    fix, checklist = page.index('<section class="fix" id="fix">'), page.index("<h2>Checklist</h2>")
+    assert page.index('<header class="verdict') < fix < checklist
+    summary = page[fix:checklist]
+    must, should = summary.index("Must: 2 failing"), summary.index("Should: 1 falling short")
+    assert must < summary.index('href="#TOKEN-08">TOKEN-08') < summary.index('href="#NET-01">NET-01</a>') < should
+    assert should < summary.index('href="#SCOPE-02">SCOPE-02</a>')  # a warning after every must failure
+    assert "Remediation:</strong> Send X-Network: test or live on every API call" in summary
+    assert 'href="#MAN-02">MAN-02</a>' in summary  # to confirm by hand, linked to its row
+
+
+def test_html_evidence_links_to_the_exchange_or_its_scenario_and_every_link_has_a_target() -> None:
+    findings = judged(
+        Finding("NET-01", "fail", "no X-Network", evidence()),  # baseline #4: listed
+        Finding("TOKEN-08", "fail", "refresh token on the API", (Evidence("baseline", 99, "GET /x", "not listed"),)),
+        Finding("SEC-03", "fail", "logged a token", (Evidence("baseline", None, "stdout", "token in the log"),
+                                                     Evidence("explore_3", 2, "GET /y", "an explored run"))))
+    page = render_html(build(run(findings)))
+    ids, fragments = ids_and_fragments(page)
+    assert '<a class="mono" href="#s-baseline-x4">baseline #4</a>' in page
+    assert '<a class="mono" href="#s-baseline">baseline #99</a>' in page  # cut from the report: its scenario
+    assert '<a class="mono" href="#s-baseline">baseline</a>' in page
+    assert '<span class="mono">explore_3 #2</span>' in page  # no such scenario in the report: no link
+    assert fragments and not [f for f in fragments if f not in ids]
+    assert len(ids) == len(re.findall(r'\bid="', page)), "every id once"
+
+
+def test_html_scenarios_are_collapsed_behind_an_index_and_each_arrow_has_an_id(report: dict) -> None:
+    page = render_html(report)
+    assert '<details class="scenario" id="s-baseline">' in page and '<details class="scenario" id="s-expiry">' in page
+    assert not re.search(r'<details class="scenario"[^>]* open', page)
+    index = page[page.index('<nav class="index"'):page.index("</nav>")]
+    assert '<a class="completed" href="#s-baseline">baseline</a>' in index
+    assert '<a class="failed" href="#s-expiry">expiry</a>' in index
+    assert [f'id="s-baseline-x{n}"' in page for n in (1, 2, 3, 4)] == [True] * 4
+    assert 'id="s-expiry-output"' in page  # the target's output: linked from the not-driven block
+
+
+def test_html_scenario_anchors_are_safe_and_distinct() -> None:
+    scenarios = [ScenarioRecord(name, "completed", "", BASELINE[:1]) for name in ("my scenario", "my-scenario", "x<y")]
+    page = render_html(build(run([], scenarios=scenarios)))
+    assert 'id="s-my-scenario"' in page and 'id="s-my-scenario-1"' in page and 'id="s-x-y"' in page
+    assert 'id="s-my-scenario-1-x1"' in page
+
+
+def test_html_shows_a_note_that_several_scenarios_share_once() -> None:
+    shared, pair, own = "instrumentation: in-process", "the clock could not move", "stopped a daemon"
+    scenarios = [ScenarioRecord("baseline", "completed", "", BASELINE, notes=[shared, pair]),
+                 ScenarioRecord("expiry", "completed", "", BASELINE, notes=[shared, pair, own]),
+                 ScenarioRecord("rotation", "completed", "", BASELINE, notes=[shared])]
+    page = render_html(build(run([], scenarios=scenarios)))
+    assert page.count(shared) == 1 and f'{shared} <span class="meta">(all 3 scenarios)</span>' in page
+    assert page.count(pair) == 1 and f'{pair} <span class="meta">(baseline, expiry)</span>' in page
+    expiry = page[page.index('id="s-expiry"'):page.index('id="s-rotation"')]
+    assert own in expiry and page.count(own) == 1
+
+
+def test_html_marks_a_clock_travel_read_from_the_exchanges_times() -> None:
+    later = [dict(row, n=row["n"] + 2, at="2026-11-29T12:02:00.120Z") for row in BASELINE[2:]]
+    scenario = ScenarioRecord("expiry", "completed", "", BASELINE + later)
+    rows = svg_rows(render_html(build(run([], scenarios=[scenario]))))
+    travel = rows.index("clock +24 h 2 min")
+    assert rows[travel - 1].startswith("4. GET /invoices") and rows[travel + 1].startswith("5. GET /invoices")
+    assert len([r for r in rows if r.startswith("clock")]) == 1
+
+
+def test_html_marks_faults_and_travels_that_the_scenario_recorded() -> None:
+    steps = [{"kind": "travel", "label": "travel +1.01667 h", "after": 2, "offset": 3660.0,
+              "detail": "only the mock's clock moved: the target's clock cannot be moved"},
+             {"kind": "fault", "label": "signing key rotated", "after": 2, "offset": 3660.0, "detail": "kid-2"}]
+    report = build(run([], scenarios=[ScenarioRecord("key_rotation", "completed", "", BASELINE, steps=steps)]))
+    assert report["scenarios"][0]["steps"] == steps
+    page = render_html(report)
+    rows = svg_rows(page)
+    assert rows[1:5] == [rows[1], "clock +1 h 1 min", "fault: signing key rotated", rows[4]]
+    assert rows[1].startswith("2. POST") and rows[4].startswith("3. GET")
+    assert "clock +1 h 1 min\nonly the mock&#39;s clock moved" in page  # its tooltip says whose clock moved
+    assert "1 exchanges" not in page and "clock +1 h 1 min · fault: signing key rotated" in page
+    assert "steps" not in build(run([]))["scenarios"][0]  # absent when the scenario recorded none
+
+
+def test_html_marks_exchanges_the_report_left_out() -> None:
+    rows = [exchange(n, "target", "api", "GET", f"/invoices/{n}", 200) for n in (1, 2, 1499, 1500)]
+    page = render_html(build(run([], scenarios=[ScenarioRecord("long", "completed", "", rows)])))
+    assert svg_rows(page)[2] == "exchanges #3–#1498 not listed"
+
+
+def test_html_labels_are_cut_at_their_end_and_stay_inside_the_diagram() -> None:
+    path = "/authorize?response_type=code&" + "&".join(f"p{i}=value{i}" for i in range(30))
+    note = "response_type=code " + " ".join(f"scope{i}" for i in range(60))
+    rows = [exchange(1, "browser", "auth", "GET", path, 302, note),
+            exchange(2, "other", "other", "POST", "/collect/" + "x" * 120, 200, "a call within the last lane")]
+    svg = sequence_svg(rows)
+    width = int(re.search(r'width="(\d+)"', svg).group(1))
+    texts = re.findall(r'<text class="(label|note)" x="(\d+)" y="\d+">([^<]*)</text>', svg)
+    label, shown_note = texts[0][2], texts[1][2]
+    assert label.startswith("1. GET /authorize?response_type=code&amp;p0=value0") and label.endswith("…")
+    assert shown_note.startswith("response_type=code scope0") and shown_note.endswith("…")
+    titles = re.findall(r"<title>([^<]*)</title>", svg)
+    assert f"1. GET {path} → 302".replace("&", "&amp;") in titles[0] and note in titles[0]
+    for cls, x, text in texts:  # from where it starts, a text's whole width stays inside the diagram
+        columns = len(text.replace("&amp;", "&").replace("&#39;", "'"))
+        assert 0 < int(x) and int(x) + columns * {"label": 11.5, "note": 10.5}[cls] * 0.6 < width, (cls, x, text)
+    assert int(texts[2][1]) < width // 2  # a loop on the last lane is labelled on its left
+
+
+def test_html_puts_the_undriven_block_first_with_the_apps_own_error() -> None:
+    why = ("in the baseline scenario the target sent no request to Request Finance; 1 of its 1 steps failed "
+           "(login 1: GET /login led to 500 instead of a redirect to the authorization server)")
+    output = ('pid=1 listening\nTraceback (most recent call last):\n  File "app.py", line 48, in refuse_http\n'
+              "    raise InsecureTransportError()\nInsecureTransportError: OAuth 2 MUST utilize https.\n")
+    blocked = [Finding(rid, "skip", f"not judged: the target could not be started or driven ({why})", judged=False)
+               for rid in ("AUTH-01", "NET-01")]
+    browser = exchange(1, "browser", "app", "GET", "/login", 500, "the app answered its user with 500")
+    scenarios = [ScenarioRecord("baseline", "error", why, [browser], output=output),
+                 ScenarioRecord("expiry", "error", why)]
+    page = render_html(build(run(judged(*blocked), scenarios=scenarios)))
+    block = page.index('<section class="undriven" id="not-driven">')
+    assert page.index('<header class="verdict incomplete">') < block < page.index("<h1>") < page.index("Traceback")
+    shown = page[block:page.index("</section>", block)]
+    assert '<a class="mono" href="#s-baseline-x1">baseline #1</a>' in shown and "GET /login → 500" in shown
+    assert why in shown
+    assert '<pre>File &#34;app.py&#34;, line 48, in refuse_http\nInsecureTransportError: OAuth 2 MUST utilize' in shown
+    assert 'href="#s-baseline-output"' in shown
+    net = page[page.index('id="NET-01"'):page.index('id="NET-02"')]  # the why once, at the top, not in every row
+    assert why not in net and 'started or driven (<a href="#not-driven">see the top of the page</a>)' in net
+    ids, fragments = ids_and_fragments(page)
+    assert not [f for f in fragments if f not in ids]
+
+
+def test_html_undriven_block_of_a_target_whose_work_never_succeeded() -> None:
+    why = "in the baseline scenario its login failed (login 1: the callback led to GET /, which answered with 500)"
+    result = run(judged(), scenarios=[ScenarioRecord("baseline", "completed", "", BASELINE)])
+    result.notes = [f"the target was not driven: {why}; what it was never seen doing is not judged, and the run fails",
+                    "another note"]
+    page = render_html(build(result))
+    shown = page[page.index('id="not-driven"'):page.index("<h1>")]
+    assert f"<dd>{why}</dd>" in shown and "none found in its output" in shown
+    assert "the target was not driven" not in page[page.index("<h1>"):]  # the block says it, once
+    assert "another note" in page
+    assert 'id="not-driven"' not in render_html(build(run(judged())))
+
+
+@pytest.mark.parametrize("seconds, said", [(45, "45 s"), (120, "2 min"), (3660, "1 h 1 min"), (86_520, "24 h 2 min"),
+                                           (172_860, "48 h 1 min"), (259_200, "3 d"), (266_400, "3 d 2 h")])
+def test_a_travel_reads_as_a_person_says_it(seconds: float, said: str) -> None:
+    assert duration(seconds) == said
+
+
+def test_html_explored_findings_link_their_replay_file_beside_the_report() -> None:
+    found = {"id": "NET-03", "level": "must", "steps": ["login", "units 1"], "scenario": 'steps = ["login"]\n',
+             "reason": "another network", "evidence": [], "path": "rfcheck-explore/explored_net_03.toml"}
+    result = run(judged())
+    result.explored = {"examples": 20, "replays": 7, "seconds": 3.5, "seed": 1, "findings": [found]}
+    page = render_html(build(result))
+    assert "20 sequences,\n  7 replays while shrinking, in 3.5 s" in page
+    assert '<a href="rfcheck-explore/explored_net_03.toml"><code>rfcheck-explore/explored_net_03.toml</code></a>' in page
+    result.explored["findings"] = [dict(found, path="javascript:alert(1)"), dict(found, path="../../etc/passwd")]
+    page = render_html(build(result))
+    assert "<code>javascript:alert(1)</code>" in page and 'href="javascript' not in page
+    assert "<code>../../etc/passwd</code>" in page and 'href="../' not in page
