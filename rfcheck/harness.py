@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from rfcheck import leftovers
 from rfcheck import Environment, Target
 from rfcheck.config import CommandSpec, TargetConfig, WebSpec
+from rfcheck.checks import Context
 from rfcheck.journal import Exchange, Secrets
+from rfcheck.observed import RunView
 from rfcheck.targets.output import app_error
 from rfcheck.world import Registry, SharedWorld, crossings
 from rfcheck.lanes import Lane, default_jobs, fill, free_port, serial_reason
@@ -166,6 +168,15 @@ class Harness:
 
     def redact(self, text: str) -> str:
         return self.secrets.redact(text)
+
+    def check_context(self, results: dict[str, ScenarioResult]) -> Context:
+        """What a check reads of this run: its frozen view, and ``results``."""
+        client = self.client
+        view = RunView(config=self.config, client_id=client.client_id if client else "",
+                       redirect_uris=tuple(client.redirect_uris) if client else (), secrets=self.secrets.values,
+                       issued=self.provider.issued(), organizations=tuple(o.name for o in self.provider.user.organizations),
+                       redact=self.redact)
+        return Context(view, results)
 
     @property
     def notes(self) -> list[str]:

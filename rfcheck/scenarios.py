@@ -20,6 +20,8 @@ import httpx
 
 from rfcheck.browser import consent
 from rfcheck.journal import Exchange
+from rfcheck.observed import (ACTIVE_EVERY, CLOCK_STILL, DAY, Crash, Event, Probe, ScenarioResult,  # noqa: F401
+                              error_answers, last_answer)
 from rfcheck.facts import AUDIENCE, AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from rfcheck.provider.accounts import SOLO_USER
 from rfcheck.targets.base import Driver, DriverError, StepFailed
@@ -30,104 +32,11 @@ if TYPE_CHECKING:
     from rfcheck.lanes import Lane
     from rfcheck.provider.app import Provider
 
-DAY = 86_400
 PAST_EXPIRY = DAY + 120  # comfortably past the 24 h lifetime and every refresh margin
-# requirements.md, "An active user": real users are active across the expiry of their token, so a
-# travel that reaches it keeps one unit of work at least every 4 h of scenario time
-ACTIVE_EVERY = 4 * 3600
-CLOCK_STILL = "only the mock's clock moved: the target's clock cannot be moved"  # a travel's detail
-
-
-@dataclass
-class Event:
-    """One step a scenario took and how the target fared."""
-
-    kind: str  # login | unit | travel | fault | forged_callback
-    label: str
-    ok: bool
-    detail: str = ""
-    first: int = 0  # journal position before the step
-    last: int = 0  # journal position after it
-    failure: str = ""  # how a failed step failed: StepFailed.kind (refused, error_status, login_required…)
-    status: int | None = None  # the status a web app answered its user with, when that failed the step
-    offset: float = 0.0  # seconds the scenario's clock had travelled (since the scenario began) when the step ended
-
-
-@dataclass(frozen=True)
-class Crash:
-    """REL-01: the target's process died or stopped answering after ``after`` (a step's label).
-
-    ``trigger`` is the journal number of what the mock last told the target before it (see
-    :func:`last_answer`; None when there was nothing); ``detail`` what the probe saw.
-    """
-
-    after: str
-    detail: str
-    trigger: int | None
-    errors: str = ""
-    tail: str = ""
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One health probe of a process target (REL-01): after which step, and whether it was alive."""
-
-    after: str
-    alive: bool
-    detail: str
-    mark: int  # journal position when it was taken
-
-
-@dataclass
-class ScenarioResult:
-    """What one scenario observed: its steps, the exchanges they caused and the target's output."""
-
-    name: str
-    outcome: str  # completed | error | not-run
-    reason: str = ""
-    events: list[Event] = field(default_factory=list)
-    exchanges: list[Exchange] = field(default_factory=list)
-    output: str = ""
-    facts: dict[str, Any] = field(default_factory=dict)
-    probes: list[Probe] = field(default_factory=list)
-    crash: Crash | None = None
-    notes: list[str] = field(default_factory=list)  # how the target's runtimes were instrumented
-    run_notes: list[str] = field(default_factory=list)  # what limits the whole run's judgement (a clock not moved)
-    # the scenario's own mock: the tokens, codes and client it knew (checks over every secret issued)
-    provider: "Provider | None" = field(default=None, repr=False, compare=False)
-
-    def during(self, event: Event) -> list[Exchange]:
-        return [e for e in self.exchanges if event.first < e.n <= event.last]
-
-    def events_of(self, kind: str) -> list[Event]:
-        return [e for e in self.events if e.kind == kind]
-
-    @property
-    def completed(self) -> bool:
-        return self.outcome == "completed"
 
 
 class TargetDown(Exception):
     """The target's process is gone: the scenario's remaining steps cannot run (REL-01 reports it)."""
-
-
-ERROR_HOSTS = ("auth", "api")
-
-
-def error_answers(exchanges: list[Exchange]) -> list[Exchange]:
-    """The mock's error answers to the target (4xx/5xx from Request Finance)."""
-    return [e for e in exchanges if e.origin == "target" and e.host in ERROR_HOSTS and e.status >= 400]
-
-
-def last_answer(exchanges: list[Exchange], since: int) -> Exchange | None:
-    """What Request Finance last told the target before it went down: the step's last error answer, else
-    the step's last answer of any kind (a refresh whose ID token names another user is a 200), else
-    the scenario's last error answer."""
-    step = [e for e in exchanges if e.n > since and e.origin == "target" and e.host in ERROR_HOSTS]
-    for candidates in (error_answers(step), step, error_answers(exchanges)):
-        if candidates:
-            return candidates[-1]
-    return None
 
 
 class ScenarioRun:
@@ -335,12 +244,13 @@ class ScenarioSpec:
                 continue
         return wait
 
-    def fault_argument(self, fault: str) -> str | None:
-        """The argument of the scenario's first ``fault <fault> ARGUMENT`` step (None when it has none)."""
+    def fault_arguments(self) -> dict[str, str]:
+        """Each fault's argument in the scenario's first ``fault <fault> ARGUMENT`` step that gives one."""
+        found: dict[str, str] = {}
         for step in self.steps:
-            if step.kind == "fault" and step.args[:1] == (fault,) and len(step.args) > 1:
-                return str(step.args[1])
-        return None
+            if step.kind == "fault" and len(step.args) > 1:
+                found.setdefault(str(step.args[0]), str(step.args[1]))
+        return found
 
 
 SCENARIOS: dict[str, ScenarioSpec] = {}  # the built-in scenarios, read from scenarios/*.toml by rfcheck.steps
@@ -378,6 +288,8 @@ def execute(harness: "Harness", lane: "Lane", provider: "Provider", spec: Scenar
             if driver.clock_note:  # a process seen only later (a command's run) counts too
                 result.run_notes.append(driver.clock_note)
     result.exchanges = provider.journal.since(0)
+    result.issued = provider.issued()
+    result.fault_arguments = spec.fault_arguments()
     return result
 
 
@@ -430,6 +342,7 @@ class Sequence:
     def result(self) -> ScenarioResult:
         """What the target did so far."""
         self.run.result.exchanges = self._journal.since(0)
+        self.run.result.issued = self.provider.issued()
         return self.run.result
 
     def stop(self) -> ScenarioResult:

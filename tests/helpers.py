@@ -316,7 +316,7 @@ class Judge:
     def __call__(self, requirement_id: str, target: type = Acme, scopes: tuple[str, ...] = FULL_SCOPES,
                  harness_type: type[Harness] = Harness) -> Finding:
         harness, check = self.harness(target, scopes, harness_type), CHECKS[requirement_id]
-        return check.function(Context(harness, {name: harness.scenario(name)
+        return check.function(harness.check_context({name: harness.scenario(name)
                                                 for name in scenarios_read(check, harness.scenarios)}))
 
     def close(self) -> None:

@@ -125,5 +125,5 @@ def test_cc03_fails_repeated_use_of_the_expired_token(judge: Judge) -> None:
 
 def test_cc03_skips_a_scenario_that_could_not_run(judge: Judge) -> None:
     results = {"expiry": ScenarioResult("expiry", "error", "the target factory raised")}
-    finding = CHECKS["CC-03"].function(Context(judge.harness(Worker, NO_SCOPES), results))
+    finding = CHECKS["CC-03"].function(judge.harness(Worker, NO_SCOPES).check_context(results))
     assert finding.status == "skip" and "could not run" in finding.reason

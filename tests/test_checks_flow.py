@@ -189,7 +189,7 @@ def test_flow02_skips_when_the_exchange_failed_for_another_reason(judge: Judge) 
 def test_flow02_skips_a_scenario_that_did_not_run() -> None:
     harness = Harness(TargetConfig(Path("x"), Path("."), "t", "python", AUTHORIZATION_CODE, "test", "", (), Path(".")))
     result = ScenarioResult("forged_callback", "error", "the target factory raised")
-    finding = CHECKS["FLOW-02"].function(Context(harness, {"forged_callback": result}))
+    finding = CHECKS["FLOW-02"].function(harness.check_context({"forged_callback": result}))
     assert finding.status == "skip" and "could not run" in finding.reason
 
 
@@ -242,7 +242,7 @@ def test_flow04_ignores_the_forged_code_refused_by_pkce(judge: Judge) -> None:
     try:
         result = harness.scenario("forged_callback")
         assert any(e.facts.get("code_status") == "pkce_downgrade" for e in result.exchanges)
-        finding = CHECKS["FLOW-04"].function(Context(harness, {"forged_callback": result}))
+        finding = CHECKS["FLOW-04"].function(harness.check_context({"forged_callback": result}))
     finally:
         harness.stop()
     assert finding.status == "skip"  # the attacker's code is FLOW-02's, and nothing else was exchanged

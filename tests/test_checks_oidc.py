@@ -189,7 +189,7 @@ def running(project: Path, options: Options = Options(), harness_type: type[Harn
 def judge(harness: Harness, requirement_id: str) -> Finding:
     """Run the scenarios ``requirement_id`` reads, then its check, as ``rfcheck_judge`` does."""
     registered = CHECKS[requirement_id]
-    return registered.function(Context(harness, {name: harness.scenario(name)
+    return registered.function(harness.check_context({name: harness.scenario(name)
                                                  for name in scenarios_read(registered, harness.scenarios)}))
 
 

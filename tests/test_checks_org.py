@@ -76,7 +76,7 @@ def test_org02_skips_when_no_call_succeeded(judge: Judge) -> None:
 
 def test_org02_skips_the_client_credentials_flow() -> None:
     config = TargetConfig(Path("x"), Path("."), "t", "python", CLIENT_CREDENTIALS, "test", "", (), Path("."))
-    finding = CHECKS["ORG-02"].function(Context(Harness(config), {}))
+    finding = CHECKS["ORG-02"].function(Harness(config).check_context({}))
     assert finding.status == "skip" and "client credentials" in finding.reason
 
 

@@ -82,7 +82,7 @@ def test_scope02_warns_listing_the_missing_scopes(judge: Judge) -> None:
 
 def test_scope02_skips_the_client_credentials_flow() -> None:
     config = TargetConfig(Path("x"), Path("."), "t", "python", CLIENT_CREDENTIALS, "test", "", (), Path("."))
-    finding = CHECKS["SCOPE-02"].function(Context(Harness(config), {}))
+    finding = CHECKS["SCOPE-02"].function(Harness(config).check_context({}))
     assert finding.status == "skip" and "client credentials" in finding.reason
 
 

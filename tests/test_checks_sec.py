@@ -7,10 +7,10 @@ switched on; the rest build the context by hand.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import zlib
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,22 +18,31 @@ import pytest
 from rfcheck.checks import CHECKS, Context
 from rfcheck.checks.sec import cookie_readings
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import AUTHORIZATION_CODE
+from rfcheck.provider.accounts import AUTHORIZATION_CODE, Client
 from rfcheck.provider.app import Provider
 from rfcheck.report.model import Finding
-from rfcheck.scenarios import ScenarioResult
+from rfcheck.observed import RunView, ScenarioResult
 from tests.test_checks_oidc import Options, judge_all, target_config
 
 SECRET = "q8ZrDZmDr1vMheumHvtlrCBRoBbdkznxhtBygQKQOdMLYSEzgng4emj63d1ZNMKl"
 
 
-def context(project: Path, results: dict[str, ScenarioResult] | None = None, **config: Any) -> Context:
-    """A context over a fresh provider with one registered client, without running anything."""
+def registered() -> tuple[Provider, Client]:
+    """A fresh provider with one registered client."""
     provider = Provider()
-    client = provider.register_client(AUTHORIZATION_CODE, ("http://localhost:8000/callback",))
-    harness = SimpleNamespace(config=target_config(project, **config), provider=provider, client=client,
-                              secrets=provider.journal._secrets, redact=provider.journal.redact)
-    return Context(harness, results or {})  # type: ignore[arg-type]
+    return provider, provider.register_client(AUTHORIZATION_CODE, ("http://localhost:8000/callback",))
+
+
+def context(project: Path, results: dict[str, ScenarioResult] | None = None, provider: Provider | None = None,
+            **config: Any) -> Context:
+    """A context over what ``provider`` (else a fresh one with one registered client) issued, without running
+    anything: a check reads a journal and this frozen view only."""
+    provider = provider or registered()[0]
+    (client,) = provider.clients.values()
+    view = RunView(config=target_config(project, **config), client_id=client.client_id,
+                   redirect_uris=client.redirect_uris, secrets=provider.journal._secrets.values,
+                   issued=provider.issued(), organizations=(), redact=provider.journal.redact)
+    return Context(view, results or {})
 
 
 def run(requirement_id: str, ctx: Context) -> Finding:
@@ -75,7 +84,7 @@ def test_sec_01_passes_placeholders(tmp_path: Path) -> None:
 
 def test_sec_01_skips_an_unreadable_folder(tmp_path: Path) -> None:
     ctx = context(tmp_path)
-    ctx.harness.config = target_config(tmp_path / "gone")  # type: ignore[misc]
+    ctx = Context(dataclasses.replace(ctx.view, config=target_config(tmp_path / "gone")), ctx.results)
     finding = run("SEC-01", ctx)
     assert finding.status == "skip" and "could not be scanned" in finding.reason
 
@@ -109,8 +118,8 @@ def test_sec_03_passes_a_quiet_target_and_fails_one_that_prints_tokens(tmp_path:
 
 
 def test_sec_03_names_each_kind_and_basic_credentials(tmp_path: Path) -> None:
-    ctx = context(tmp_path)
-    client = ctx.harness.client
+    provider, client = registered()
+    ctx = context(tmp_path, provider=provider)
     basic = base64.b64encode(f"{client.client_id}:{client.client_secret}".encode()).decode()
     output = f"DEBUG body client_secret={client.client_secret} headers Authorization: Basic {basic}\n"
     ctx.results["baseline"] = ScenarioResult("baseline", "completed", output=output)
@@ -125,9 +134,10 @@ def test_sec_03_names_each_kind_and_basic_credentials(tmp_path: Path) -> None:
 
 
 def test_sec_03_ignores_authorization_codes_in_access_logs(tmp_path: Path) -> None:
-    ctx = context(tmp_path)
+    provider, _ = registered()
     code = "Vq3nC0d3Xy7LmPq2Rs8Tu1Wv"
-    ctx.harness.provider.codes[code] = None  # as if /authorize had issued it
+    provider.codes[code] = None  # type: ignore[assignment]  # as if /authorize had issued it
+    ctx = context(tmp_path, provider=provider)
     line = f'INFO: 127.0.0.1 - "GET /callback?code={code}&state=abc HTTP/1.1" 302\n'
     ctx.results.update({name: ScenarioResult(name, "completed", output=line)
                         for name in ("baseline", "expiry", "rotation")})
@@ -155,8 +165,9 @@ def test_sec_04_passes_other_hosts_without_credentials(tmp_path: Path) -> None:
 
 
 def test_sec_04_finds_the_client_secret_in_a_header(tmp_path: Path) -> None:
-    ctx = context(tmp_path)
-    secret = ctx.harness.client.client_secret
+    provider, client = registered()
+    ctx = context(tmp_path, provider=provider)
+    secret = client.client_secret
     leak = exchange(3, "https://errors.example.com/report", "other", headers={"x-debug": f"secret={secret}"})
     ctx.results["baseline"] = ScenarioResult("baseline", "completed", exchanges=[leak])
     ctx.results["expiry"] = ScenarioResult("expiry", "completed")
@@ -205,10 +216,10 @@ def page(n: int, text: str = "", cookies: tuple[str, ...] = (), location: str = 
 
 
 def web_context(tmp_path: Path, *answers: Exchange) -> tuple[Context, str]:
-    ctx = context(tmp_path, kind="web")
-    client = ctx.harness.client
-    access = ctx.harness.provider.tokens.mint_access(issuer="https://auth.request.finance/", client_id=client.client_id,
-                                                     sub="auth0|user", scope=("openid",), grant="authorization_code").token
+    provider, client = registered()
+    access = provider.tokens.mint_access(issuer="https://auth.request.finance/", client_id=client.client_id,
+                                         sub="auth0|user", scope=("openid",), grant="authorization_code").token
+    ctx = context(tmp_path, provider=provider, kind="web")
     ctx.results["baseline"] = ScenarioResult("baseline", "completed", exchanges=list(answers))
     return ctx, access
 

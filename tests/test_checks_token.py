@@ -391,7 +391,7 @@ def test_token06_warns_a_storm_that_did_no_harm(judge: Judge) -> None:
     second = _refresh(3, "rt-1", 403, "parallel unit 2", 0, done=4, reused=True)
     units = [Event("unit", f"parallel unit {i}", ok=True, first=1, last=4) for i in (1, 2)]
     result = ScenarioResult("concurrency", "completed", events=units, exchanges=[first, second])
-    finding = token.one_refresh_for_parallel_units(Context(judge.harness(), {"concurrency": result}))
+    finding = token.one_refresh_for_parallel_units(judge.harness().check_context({"concurrency": result}))
     assert "no user lost their session" in finding.reason
 
 
@@ -433,7 +433,7 @@ def _synthetic(judge: Judge, exchanges: list[Exchange]) -> Finding:
     harness = judge.harness()
     result = ScenarioResult("token_endpoint_unavailable", "completed", events=[Event("unit", "unit 2", True)],
                             exchanges=exchanges)
-    return CHECKS["TOKEN-07"].function(Context(harness, {"token_endpoint_unavailable": result}))
+    return CHECKS["TOKEN-07"].function(harness.check_context({"token_endpoint_unavailable": result}))
 
 
 def test_token07_tolerates_three_immediate_retries_and_warns_the_fourth(judge: Judge) -> None:
@@ -475,5 +475,5 @@ def test_a_scenario_that_could_not_run_is_a_skip(judge: Judge, requirement_id: s
     check = CHECKS[requirement_id]
     results = {name: ScenarioResult(name, "error", "the target factory raised")
                for name in scenarios_read(check, SCENARIOS)}
-    finding = check.function(Context(judge.harness(), results))
+    finding = check.function(judge.harness().check_context(results))
     assert finding.status == "skip" and "could not run" in finding.reason

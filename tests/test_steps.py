@@ -42,8 +42,8 @@ def test_the_built_in_scenarios_are_the_files_of_scenarios() -> None:
     assert [s.text for s in expiry.steps] == ["login", "units 2", "travel 24h2m active", "units 3"]
     assert expiry.flows == {AUTHORIZATION_CODE, CLIENT_CREDENTIALS}
     assert SCENARIOS["rotation"].flows == {AUTHORIZATION_CODE}
-    assert SCENARIOS["oidc_hs256_confusion"].fault_argument("id_token") == "hs256_public_key"
-    assert SCENARIOS["baseline"].fault_argument("id_token") is None
+    assert SCENARIOS["oidc_hs256_confusion"].fault_arguments() == {"id_token": "hs256_public_key"}
+    assert "id_token" not in SCENARIOS["baseline"].fault_arguments()
 
 
 def test_every_scenario_a_check_names_exists() -> None:

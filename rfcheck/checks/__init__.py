@@ -11,53 +11,49 @@ import dataclasses
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from rfcheck import steps  # noqa: F401  (reads the built-in scenarios)
 from rfcheck.catalogue import requirement
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import SCENARIOS, ScenarioResult
-
-if TYPE_CHECKING:
-    from rfcheck.harness import Harness
-    from rfcheck.provider.app import Provider
+from rfcheck.observed import RunView, ScenarioResult
 
 GROUP_MODULES = ("auth", "flow", "cc", "scope", "token", "net", "org", "oidc", "sec", "rel", "man")
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a check reads: the run (config, client, provider) and the scenarios it asked for."""
+    """What a check reads: the run's frozen view and the scenarios it asked for (nothing of the mock or
+    the engine: the engine builds it, :meth:`rfcheck.harness.Harness.check_context`)."""
 
-    harness: "Harness"
+    view: RunView
     results: dict[str, ScenarioResult]
 
     @property
     def config(self):  # type: ignore[no-untyped-def]
-        return self.harness.config
+        return self.view.config
 
     @property
     def client_id(self) -> str:
-        assert self.harness.client is not None
-        return self.harness.client.client_id
+        return self.view.client_id
 
     def redact(self, text: str) -> str:
-        return self.harness.redact(text)
+        return self.view.redact(text)
 
-    @property
-    def providers(self) -> list["Provider"]:
-        """The mocks that issued what the scenarios read saw (each scenario has its own), and the run's."""
-        found = [self.harness.provider] + [r.provider for r in self.results.values() if r.provider is not None]
-        return list({id(p): p for p in found}.values())
+    def issued(self) -> dict[str, str]:
+        """Every value a mock of this run issued, mapped to its kind: the run's own mock first, then each
+        scenario's in turn, each in the order it issued them (so the evidence names the same value on
+        every run)."""
+        kinds: dict[str, str] = {}
+        for issued in [self.view.issued] + [r.issued for r in self.results.values()]:
+            for value, kind in issued.values:
+                kinds.setdefault(value, kind)
+        return kinds
 
     def redirect_uris(self) -> tuple[str, ...]:
         """The redirect URIs registered for this app: one per lane (its {port}), the same ID and secret."""
-        uris = [uri for p in self.providers for c in p.clients.values() if c.client_id == self.client_id
-                for uri in c.redirect_uris]
-        if self.harness.client is not None:
-            uris += self.harness.client.redirect_uris
-        return tuple(dict.fromkeys(uris))
+        uris = [uri for issued in [self.view.issued] + [r.issued for r in self.results.values()]
+                for client_id, registered in issued.clients if client_id == self.client_id for uri in registered]
+        return tuple(dict.fromkeys(uris + list(self.view.redirect_uris)))
 
     def evidence(self, scenario: str, exchange: Exchange | None, detail: str) -> Evidence:
         """Evidence pointing at one exchange, redacted."""

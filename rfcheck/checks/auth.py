@@ -9,7 +9,7 @@ from rfcheck.checks.queries import api_calls, completed, describe_failure, id_to
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import Event, ScenarioResult
+from rfcheck.observed import Event, ScenarioResult
 
 _FOREIGN_TOKEN = {"unknown": "a token the provider never issued",
                   "wrong_audience": "a token for another audience than accounts",

@@ -17,7 +17,7 @@ from rfcheck.checks.queries import api_calls, authorize_requests, completed, nam
 from rfcheck.journal import Exchange
 from rfcheck.facts import AUDIENCE, KNOWN_SCOPES, RESPONSE_TYPES
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import Event, ScenarioResult
+from rfcheck.observed import ACCESS_TOKEN, API_KEY, CLIENT_SECRET, REFRESH_TOKEN, Event, ScenarioResult
 
 LOGINS = ("baseline", "withheld_scope")  # a first login, and a re-authorization built after a 403
 EXCHANGES = ("baseline", "expiry", "withheld_scope")
@@ -333,17 +333,16 @@ def no_credentials_in_urls(ctx: Context) -> Finding:
                              "API key in its URL")
 
 
+# how FLOW-05 names what it found in a URL
+_CREDENTIAL_NAMES = {CLIENT_SECRET: "the client secret", ACCESS_TOKEN: "an access token",
+                     REFRESH_TOKEN: "a refresh token", API_KEY: "an API key"}
+
+
 def _credentials(ctx: Context) -> dict[str, str]:
     """Every secret the journal knows, named; codes (made for the callback URL, RFC 6749 §4.1.2) and ID
     tokens (``id_token_hint`` travels in a logout URL, OIDC RP-Initiated Logout §2) are not counted."""
-    kinds: dict[str, str] = {}
-    for provider in ctx.providers:
-        kinds.update({client.client_secret: "the client secret" for client in provider.clients.values()})
-        kinds.update({record.token: "an access token" for record in provider.tokens.access.values()})
-        kinds.update({token: "a refresh token" for family in provider.tokens.families.values()
-                      for token in family.tokens})
-        kinds.update({key: "an API key" for key in provider.api_keys})
-    return {secret: kinds[secret] for secret in ctx.harness.secrets.values if secret in kinds}
+    named = {value: _CREDENTIAL_NAMES[kind] for value, kind in ctx.issued().items() if kind in _CREDENTIAL_NAMES}
+    return {secret: named[secret] for secret in ctx.view.secrets if secret in named}
 
 
 def _url_problem(exchange: Exchange, credentials: dict[str, str]) -> str | None:

@@ -18,7 +18,7 @@ from rfcheck.checks.queries import (api_calls, authorize_requests, clock_stood_s
                                     successful, token_requests)
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import SCENARIOS, Event, ScenarioResult
+from rfcheck.observed import Event, ScenarioResult
 
 BASELINE = "baseline"
 _JWKS_PATH = "/.well-known/jwks.json"
@@ -105,7 +105,7 @@ def _tokens_used(result: ScenarioResult, login: Event) -> list[Exchange]:
 
 
 def _judge_fault(ctx: Context, result: ScenarioResult) -> _Outcome:
-    fault = SCENARIOS[result.name].fault_argument("id_token") or "an ID token defect"
+    fault = result.fault_arguments.get("id_token") or "an ID token defect"
     if not result.completed:
         return _Outcome("unobserved", f"scenario {result.name} could not run: {result.reason}")
     logins = result.events_of("login")

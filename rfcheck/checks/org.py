@@ -11,9 +11,8 @@ from rfcheck.checks import Context, check, failed, inapplicable, not_observed, p
 from rfcheck.checks.queries import api_calls, completed, names, successful
 from rfcheck.checks.scope import organization_listings
 from rfcheck.facts import CLIENT_CREDENTIALS
-from rfcheck.provider.accounts import DEFAULT_USER
 from rfcheck.report.model import Finding
-from rfcheck.scenarios import ScenarioResult
+from rfcheck.observed import ScenarioResult
 
 SCENARIOS = ("baseline", "expiry")
 
@@ -49,7 +48,7 @@ def _judge_organization_use(ctx: Context, result: ScenarioResult) -> Finding:
     calls, tried = api_calls(result), [e for _, e in organization_listings([result])]
     if not tried and not successful(calls):
         return unjudged("ORG-02", "no API call succeeded in the baseline scenario")
-    org = DEFAULT_USER.organizations[0].name
+    org = ctx.view.organizations[0]
     listed = [e for e in tried if 200 <= e.status < 300]
     if not listed:
         evidence = [ctx.evidence(result.name, e, f"listing failed with {e.status}") for e in tried[:2]] or [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rfcheck.journal import Exchange
-from rfcheck.scenarios import ACTIVE_EVERY, CLOCK_STILL, DAY, Event, ScenarioResult
+from rfcheck.observed import ACTIVE_EVERY, CLOCK_STILL, DAY, Event, ScenarioResult
 
 
 def sent_by_target(result: ScenarioResult) -> list[Exchange]:

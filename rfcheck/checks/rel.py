@@ -11,7 +11,7 @@ from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, 
 from rfcheck.checks.queries import completed, names
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import ScenarioResult, error_answers
+from rfcheck.observed import ScenarioResult, error_answers
 
 MAX_EVIDENCE = 8
 

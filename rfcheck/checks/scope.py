@@ -14,7 +14,7 @@ from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, exp
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Finding
-from rfcheck.scenarios import ScenarioResult
+from rfcheck.observed import ScenarioResult
 
 DOCUMENTED = ("openid", "profile", "email")  # Going Live
 ORGANIZATIONS = "/users/organizations"

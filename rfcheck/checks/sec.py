@@ -20,32 +20,20 @@ import httpx
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, passed, skipped, unjudged
 from rfcheck.checks.queries import completed, names, sent_by_target
 from rfcheck.journal import Exchange, redact_value
-from rfcheck.provider.accounts import basic_forms
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import ScenarioResult
+from rfcheck.observed import CODE, ScenarioResult
 from rfcheck.secrets_scan import ScanError, scan_project
 
 PROJECT_SCAN = "project scan"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _MOST_EVIDENCE = 10
-CODE = "authorization code"
 
 
 # -- what rfcheck issued, by kind ----------------------------------------------------------
 def issued_secrets(ctx: Context) -> dict[str, str]:
     """Every secret and token rfcheck issued in this run, mapped to what it is."""
-    kinds: dict[str, str] = {}
-    # in the order they were issued, each scenario's in turn: the evidence names the same value on every run
-    for provider in ctx.providers:
-        kinds.update({record.token: "access token" for record in provider.tokens.access.values()})
-        kinds.update({t: "refresh token" for family in provider.tokens.families.values() for t in family.tokens})
-        for client in provider.clients.values():
-            kinds[client.client_secret] = "client secret"
-            kinds.update({form: "client secret (as Basic credentials)"
-                          for form in sorted(basic_forms(client.client_id, client.client_secret))})
-        kinds.update({key: "API key" for key in provider.api_keys})
-        kinds.update({code: CODE for code in provider.codes})
-    for value in sorted(ctx.harness.secrets.values):
+    kinds = ctx.issued()
+    for value in sorted(ctx.view.secrets):
         kinds.setdefault(value, "ID token" if value.startswith("eyJ") else "secret rfcheck issued")
     return kinds
 

@@ -19,7 +19,7 @@ from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, des
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
 from rfcheck.report.model import Evidence, Finding
-from rfcheck.scenarios import ACTIVE_EVERY, DAY, Event, ScenarioResult
+from rfcheck.observed import ACTIVE_EVERY, DAY, REFRESH_TOKEN, Event, ScenarioResult
 
 TOKEN_GRANTS = ("authorization_code", "refresh_token", "client_credentials")
 DEAD_REFRESH = ("revoked", "rotated_reused", "unknown")
@@ -577,7 +577,7 @@ def _leak(exchange: Exchange, tokens: frozenset[str]) -> str | None:
 
 @check("TOKEN-08", ALL_SCENARIOS)
 def refresh_token_only_to_token_endpoint(ctx: Context) -> Finding:
-    tokens = frozenset(t for p in ctx.providers for f in p.tokens.families.values() for t in f.tokens)
+    tokens = frozenset(value for value, kind in ctx.issued().items() if kind == REFRESH_TOKEN)
     if not tokens:
         why = "the client credentials flow never gets one" if ctx.config.flow == CLIENT_CREDENTIALS else (
             "no login got as far as a token with offline_access")

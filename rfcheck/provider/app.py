@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl
 import httpx
 
 from rfcheck.journal import KEPT_CHARS, Exchange, Journal, Secrets, keep, kept
+from rfcheck.observed import (ACCESS_TOKEN, API_KEY, BASIC_CREDENTIALS, CLIENT_SECRET, CODE, REFRESH_TOKEN,
+                              Issued)
 from rfcheck.provider import api, oauth
 from rfcheck.provider.accounts import DEFAULT_USER, SOLO_USER, Client, User, basic_forms, credential
 from rfcheck.provider.authorize import AuthCode
@@ -82,6 +84,22 @@ class Provider:
     @property
     def issuers(self) -> frozenset[str]:
         return frozenset(s.issuer for s in self._sites.values() if s.kind == "auth")
+
+    def issued(self) -> Issued:
+        """What this mock issued so far, in order: tokens, client secrets (raw and as Basic credentials), API
+        keys and codes, and the clients with their redirect URIs (what the checks read of it)."""
+        with self._lock:
+            values = [(record.token, ACCESS_TOKEN) for record in list(self.tokens.access.values())]
+            values += [(token, REFRESH_TOKEN) for family in list(self.tokens.families.values())
+                       for token in family.tokens]
+            for client in list(self.clients.values()):
+                values.append((client.client_secret, CLIENT_SECRET))
+                values += [(form, BASIC_CREDENTIALS) for form in sorted(basic_forms(client.client_id,
+                                                                                      client.client_secret))]
+            values += [(key, API_KEY) for key in self.api_keys]
+            values += [(code, CODE) for code in list(self.codes)]
+            clients = tuple((c.client_id, tuple(c.redirect_uris)) for c in list(self.clients.values()))
+        return Issued(tuple(values), clients)
 
     def register_client(self, flow: str, redirect_uris: tuple[str, ...] = (), name: str = "integration") -> Client:
         return self.add_client(Client.register(flow, redirect_uris, name))
