@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import subprocess
 import sys
 from collections.abc import Sequence
 
 import rfcheck
+from rfcheck.commands import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # subcommand -> module in rfcheck.commands with add_arguments(parser) and run(args) -> int
 COMMANDS = {
     "serve": "the mock Request Finance on loopback, for an app under development",
@@ -31,10 +30,6 @@ COMMANDS = {
     "report": "render a JSON report as Markdown and HTML again, or compare two runs",
     "check": "run the readiness check (pytest --rfcheck) on a target",
 }
-
-
-class UsageError(Exception):
-    """An input the command cannot use; the message names it (exit status 3)."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -73,11 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `rfcheck report --compare ... | head`
         return EXIT_OK
-
-
-def run_pytest(arguments: list[str]) -> int:
-    """``pytest`` in this interpreter (for ``rfcheck check``)."""
-    return subprocess.call([sys.executable, "-m", "pytest", *arguments])
 
 
 if __name__ == "__main__":

@@ -467,8 +467,7 @@ def _command(table: _Table) -> CommandSpec:
 
 def _scenarios(target: _Table, root: Path) -> tuple[Path, ...]:
     """``[target] scenarios``: glob patterns of the integration's own scenario files, each checked now."""
-    from rfcheck.scenarios import SCENARIOS
-    from rfcheck.steps import ScenarioFileError, load_file
+    from rfcheck.steps import SCENARIOS, ScenarioFileError, load_file
 
     patterns = target.strings("scenarios", ())
     files: list[Path] = []

@@ -30,8 +30,8 @@ from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.keys import KeySet
-from rfcheck.scenarios import SCENARIOS, ScenarioResult, ScenarioSpec, Sequence, execute
-from rfcheck.steps import load_file
+from rfcheck.scenarios import ScenarioResult, ScenarioSpec, Sequence, execute
+from rfcheck.steps import SCENARIOS, load_file
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
 from rfcheck.targets.python import PythonDriver

@@ -13,24 +13,54 @@ import threading
 from collections.abc import Callable, Iterator
 import contextlib
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
 from rfcheck.browser import consent
-from rfcheck.journal import Exchange
-from rfcheck.observed import (ACTIVE_EVERY, CLOCK_STILL, DAY, Crash, Event, Probe, ScenarioResult,  # noqa: F401
-                              error_answers, last_answer)
-from rfcheck.facts import AUDIENCE, AUTHORIZATION_CODE, CLIENT_CREDENTIALS
-from rfcheck.provider.accounts import SOLO_USER
+from rfcheck import Environment
+from rfcheck.observed import ACTIVE_EVERY, CLOCK_STILL, DAY, Crash, Event, Probe, ScenarioResult, last_answer
+from rfcheck.facts import AUDIENCE, CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import SOLO_USER, Client
+from rfcheck.provider.app import Provider
 from rfcheck.targets.base import Driver, DriverError, StepFailed
 from rfcheck.transport.inprocess import InProcessTransport
 
-if TYPE_CHECKING:
-    from rfcheck.harness import Harness
-    from rfcheck.lanes import Lane
-    from rfcheck.provider.app import Provider
+
+
+# -- what a scenario needs of the engine that runs it (rfcheck.harness and rfcheck.lanes provide it) -----------
+class RunConfig(Protocol):
+    """The parts of the target config a scenario reads."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def flow(self) -> str: ...
+    @property
+    def scopes(self) -> tuple[str, ...]: ...
+
+
+class LaneView(Protocol):
+    """A lane: the client registered for it and the environment its target was started with."""
+
+    client: Client | None
+    environment: Environment | None
+
+
+class Engine(Protocol):
+    """What runs a scenario: the config, a lane and a fresh driver for it, the Ctrl-C flag, the target's clock."""
+
+    @property
+    def config(self) -> RunConfig: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def stopping(self) -> bool: ...
+    def on_a_lane(self) -> contextlib.AbstractContextManager[tuple[Any, Provider]]: ...
+    def new_driver(self, lane: Any, provider: Provider) -> Driver: ...
+    def follow_target_clock(self, provider: Provider, driver: Driver) -> None: ...
+
 
 PAST_EXPIRY = DAY + 120  # comfortably past the 24 h lifetime and every refresh margin
 
@@ -42,7 +72,7 @@ class TargetDown(Exception):
 class ScenarioRun:
     """The steps a scenario function can take against one freshly started target."""
 
-    def __init__(self, harness: "Harness", lane: "Lane", provider: "Provider", name: str, driver: Driver) -> None:
+    def __init__(self, harness: Engine, lane: LaneView, provider: Provider, name: str, driver: Driver) -> None:
         self.harness = harness
         self.lane = lane
         self.name = name
@@ -253,10 +283,9 @@ class ScenarioSpec:
         return found
 
 
-SCENARIOS: dict[str, ScenarioSpec] = {}  # the built-in scenarios, read from scenarios/*.toml by rfcheck.steps
 
 
-def execute(harness: "Harness", lane: "Lane", provider: "Provider", spec: ScenarioSpec) -> ScenarioResult:
+def execute(harness: Engine, lane: LaneView, provider: Provider, spec: ScenarioSpec) -> ScenarioResult:
     """Run one scenario on a fresh target, on ``lane`` with ``provider`` bound to it; a target that cannot
     start yields an ``error`` result."""
     result = ScenarioResult(spec.name, "completed", provider=provider)
@@ -293,14 +322,14 @@ def execute(harness: "Harness", lane: "Lane", provider: "Provider", spec: Scenar
     return result
 
 
-def _in_process(harness: "Harness", provider: "Provider") -> contextlib.AbstractContextManager[Any]:
+def _in_process(harness: Engine, provider: Provider) -> contextlib.AbstractContextManager[Any]:
     """httpx routed to the scenario's mock, for an in-process target (its scenarios run one at a time)."""
     if harness.config.kind != "python":
         return contextlib.nullcontext()
     return InProcessTransport(provider)
 
 
-def _start(harness: "Harness", lane: "Lane", provider: "Provider", driver: Driver) -> None:
+def _start(harness: Engine, lane: LaneView, provider: Provider, driver: Driver) -> None:
     """Start the scenario's target with its lane's values, on its mock's clock."""
     provider.journal.set_step("start")
     assert lane.environment is not None
@@ -321,7 +350,7 @@ class Sequence:
     """Steps taken one at a time against a fresh target, outside any scenario file (exploration):
     what :func:`execute` does, split so that the result can be judged after every step."""
 
-    def __init__(self, harness: "Harness", name: str) -> None:
+    def __init__(self, harness: Engine, name: str) -> None:
         self._stack = contextlib.ExitStack()
         self.lane, self.provider = self._stack.enter_context(harness.on_a_lane())
         self._journal = self.provider.journal

@@ -40,14 +40,14 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
-from rfcheck.provider.faults import ID_TOKEN_FAULTS, REFRESH_ID_TOKEN_FAULTS
-from rfcheck.scenarios import SCENARIOS, ScenarioRun, ScenarioSpec
+from rfcheck.provider.named_faults import FAULTS, FaultArgumentError
+from rfcheck.scenarios import ScenarioRun, ScenarioSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,88 +76,15 @@ class Step:
     args: tuple[str, ...]
 
 
-# -- named faults ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Fault:
-    """A named way to make the mock misbehave from now on: ``fault NAME ARGUMENTS``."""
-
-    name: str
-    usage: str  # the arguments, as a reader of the error message needs them
-    check: Callable[[tuple[str, ...]], str]  # returns "" when the arguments are right, else what is wrong
-    label: Callable[[tuple[str, ...]], str]  # the step's label in the journal and the report
-    apply: Callable[[ScenarioRun, tuple[str, ...]], Any]  # what it does; its result is the step's detail
-    description: str
-
-
-def _count(n: int) -> str:
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
-
-
-def _args(count: int, *checks: Callable[[str], str]) -> Callable[[tuple[str, ...]], str]:
-    def check(args: tuple[str, ...]) -> str:
-        if len(args) != count:
-            return f"takes {count} argument{'s' if count != 1 else ''}, not {len(args)}"
-        return next((problem for problem in (c(a) for c, a in zip(checks, args)) if problem), "")
-
-    return check
-
-
-def _one_of(choices: Iterable[str]) -> Callable[[str], str]:
-    known = sorted(choices)
-    return lambda value: "" if value in known else f"{value!r} is not one of {', '.join(known)}"
-
-
-def _number(low: float, high: float, integer: bool = True) -> Callable[[str], str]:
+def _number(low: float, high: float) -> Callable[[str], str]:
     def check(value: str) -> str:
         try:
-            number = int(value) if integer else float(value)
+            number = int(value)
         except ValueError:
-            return f"{value!r} is not a{'n integer' if integer else ' number'}"
+            return f"{value!r} is not an integer"
         return "" if low <= number <= high else f"{value} is not between {low:g} and {high:g}"
 
     return check
-
-
-def _scopes(args: tuple[str, ...]) -> str:
-    return "" if args else "takes the scopes the user withholds, e.g. user:read"
-
-
-def _withhold(run: ScenarioRun, args: tuple[str, ...]) -> None:
-    run.provider.faults.withheld_scopes = frozenset(args)
-
-
-def _set(name: str, convert: Callable[[str], Any] = str) -> Callable[[ScenarioRun, tuple[str, ...]], None]:
-    return lambda run, args: setattr(run.provider.faults, name, convert(args[0]))
-
-
-FAULTS: dict[str, Fault] = {fault.name: fault for fault in (
-    Fault("revoke_refresh_tokens", "", _args(0), lambda a: "user revokes the app's refresh tokens",
-          lambda run, a: run.provider.revoke_refresh_families(run.harness.client_id),
-          "the user revokes the app: every refresh token family of the client is revoked"),
-    Fault("revoke_access_tokens", "", _args(0), lambda a: "access tokens revoked",
-          lambda run, a: run.provider.revoke_access_tokens(run.harness.client_id),
-          "the client's access tokens are revoked before they expire: the API answers 401 invalid_token"),
-    Fault("token_delay", "SECONDS", _args(1, _number(0, 10, integer=False)),
-          lambda a: f"token endpoint answers in {float(a[0]) * 1000:g} ms", _set("token_delay", float),
-          "the token endpoint answers after SECONDS (concurrent refreshes overlap)"),
-    Fault("token_endpoint_fails", "STATUS TIMES RETRY_AFTER",
-          _args(3, _one_of(("429", "500", "502", "503", "504")), _number(1, 20), _number(0, 60)),
-          lambda a: f"token endpoint answers {a[0]} {_count(int(a[1]))}",
-          lambda run, a: run.provider.faults.fail_token_endpoint(int(a[0]), int(a[1]), int(a[2])),
-          "the next TIMES token requests are answered STATUS with Retry-After: RETRY_AFTER"),
-    Fault("id_token", "FAULT", _args(1, _one_of(ID_TOKEN_FAULTS)), lambda a: f"ID tokens carry the fault {a[0]}",
-          _set("id_token"), "every ID token issued from now on has the defect FAULT: "
-          + ", ".join(sorted(ID_TOKEN_FAULTS))),
-    Fault("refresh_id_token", "FAULT", _args(1, _one_of(REFRESH_ID_TOKEN_FAULTS)),
-          lambda a: f"refresh ID tokens change {a[0].removeprefix('changed_')}", _set("refresh_id_token"),
-          "ID tokens from the refresh grant name another " + " or ".join(
-              f.removeprefix("changed_") for f in sorted(REFRESH_ID_TOKEN_FAULTS)) + " (OIDC Core 12.2)"),
-    Fault("withhold_scopes", "SCOPE...", _scopes, lambda a: f"user withholds {' '.join(a)}", _withhold,
-          "the user withholds these scopes at consent"),
-    Fault("rotate_signing_key", "", _args(0), lambda a: "signing key rotated",
-          lambda run, a: run.provider.keys.rotate().kid,
-          "the signing key rotates: new ID tokens carry a new kid, published in the JWKS"),
-)}
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -192,9 +119,11 @@ def _problem(step: Step) -> str:
         if not args or args[0] not in FAULTS:
             return f"expected a named fault: {', '.join(sorted(FAULTS))}"
         fault = FAULTS[args[0]]
-        problem = fault.check(args[1:])
-        return f"fault {fault.name} {problem} (usage: fault {fault.name} {fault.usage})".replace("  ", " ") \
-            if problem else ""
+        try:
+            fault.from_words(args[1:])
+        except FaultArgumentError as err:
+            return f"fault {fault.name} {err} (usage: fault {fault.name} {fault.usage})".replace("  ", " ")
+        return ""
     if kind == "forge_callback":
         return "" if args in ((), ("without_state",)) else "takes nothing or 'without_state'"
     return f"unknown step {kind!r}; steps are: {', '.join(STEP_KINDS)}"
@@ -291,9 +220,9 @@ def run_steps(steps: tuple[Step, ...]) -> Callable[[ScenarioRun], None]:
             elif step.kind == "travel":
                 scenario.travel(float(duration(step.args[0]) or 0))
             elif step.kind == "fault":
-                fault = FAULTS[step.args[0]]
-                arguments = step.args[1:]
-                scenario.fault(fault.label(arguments), lambda: fault.apply(scenario, arguments))
+                fault, values = FAULTS[step.args[0]], FAULTS[step.args[0]].from_words(step.args[1:])
+                scenario.fault(fault.label(values),
+                               lambda: fault.apply(scenario.provider, scenario.harness.client_id, values))
             elif step.kind == "forge_callback":
                 forged = scenario.forge_callback(with_state=step.args != ("without_state",))
             elif step.kind == "deliver_forged_callback" and forged is not None:
@@ -315,4 +244,4 @@ def builtin_folder() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "scenarios"
 
 
-SCENARIOS.update(load_folder(builtin_folder()))
+SCENARIOS: dict[str, ScenarioSpec] = load_folder(builtin_folder())  # the built-in scenarios

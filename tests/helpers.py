@@ -33,11 +33,12 @@ import httpx
 import jwt
 
 from rfcheck import Environment
-from rfcheck.checks import CHECKS, Context, scenarios_read
+from rfcheck.checks import CHECKS, scenarios_read
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
-from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+from rfcheck.facts import API_HOST, AUTH_HOST
+from rfcheck.provider.app import Provider
 from rfcheck.report.model import Finding
 from rfcheck.transport.server import LoopbackServer
 

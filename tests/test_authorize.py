@@ -14,7 +14,8 @@ import jwt
 import pytest
 
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, Client
-from rfcheck.provider.app import AUTH_HOST, Provider
+from rfcheck.facts import AUTH_HOST
+from rfcheck.provider.app import Provider
 from rfcheck.provider.tokens import half_hash
 from tests.helpers import FULL_SCOPE, REDIRECT_URI, Agent, Login, redirect_params, unverified
 

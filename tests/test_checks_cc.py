@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from rfcheck.checks import CHECKS, Context
+from rfcheck.checks import CHECKS
 from rfcheck.checks import cc  # noqa: F401  (registers the checks)
 from rfcheck.scenarios import ScenarioResult
 from tests.helpers import Judge, Worker, details, worker

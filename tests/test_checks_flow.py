@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
-from rfcheck.checks import CHECKS, Context
+from rfcheck.checks import CHECKS
 from rfcheck.checks import flow  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness

@@ -23,7 +23,8 @@ import jwt
 import pytest
 
 from rfcheck import Environment
-from rfcheck.checks import CHECKS, Context, load_all, scenarios_read
+from rfcheck.checks import CHECKS, scenarios_read
+from rfcheck.checks.groups import load_all
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
 from rfcheck.lanes import Lane

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rfcheck.checks import CHECKS, Context
+from rfcheck.checks import CHECKS
 from rfcheck.checks import org  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness

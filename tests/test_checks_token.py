@@ -21,12 +21,13 @@ from typing import Any
 import httpx
 import pytest
 
-from rfcheck.checks import CHECKS, Context, scenarios_read
+from rfcheck.checks import CHECKS, scenarios_read
 from rfcheck.checks import token
 from rfcheck.harness import Harness
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Finding
-from rfcheck.scenarios import SCENARIOS, Event, ScenarioResult
+from rfcheck.observed import Event, ScenarioResult
+from rfcheck.steps import SCENARIOS
 from rfcheck.targets.python import PythonDriver
 from rfcheck.targets.base import Driver
 from tests.helpers import FULL_SCOPES, WITHOUT_OFFLINE, Acme, Judge, Worker, acme, details, worker

@@ -11,7 +11,8 @@ import pytest
 import rfcheck.provider.app as app_module
 from rfcheck.journal import Exchange, Journal, redact_value
 from rfcheck.provider.accounts import Client
-from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+from rfcheck.facts import API_HOST, AUTH_HOST
+from rfcheck.provider.app import Provider
 from tests.helpers import REDIRECT_URI, Agent, Login, redirect_params
 
 JWT_LIKE = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"

@@ -13,7 +13,8 @@ import jwt
 import pytest
 
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
-from rfcheck.provider.app import AUTH_HOST, Provider
+from rfcheck.facts import AUTH_HOST
+from rfcheck.provider.app import Provider
 from rfcheck.provider.tokens import half_hash
 from tests.helpers import (FULL_SCOPE, ISSUER, REDIRECT_URI, Agent, Login, basic_header, redirect_params,
                            unverified)

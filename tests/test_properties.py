@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from rfcheck.provider.accounts import ACME_ORG, AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
-from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+from rfcheck.facts import API_HOST, AUTH_HOST
+from rfcheck.provider.app import Provider
 from tests.helpers import FULL_SCOPE, ISSUER, REDIRECT_URI, Agent, Login, basic_header, pkce_pair
 
 SETTINGS = settings(max_examples=60, deadline=None,

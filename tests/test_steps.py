@@ -9,6 +9,7 @@ report and are read by the requirements that read every scenario.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from rfcheck.checks import CHECKS, load_all
+from rfcheck.checks import CHECKS
+from rfcheck.checks.groups import load_all
 from rfcheck.config import ConfigError, load_config
 from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
-from rfcheck.scenarios import PAST_EXPIRY, SCENARIOS
-from rfcheck.steps import FAULTS, ScenarioFileError, builtin_folder, duration, load_file, step_reference
+from rfcheck.scenarios import PAST_EXPIRY
+from rfcheck.steps import FAULTS, SCENARIOS, ScenarioFileError, builtin_folder, duration, load_file, step_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 HTTPX_EXAMPLE = ROOT / "examples" / "httpx_code"
@@ -77,8 +79,10 @@ def test_the_reference_names_every_step_and_fault() -> None:
     ('"login",\n  "dance",', 4, "step 'dance': unknown step 'dance'; steps are: login, start_login"),
     ('"fault teleport",', 3, "step 'fault teleport': expected a named fault: id_token, refresh_id_token"),
     ('"fault id_token shiny",', 3, "fault id_token 'shiny' is not one of alg_none, bad_signature"),
-    ('"fault token_endpoint_fails 429 2",', 3, "fault token_endpoint_fails takes 3 arguments, not 2 "
-                                              "(usage: fault token_endpoint_fails STATUS TIMES RETRY_AFTER)"),
+    ('"fault token_endpoint_fails 429 2 1 9",', 3, "fault token_endpoint_fails takes 1 to 3 arguments, not 4 "
+                                                "(usage: fault token_endpoint_fails STATUS [TIMES] [RETRY_AFTER])"),
+    ('"fault token_endpoint_fails 404 1 1",', 3, "fault token_endpoint_fails 404 is not 429 or a 5xx status"),
+    ('"fault withhold_scopes invoices:write",', 3, "fault withhold_scopes unknown scope 'invoices:write'"),
     ('"travel later",', 3, "step 'travel later': expected one duration, in seconds or like 1d, 24h2m"),
     ('"travel 24h2m idle",', 3, "step 'travel 24h2m idle': expected one duration, in seconds or like 1d, 24h2m, "
                                 "1h1m, 90s, optionally followed by 'active'"),
@@ -191,3 +195,20 @@ def test_a_huge_target_config_is_refused_before_it_is_read(tmp_path: Path) -> No
         out.truncate(2 * 1024 ** 3)
     with pytest.raises(ConfigError, match=r"rfcheck.toml: .* has 2,147,483,648 bytes, more than a target config"):
         load_config(path)
+
+
+def test_the_readme_names_every_fault_of_the_one_registry() -> None:
+    """The steps, the admin API and the README read one registry: the README lists exactly its names."""
+    from rfcheck.commands.admin import ENDPOINTS  # noqa: F401  (the admin API imports the registry too)
+    from rfcheck.provider.named_faults import FAULTS as REGISTRY, SWITCHES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    steps_list = readme.split("Named faults: `revoke_refresh_tokens`", 1)[1].split("one registry", 1)[0]
+    admin_list = readme.split("Named faults: `token_delay`", 1)[1].split("An unknown name", 1)[0]
+    named = {"revoke_refresh_tokens"} | set(re.findall(r"`(\w+)[ `]", steps_list))
+    assert named & set(REGISTRY) == set(REGISTRY), set(REGISTRY) - named
+    assert set(re.findall(r"`(\w+)` `\{", "`token_delay` `{" + admin_list)) == set(SWITCHES)
+    assert FAULTS is REGISTRY
+    for fault in REGISTRY.values():
+        for choice in (c for p in fault.params for c in p.choices):
+            assert f"`{choice}`" in steps_list or choice in steps_list, choice

@@ -19,7 +19,8 @@ import requests
 
 import rfcheck.provider.app as app_module
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
-from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+from rfcheck.facts import API_HOST, AUTH_HOST
+from rfcheck.provider.app import Provider
 from rfcheck.transport.inprocess import InProcessTransport
 from rfcheck.transport.server import LoopbackServer
 from tests.helpers import FULL_SCOPE, REDIRECT_URI, loopback_servers, pkce_pair, raw_exchange

@@ -8,7 +8,6 @@ what it needs returns ``skip`` with the reason, never ``pass``.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -16,9 +15,6 @@ from rfcheck.catalogue import requirement
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
 from rfcheck.observed import RunView, ScenarioResult
-
-GROUP_MODULES = ("auth", "flow", "cc", "scope", "token", "net", "org", "oidc", "sec", "rel", "man")
-
 
 @dataclass(frozen=True)
 class Context:
@@ -95,13 +91,6 @@ def check(requirement_id: str, scenarios: Iterable[str] = ()) -> Callable[[Check
         return function
 
     return register
-
-
-def load_all() -> dict[str, Check]:
-    """Import every group module so that their checks register."""
-    for name in GROUP_MODULES:
-        importlib.import_module(f"rfcheck.checks.{name}")
-    return CHECKS
 
 
 # -- building findings -----------------------------------------------------------

@@ -13,7 +13,7 @@ import binascii
 import html
 import zlib
 from collections.abc import Iterable, Iterator
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import httpx
 

@@ -33,19 +33,16 @@ import json
 import math
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from rfcheck.provider.accounts import KNOWN_SCOPES, Client
+from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
-from rfcheck.provider.faults import ID_TOKEN_FAULTS, REFRESH_ID_TOKEN_FAULTS
+from rfcheck.provider.named_faults import SWITCHES, FaultArgumentError, NamedFault
 from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response, Tunnel
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_TRAVEL = 10 * 365 * 86_400  # seconds in one travel: the run's certificates stay valid ten years
-MAX_DELAY = 60.0  # seconds the token endpoint may be made to wait
-MAX_FAILURES = 1000
 MAX_BODY = 64 * 1024
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _STATUS_TEXT = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
@@ -67,19 +64,6 @@ def bad(field: str, message: str) -> AdminError:
     return AdminError(400, f"{field}: {message}", field=field)
 
 
-# -- the named faults ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class NamedFault:
-    """One knob of :class:`rfcheck.provider.faults.Faults`, as the admin API offers it."""
-
-    name: str
-    body: str  # what POST /faults/NAME takes, in words
-    description: str
-    switch_on: Callable[[Provider, dict[str, Any]], None]
-    switch_off: Callable[[Provider], None]
-    value: Callable[[Provider], Any]  # JSON-able; None, 0, [] when off
-
-
 def _choice(body: dict[str, Any], field: str, allowed: Iterable[str]) -> str:
     options = sorted(allowed)
     value = body.get(field)
@@ -97,81 +81,13 @@ def _number(body: dict[str, Any], field: str, low: float, high: float, default: 
     return float(value)
 
 
-def _integer(body: dict[str, Any], field: str, low: int, high: int, default: int | None = None) -> int:
-    value = body.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad(field, f"expected an integer, got {json.dumps(value)}")
-    if not low <= value <= high:
-        raise bad(field, f"expected an integer from {low} to {high}, got {value}")
-    return value
+def _switch_on(fault: NamedFault, provider: Provider, client: Client, body: dict[str, Any]) -> None:
+    try:
+        values = fault.from_body(body)
+    except FaultArgumentError as err:
+        raise bad(err.field or fault.name, str(err)) from None
+    fault.apply(provider, client.client_id, values)
 
-
-def _token_delay_on(provider: Provider, body: dict[str, Any]) -> None:
-    provider.faults.token_delay = _number(body, "seconds", 0.001, MAX_DELAY)
-
-
-def _id_token_on(provider: Provider, body: dict[str, Any]) -> None:
-    provider.faults.id_token = _choice(body, "fault", ID_TOKEN_FAULTS)
-
-
-def _refresh_id_token_on(provider: Provider, body: dict[str, Any]) -> None:
-    provider.faults.refresh_id_token = _choice(body, "fault", REFRESH_ID_TOKEN_FAULTS)
-
-
-def _withheld_scopes_on(provider: Provider, body: dict[str, Any]) -> None:
-    scopes = body.get("scopes")
-    if isinstance(scopes, str):
-        scopes = scopes.split()
-    if not isinstance(scopes, list) or not scopes or not all(isinstance(s, str) for s in scopes):
-        raise bad("scopes", f"expected a non-empty list of scopes, got {json.dumps(scopes)}")
-    unknown = [s for s in scopes if s not in KNOWN_SCOPES]
-    if unknown:
-        raise bad("scopes", f"unknown scope {unknown[0]!r}; known: {', '.join(KNOWN_SCOPES)}")
-    provider.faults.withheld_scopes = frozenset(scopes)
-
-
-def _fail_token_endpoint_on(provider: Provider, body: dict[str, Any]) -> None:
-    status = _integer(body, "status", 400, 599)
-    if status != 429 and status < 500:
-        raise bad("status", f"expected 429 or a 5xx status, got {status}")
-    times = _integer(body, "times", 1, MAX_FAILURES, default=1)
-    retry_after = body.get("retry_after")
-    if retry_after is not None:
-        retry_after = _integer(body, "retry_after", 0, 86_400)
-    provider.faults.fail_token_endpoint(status, times, retry_after)
-
-
-def _fail_token_endpoint_off(provider: Provider) -> None:
-    provider.faults.clear_token_failures()
-
-
-def _pending_failures(provider: Provider) -> list[dict[str, Any]]:
-    pending = provider.faults.pending_token_failures()
-    return [{"status": f.status, "retry_after": f.retry_after} for f in pending]
-
-
-FAULTS: dict[str, NamedFault] = {fault.name: fault for fault in (
-    NamedFault("token_delay", '{"seconds": 0.5}',
-               "the token endpoint waits this many real seconds before answering (a refresh lock shows)",
-               _token_delay_on, lambda p: setattr(p.faults, "token_delay", 0.0),
-               lambda p: p.faults.token_delay),
-    NamedFault("id_token", '{"fault": "' + '|'.join(sorted(ID_TOKEN_FAULTS)) + '"}',
-               "every ID token issued from now on has this defect (the login must be refused)",
-               _id_token_on, lambda p: setattr(p.faults, "id_token", None),
-               lambda p: p.faults.id_token),
-    NamedFault("refresh_id_token", '{"fault": "' + '|'.join(sorted(REFRESH_ID_TOKEN_FAULTS)) + '"}',
-               "ID tokens in refresh responses name another issuer or subject (OIDC Core 12.2)",
-               _refresh_id_token_on, lambda p: setattr(p.faults, "refresh_id_token", None),
-               lambda p: p.faults.refresh_id_token),
-    NamedFault("withhold_scopes", '{"scopes": ["user:read"]}',
-               "the user withholds these scopes at consent, unless asked again with prompt=consent",
-               _withheld_scopes_on, lambda p: setattr(p.faults, "withheld_scopes", frozenset()),
-               lambda p: sorted(p.faults.withheld_scopes)),
-    NamedFault("token_endpoint_fails", '{"status": 503, "times": 2, "retry_after": 1}',
-               "the next `times` token requests are answered with `status` (429 or 5xx), "
-               "with Retry-After when given",
-               _fail_token_endpoint_on, _fail_token_endpoint_off, _pending_failures),
-)}
 
 ENDPOINTS = ["GET /", "GET /journal?since=N", "GET /clock", "POST /clock/travel {\"seconds\": N}",
              "GET /faults", "POST /faults/NAME {...}", "DELETE /faults/NAME",
@@ -210,20 +126,20 @@ class AdminApp:
         query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         if path.startswith("/faults/"):
             name = path[len("/faults/"):]
-            fault = FAULTS.get(name)
-            if fault is None:
-                raise AdminError(404, f"unknown fault {name!r}", known=sorted(FAULTS))
+            fault = SWITCHES.get(name)
+            if fault is None or fault.clear is None:
+                raise AdminError(404, f"unknown fault {name!r}", known=sorted(SWITCHES))
             _allow(method, ("POST", "DELETE"), path)
             with self._lock:
                 if method == "POST":
-                    fault.switch_on(self.provider, _body(environ))
+                    _switch_on(fault, self.provider, self.client, _body(environ))
                     self._step(f"fault {name} on")
                 else:
-                    fault.switch_off(self.provider)
+                    fault.clear(self.provider)
                     self._step(f"fault {name} off")
                 return {"fault": name, **self._fault_state(fault)}
         routes: dict[str, tuple[str, Callable[[], Any]]] = {
-            "/": ("GET", lambda: {"endpoints": ENDPOINTS, "faults": sorted(FAULTS)}),
+            "/": ("GET", lambda: {"endpoints": ENDPOINTS, "faults": sorted(SWITCHES)}),
             "/journal": ("GET", lambda: self._journal(query)),
             "/clock": ("GET", self._clock),
             "/clock/travel": ("POST", lambda: self._travel(_body(environ))),
@@ -269,12 +185,12 @@ class AdminApp:
         return {"travelled": seconds, **self._clock()}
 
     def _fault_state(self, fault: NamedFault) -> dict[str, Any]:
-        value = fault.value(self.provider)
+        value = fault.value(self.provider) if fault.value else None
         return {"on": bool(value), "value": value}
 
     def _faults(self) -> dict[str, Any]:
-        return {"faults": {name: {**self._fault_state(fault), "body": fault.body, "description": fault.description}
-                           for name, fault in FAULTS.items()}}
+        return {"faults": {name: {**self._fault_state(fault), "body": fault.example, "description": fault.description}
+                           for name, fault in SWITCHES.items()}}
 
     def _revoke(self, body: dict[str, Any]) -> dict[str, Any]:
         what = _choice(body, "what", ("refresh", "access"))

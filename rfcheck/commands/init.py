@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rfcheck.cli import UsageError
+from rfcheck.commands import UsageError
 from rfcheck.config import SCOPES, ConfigError, load_config
 
 if sys.version_info >= (3, 11):

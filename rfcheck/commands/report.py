@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from rfcheck.cli import EXIT_FAILED, EXIT_OK, UsageError
+from rfcheck.commands import EXIT_FAILED, EXIT_OK, UsageError
 from rfcheck.report import write_html, write_markdown
 from rfcheck.report.model import SCHEMA, STATUSES
 

@@ -40,14 +40,13 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
 from urllib.parse import urlsplit
 
-from rfcheck.cli import UsageError
+from rfcheck.commands import UsageError
 from rfcheck.commands.admin import AdminApp, AdminServer
 from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
 from rfcheck.provider.app import Provider

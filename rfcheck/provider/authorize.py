@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,30 +17,12 @@ import httpx
 
 from rfcheck.facts import RESPONSE_TYPES
 from rfcheck.journal import kept
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, KNOWN_SCOPES, User
+from rfcheck.provider.accounts import AUTHORIZATION_CODE, KNOWN_SCOPES
 from rfcheck.provider.faults import make_id_token
 from rfcheck.provider.http import Call, ProviderError, parse_pairs
-from rfcheck.provider.tokens import AUDIENCE, RefreshFamily, opaque
+from rfcheck.provider.state import AuthCode
+from rfcheck.provider.tokens import AUDIENCE, opaque
 _CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, no padding
-
-
-@dataclass
-class AuthCode:
-    """An authorization code and everything it is bound to."""
-
-    code: str
-    client_id: str
-    redirect_uri: str
-    scope: tuple[str, ...]
-    user: User
-    nonce: str | None
-    code_challenge: str | None
-    issued_at: float
-    exchange: int
-    redeemed_at: float | None = None
-    burned: bool = False
-    access_jtis: list[str] = field(default_factory=list)
-    families: list[RefreshFamily] = field(default_factory=list)
 
 
 class _Redirected(Exception):

@@ -5,37 +5,22 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import httpx
 
 from rfcheck.journal import Exchange
-
-if TYPE_CHECKING:
-    from rfcheck.provider.app import Provider
+from rfcheck.provider.state import Site, State
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-@dataclass(frozen=True)
-class Site:
-    """One of the mock's hosts as the target reached it: ``auth`` or ``api``, and its base URL."""
-
-    kind: str
-    base: str
-
-    @property
-    def issuer(self) -> str:
-        """The issuer string for this auth host: the base URL with its trailing slash (Auth0)."""
-        return self.base.rstrip("/") + "/"
 
 
 @dataclass
 class Call:
     """A request being served: what came in, where, and the journal entry that records it."""
 
-    provider: "Provider"
+    provider: State
     request: httpx.Request
     site: Site
     exchange: Exchange

@@ -13,7 +13,7 @@ import httpx
 import respx
 
 from rfcheck.provider.app import Provider
-from rfcheck.provider.http import Site
+from rfcheck.provider.state import Site
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 

@@ -19,7 +19,8 @@ import ssl
 
 import httpx
 
-from rfcheck.provider.app import API_HOST, AUTH_HOST, Provider
+from rfcheck.facts import API_HOST, AUTH_HOST
+from rfcheck.provider.app import Provider
 from rfcheck.tls import RunCA
 from rfcheck.transport.http11 import Request, Response
 from rfcheck.transport.server import PROXY, LoopbackServer, server_tls_context

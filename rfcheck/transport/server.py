@@ -15,7 +15,7 @@ from email.utils import formatdate
 import httpx
 
 from rfcheck.provider.app import Provider
-from rfcheck.provider.http import Site
+from rfcheck.provider.state import Site
 from rfcheck.transport.http11 import NO_ALERT, HttpServer, Refusal, Request, Response, Tunnel
 
 # Requests answered at once (connections wait on the event loop, not in a thread). Python work
