@@ -12,7 +12,6 @@ import os
 import queue
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from rfcheck.world import Registry, SharedWorld, crossings
 from rfcheck.lanes import Lane, default_jobs, fill, free_port, serial_reason
 from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
-from rfcheck.provider.clock import Clock
+from rfcheck.provider.clock import Clock, seconds_since_boot
 from rfcheck.provider.keys import KeySet
 from rfcheck.scenarios import ScenarioResult, ScenarioSpec, Sequence, execute
 from rfcheck.steps import SCENARIOS, load_file
@@ -133,7 +132,7 @@ class Harness:
     def in_flight(self) -> list[tuple[str, str, float, list[Exchange]]]:
         """The scenarios under way (a run stopped by SIGTERM): name, the step they were at, seconds since
         they began, their exchanges so far."""
-        now = time.monotonic()
+        now = seconds_since_boot()
         return [(name, provider.journal.current_step, now - began, provider.journal.since(0))
                 for name, (provider, began) in sorted(dict(self._running).items())]
 
@@ -435,7 +434,7 @@ class Harness:
             return ScenarioResult(name, "error", "the run was stopped before this scenario")
         with self._lock:
             self._canary = self._canary or name
-        began = time.monotonic()
+        began = seconds_since_boot()
         with self.on_a_lane() as (lane, provider):
             self.registry.add(name, provider.tokens)
             self._running[name] = (provider, began)
@@ -454,7 +453,7 @@ class Harness:
         if result.outcome == "error" and name == self._canary:
             # a target that cannot be started or driven is not tried again for every scenario
             self.start_failure = result.reason
-        self._progress.put((result, time.monotonic() - began))
+        self._progress.put((result, seconds_since_boot() - began))
         return result
 
 

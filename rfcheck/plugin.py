@@ -6,7 +6,6 @@ integration's own tests; no server starts and no requirement is collected.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import signal
 import threading
@@ -16,11 +15,11 @@ from typing import Any
 import pytest
 
 from rfcheck.config import ConfigError, TargetConfig, find_config, load_config, with_network
+from rfcheck.options import exploration_options, job_count, jobs_option, option, sequence_count, session_key
 from rfcheck.run import RfcheckSession
 from rfcheck.steps import builtin_folder
 
 SUITE = builtin_folder()  # the requirement suites beside the scenario files
-session_key = pytest.StashKey[RfcheckSession]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,14 +31,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rfcheck-report", metavar="DIR", help="where reports go (default: reports/ under the rootdir)")
     group.addoption("--rfcheck-network", choices=("test", "live"),
                     help="override the target's network for this run")
-    group.addoption("--rfcheck-explore", metavar="N", type=_count,
+    group.addoption("--rfcheck-explore", metavar="N", type=sequence_count,
                     help="after the catalogue, let hypothesis explore up to N sequences of Request Finance "
                          "behaviours for one that breaks a requirement")
     group.addoption("--rfcheck-explore-time", metavar="SECONDS", type=float,
                     help="the exploration's time budget (default: 120)")
     group.addoption("--rfcheck-seed", metavar="N", type=int, help="the exploration's seed (default: a random one, "
                                                                     "printed in the report)")
-    group.addoption("--rfcheck-jobs", metavar="N", type=_jobs,
+    group.addoption("--rfcheck-jobs", metavar="N", type=job_count,
                     help="scenarios run at once, each against its own instance of the target (default: twice the "
                          "cores, at most 8 and at most [target] jobs; 1 for targets that cannot run twice at once)")
     parser.addini("rfcheck", "run the Going Live catalogue (as --rfcheck)", type="bool", default=False)
@@ -52,60 +51,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("rfcheck_jobs", "default for --rfcheck-jobs", default="")
 
 
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a number of sequences, not {text!r}")
-    return int(text)
-
-
-def _jobs(text: str) -> int:
-    from rfcheck.config import MAX_JOBS
-
-    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
-        raise argparse.ArgumentTypeError(f"expected a number of scenarios from 1 to {MAX_JOBS}, not {text!r}")
-    return int(text)
-
-
-def jobs_option(config: pytest.Config) -> int | None:
-    """``--rfcheck-jobs`` (or ``rfcheck_jobs``); None: the default for the target."""
-    value = _option(config, "jobs")
-    if value in (None, ""):
-        return None
-    try:
-        return _jobs(str(value).strip())
-    except argparse.ArgumentTypeError as err:
-        raise pytest.UsageError(f"rfcheck_jobs = {value!r}: {err}") from None
-
-
-def exploration_options(config: pytest.Config) -> tuple[int, float, int | None]:
-    """``--rfcheck-explore``, ``--rfcheck-explore-time`` and ``--rfcheck-seed`` (or their ini keys)."""
-    def number(name: str, kind: type) -> Any:
-        value = _option(config, name)
-        try:
-            return kind(value) if value not in (None, "") else None
-        except ValueError:
-            raise pytest.UsageError(f"rfcheck_{name} = {value!r}: expected a number") from None
-
-    from rfcheck.explore import DEFAULT_SECONDS  # hypothesis is imported only when exploring
-
-    return number("explore", int) or 0, number("explore_time", float) or DEFAULT_SECONDS, number("seed", int)
-
-
-def _option(config: pytest.Config, name: str) -> Any:
-    value = config.getoption(f"rfcheck_{name}" if name else "rfcheck")
-    return value if value not in (None, "") else config.getini(f"rfcheck_{name}" if name else "rfcheck")
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "rfcheck_requirement(id): a Going Live requirement judged by rfcheck")
     config.pluginmanager.import_plugin("rfcheck.mock_fixtures")  # for the integration's own tests, always
-    if not _option(config, "") or hasattr(config, "workerinput"):
+    if not option(config, "") or hasattr(config, "workerinput"):
         return
     _run_in_one_process(config)
     _stop_cleanly_on_sigterm(config)
     target = _load_target(config)
-    report_dir = Path(_option(config, "report") or config.rootpath / "reports")
+    report_dir = Path(option(config, "report") or config.rootpath / "reports")
     session = RfcheckSession(target, report_dir if report_dir.is_absolute() else config.rootpath / report_dir)
     config.stash[session_key] = session
     session.progress = lambda line: _write_line(config, line)
@@ -157,8 +112,8 @@ def _run_in_one_process(config: pytest.Config) -> None:
 
 def _load_target(config: pytest.Config) -> TargetConfig:
     try:
-        target = load_config(find_config(_absolute(config, _option(config, "target")), Path(config.invocation_params.dir)))
-        network = _option(config, "network")
+        target = load_config(find_config(_absolute(config, option(config, "target")), Path(config.invocation_params.dir)))
+        network = option(config, "network")
         return with_network(target, network) if network else target
     except ConfigError as err:
         raise pytest.UsageError(f"rfcheck: {err}") from None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import time
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,13 +15,14 @@ import pytest
 
 from rfcheck.catalogue import requirement
 from rfcheck.config import TargetConfig
-from rfcheck.explore import Explored, as_finding, explored_report
+from rfcheck.explore import Explored, as_finding, explored_report, write_replays
 from rfcheck.harness import Harness, PythonFactory
 from rfcheck.report import PARTIAL, full_report_kept, is_partial, write_all
 from rfcheck.report.model import Finding, RunResult, ScenarioRecord, build
 from rfcheck.scenarios import ScenarioResult
 
 OUTPUT_TAIL = 4000
+REPLAY_FOLDERS = {"rfcheck-report": "rfcheck-explore", PARTIAL: "rfcheck-explore-partial"}  # by report stem
 REPORTED_EXCHANGES = 1000  # a scenario's exchanges in the report: the first and the last half of these
 
 
@@ -31,6 +34,25 @@ def _outcome_reason(result: ScenarioResult) -> str:
 
 class RfcheckWarning(UserWarning):
     """A ``should`` requirement that the target falls short of."""
+
+
+_TARGET_TABLE = re.compile(r"\s*\[\s*(tool\s*\.\s*rfcheck\s*\.\s*)?target\s*\]")
+
+
+def target_line(config_file: Path) -> int:
+    """The line of ``[target]`` (``[tool.rfcheck.target]`` in pyproject.toml) in the target config; 1 when
+    there is none (``target = {...}`` inline) or the file cannot be read any more."""
+    try:
+        lines = config_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 1
+    return next((number for number, line in enumerate(lines, 1) if _TARGET_TABLE.match(line)), 1)
+
+
+def warn_at_config(message: str, target: TargetConfig) -> None:
+    """A should shortfall as a warning of the user's target config, where pytest's warnings summary shows it:
+    the config's file and ``[target]`` line, not the line of rfcheck that decided it."""
+    warnings.warn_explicit(RfcheckWarning(message), RfcheckWarning, str(target.file), target_line(target.file))
 
 
 class RfcheckSession:
@@ -55,6 +77,8 @@ class RfcheckSession:
         self.stopped = ""  # what stopped the run before its end (SIGTERM, Ctrl-C)
         self.partial_note = ""  # where a partial run's reports went
         self.undriven: tuple[str, str, list[str]] | None = None  # Harness.not_driven at the end of the run
+        self.scenario_seconds: float | None = None  # the scenarios run before the first requirement: how long
+        self.replay_note = ""  # the replay files of an earlier exploration that this one's replaced
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:
@@ -114,9 +138,11 @@ class RfcheckSession:
             if len(kept) < len(r.exchanges):
                 notes.append(f"the report lists {len(kept):,} of the scenario's {len(r.exchanges):,} exchanges (the "
                              f"first and the last {REPORTED_EXCHANGES // 2:,}); the checks read them all")
+            steps = [{"kind": e.kind, "label": e.label, "after": e.first, "offset": e.offset, "detail": redact(e.detail)}
+                     for e in r.events if e.kind in ("travel", "fault")]  # the HTML's markers in the diagrams
             records.append(ScenarioRecord(r.name, "crashed" if r.crash else r.outcome, redact(_outcome_reason(r)),
                                           [journal.describe(e) for e in kept], redact(r.output[-OUTPUT_TAIL:]),
-                                          notes))
+                                          notes, steps))
         if self.stopped:  # the scenarios it stopped: what they had done, and where they were
             for name, step, seconds, exchanges in self.harness.in_flight():
                 records.append(ScenarioRecord(
@@ -135,7 +161,9 @@ class RfcheckSession:
             if kept:  # a -k run never replaces the last full report: it goes beside it
                 self.partial_note = (f"a partial run: its reports are beside the full report of {kept} "
                                      f"(rfcheck-report.json in {self.report_dir}), which is kept")
-            self.report_paths = write_all(report, self.report_dir, PARTIAL if kept else "rfcheck-report")
+            stem = PARTIAL if kept else "rfcheck-report"
+            self._write_replays(report, stem)
+            self.report_paths = write_all(report, self.report_dir, stem)
             self._github_step_summary()
         except Exception as err:  # the run's outcome must still be visible
             self.report_error = (f"rfcheck could not write the report into {self.report_dir}: "
@@ -145,6 +173,22 @@ class RfcheckSession:
             self.close()
         if (self.report_error or self.undriven) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a run that could not say, or judge, fails
+
+    def _write_replays(self, report: dict[str, Any], stem: str) -> None:
+        """The exploration's replay files, in a folder of their own beside the reports they belong to (a
+        partial run's beside its partial reports), each named in the report's finding as ``path``."""
+        if self.explored is None or "explored" not in report:
+            return
+        folder = self.report_dir / REPLAY_FOLDERS[stem]
+        removed = write_replays(self.explored, folder)
+        if removed:
+            self.replay_note = (f"removed {len(removed)} replay file(s) that an earlier exploration wrote into "
+                                f"{folder} ({', '.join(p.name for p in removed[:5])}{' …' if len(removed) > 5 else ''})"
+                                ": the folder holds this exploration's findings only")
+        findings = {entry["id"]: entry for entry in report["explored"]["findings"]}
+        for found in self.explored.findings.values():
+            if found.path is not None and found.finding.id in findings:
+                findings[found.finding.id]["path"] = found.path.relative_to(self.report_dir).as_posix()
 
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
         write = terminalreporter.write_line
@@ -169,9 +213,7 @@ class RfcheckSession:
         if self.not_judged:
             write(f"  not judged in this run ({len(self.not_judged)}): {', '.join(self.not_judged)}", yellow=True)
         if self.explored is not None:
-            found = ", ".join(self.explored.findings) or "no requirement broken"
-            write(f"  explored: {self.explored.examples} sequences in {self.explored.seconds} s "
-                  f"(seed {self.explored.seed}): {found}", red=bool(self.explored.findings))
+            self._write_explored(write, self.explored)
         for finding in self.findings.values():
             if finding.status in ("fail", "warn"):
                 title = requirement(finding.id).title
@@ -189,6 +231,17 @@ class RfcheckSession:
         if os.environ.get("GITHUB_ACTIONS") == "true":
             for line in github_annotations(self.findings.values(), self.target.file):
                 write(line)
+
+    def _write_explored(self, write: Callable[..., None], explored: Explored) -> None:
+        found = ", ".join(explored.findings) or "no requirement broken"
+        replays = f", {explored.replays} replays while shrinking," if explored.replays else ""
+        write(f"  explored: {explored.examples} sequences{replays} in {explored.seconds} s (seed {explored.seed}): "
+              f"{found}", red=bool(explored.findings))
+        for finding in explored.findings.values():
+            if finding.path is not None:
+                write(f"    {finding.finding.id} replays with {finding.path} (list it in [target] scenarios)")
+        if self.replay_note:
+            write(f"  note: {self.replay_note}", yellow=True)
 
     def _github_step_summary(self) -> None:
         """On GitHub Actions, the Markdown report goes to the job's summary page too."""

@@ -65,3 +65,11 @@ def test_check_exits_as_its_help_says_for_a_target_that_is_not_there(tmp_path: P
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stdout + done.stderr  # an input rfcheck cannot use, named
     assert "nonexistent" in done.stdout + done.stderr
+
+
+def test_check_exits_3_for_a_typo_in_the_target_config_and_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "rfcheck.toml").write_text('[target]\nkind = "python"\nnetwrok = "test"\n')
+    done = rfcheck_command("check", str(tmp_path), "--report", str(tmp_path / "reports"), cwd=tmp_path, timeout=120)
+    assert done.returncode == 3, done.stdout + done.stderr  # pytest's usage error (4), in rfcheck's terms
+    assert "rfcheck.toml" in done.stderr and "netwrok" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -2,8 +2,9 @@
 
 With the catalogue deselected (-k explore), the exploration alone finds the defect of each broken
 example that a sequence can show (the invariants of rfcheck.explore), shrunk to a short sequence;
-the correct examples get no finding; a found sequence saved as a scenario file of the integration
-fails the same requirement in a normal run; the seed makes it repeatable."""
+the correct examples get no finding; it runs as many sequences as asked, shrinking's replays counted
+apart, and says how far it is; the replay file it writes beside the reports, listed in the
+integration's scenarios, fails the same requirement in a normal run; the seed makes it repeatable."""
 
 from __future__ import annotations
 
@@ -21,13 +22,17 @@ CHECK_REPORT = ROOT.parent / "shared" / "tools" / "check_report.py"
 
 
 def explore(target: Path, cwd: Path, examples: int, seed: int, *extra: str) -> tuple[int, dict]:
+    return explore_run(target, cwd, examples, seed, *extra)[:2]
+
+
+def explore_run(target: Path, cwd: Path, examples: int, seed: int, *extra: str) -> tuple[int, dict, str]:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={target}", f"--rfcheck-explore={examples}",
          "--rfcheck-explore-time=120", f"--rfcheck-seed={seed}", "-p", "no:cacheprovider", "-q", *extra],
         cwd=cwd, capture_output=True, text=True, timeout=600)
     report = cwd / "reports" / "rfcheck-report.json"
     assert report.exists(), done.stdout[-3000:] + done.stderr[-2000:]
-    return done.returncode, json.loads(report.read_text())
+    return done.returncode, json.loads(report.read_text()), done.stdout
 
 
 # broken example -> (the requirement a sequence breaks, examples, seed)
@@ -54,7 +59,9 @@ def test_exploration_alone_finds_the_defect(example: str, tmp_path: Path) -> Non
     assert finding["steps"][0] == "login" and len(finding["steps"]) <= 6, finding["steps"]
     assert finding["evidence"] and finding["reason"]
     assert finding["scenario"].startswith('description = "Found by rfcheck --rfcheck-explore')
-    assert explored["seed"] == seed and 0 < explored["examples"] and explored["seconds"] > 0
+    replay = tmp_path / "reports" / finding["path"]
+    assert finding["path"].startswith("rfcheck-explore/") and replay.read_text() == finding["scenario"]
+    assert explored["seed"] == seed and explored["examples"] == examples and explored["seconds"] > 0
     markdown = (tmp_path / "reports" / "rfcheck-report.md").read_text()
     assert "## Explored" in markdown and f"{requirement_id} (must)" in markdown and "```toml" in markdown
     assert "<h2>Explored</h2>" in (tmp_path / "reports" / "rfcheck-report.html").read_text()
@@ -71,30 +78,58 @@ def test_the_correct_examples_get_no_finding(example: str, tmp_path: Path) -> No
     assert code == 0 and report["verdict"] == "incomplete", "the catalogue was deselected"
 
 
-def test_a_found_sequence_replays_as_a_scenario_file(tmp_path: Path) -> None:
+def test_it_runs_as_many_sequences_as_asked_and_says_how_far_it_is(tmp_path: Path) -> None:
+    replays = tmp_path / "reports" / "rfcheck-explore"
+    replays.mkdir(parents=True)
+    (replays / "explored_token_03.toml").write_text(  # an earlier exploration's finding, not this run's
+        'description = "Found by rfcheck --rfcheck-explore: this order of events breaks TOKEN-03."\nsteps = []\n')
+    (replays / "mine.toml").write_text('description = "a scenario someone keeps here"\nsteps = ["login"]\n')
+    code, report, stdout = explore_run(BROKEN / "hardcoded_test_network.toml", tmp_path, 20, 7, "-k", "explore")
+    explored = report["explored"]
+    assert explored["examples"] == 20, "the sequences asked for, whatever shrinking replayed"
+    assert explored["replays"] > 0, "NET-03 was broken and shrunk: its replays are counted apart"
+    (finding,) = explored["findings"]
+    assert finding["id"] == "NET-03" and finding["path"] == "rfcheck-explore/explored_net_03.toml"
+    assert sorted(p.name for p in replays.iterdir()) == ["explored_net_03.toml", "mine.toml"]
+    assert (replays / "explored_net_03.toml").read_text() == finding["scenario"]
+    lines = stdout.splitlines()
+    progress = [line for line in lines if line.startswith("rfcheck: explored ")]
+    done = [int(line.split()[2]) for line in progress]  # a line after each run of at most 10 sequences
+    assert done[-1] == 20 and all(0 < b - a <= 10 for a, b in zip([0, *done], done)), progress
+    assert all(line.startswith(f"rfcheck: explored {n} of 20 sequences, ") for n, line in zip(done, progress))
+    assert progress[-1].endswith(" s") and "1 requirement(s) broken (NET-03)" in progress[-1]
+    assert f"  explored: 20 sequences, {explored['replays']} replays while shrinking, in " in stdout
+    assert f"    NET-03 replays with {replays / 'explored_net_03.toml'} (list it in [target] scenarios)" in lines
+    assert "removed 1 replay file(s) that an earlier exploration wrote" in stdout
+    markdown = (tmp_path / "reports" / "rfcheck-report.md").read_text()
+    assert "20 sequences, " in markdown and "(<rfcheck-explore/explored_net_03.toml>)" in markdown
+    assert code == 1
+
+
+def test_the_replay_file_it_writes_replays_the_finding(tmp_path: Path) -> None:
     # the keeps_first_refresh_token example: exploration alone finds TOKEN-03 (two expiries in a row)
-    (tmp_path / "explore").mkdir()
-    code, report = explore(BROKEN / "keeps_first_refresh_token.toml", tmp_path / "explore", 200, 3, "-k", "explore")
+    project = tmp_path / "examples" / "broken"  # acme_broken.py builds on ../httpx_code and ../cc_worker
+    shutil.copytree(BROKEN, project)
+    for folder in ("httpx_code", "cc_worker"):
+        shutil.copytree(ROOT / "examples" / folder, tmp_path / "examples" / folder)
+    config = project / "keeps_first_refresh_token.toml"
+    code, report = explore(config, project, 200, 3, "-k", "explore")
     (finding,) = [f for f in report["explored"]["findings"] if f["id"] == "TOKEN-03"]
     assert code == 1 and report["verdict"] == "not-ready"
     steps = finding["steps"]  # shrunk: two expiries, each followed by work (e.g. login, travel, unit, travel, unit)
     assert steps[0] == "login" and len(steps) <= 6, steps
     assert sum(step.startswith("travel") and step != "travel 1h1m" and step != "travel 12h" for step in steps) >= 2
-    project = tmp_path / "examples" / "broken"  # acme_broken.py builds on ../httpx_code and ../cc_worker
-    shutil.copytree(BROKEN, project)
-    for folder in ("httpx_code", "cc_worker"):
-        shutil.copytree(ROOT / "examples" / folder, tmp_path / "examples" / folder)
-    (project / "found").mkdir()
-    (project / "found" / "found_rotation.toml").write_text(finding["scenario"])
-    config = project / "keeps_first_refresh_token.toml"
-    config.write_text(config.read_text().replace("[target.python]", 'scenarios = ["found/*.toml"]\n\n[target.python]'))
+    # the file the exploration wrote, as it is, listed in the integration's own scenarios
+    assert finding["path"] == "rfcheck-explore/explored_token_03.toml"
+    config.write_text(config.read_text().replace(
+        "[target.python]", 'scenarios = ["reports/rfcheck-explore/*.toml"]\n\n[target.python]'))
     done = subprocess.run([sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={config}",
-                           "-p", "no:cacheprovider", "-q", "-k", "TOKEN_03"], cwd=project, capture_output=True,
-                          text=True, timeout=300)
-    replayed = json.loads((project / "reports" / "rfcheck-report.json").read_text())
+                           f"--rfcheck-report={tmp_path / 'replayed'}", "-p", "no:cacheprovider", "-q", "-k",
+                           "TOKEN_03"], cwd=project, capture_output=True, text=True, timeout=300)
+    replayed = json.loads((tmp_path / "replayed" / "rfcheck-report.json").read_text())
     token_03 = next(r for r in replayed["requirements"] if r["id"] == "TOKEN-03")
     assert token_03["status"] == "fail" and done.returncode == 1, (token_03, done.stdout[-1500:])
-    assert "found_rotation" in {e["scenario"] for e in token_03["evidence"]}
+    assert "explored_token_03" in {e["scenario"] for e in token_03["evidence"]}
 
 
 def test_the_seed_makes_it_repeatable(tmp_path: Path) -> None:

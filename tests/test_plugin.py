@@ -157,12 +157,49 @@ def test_no_requirement_selected_is_never_ready(pytester: pytest.Pytester) -> No
     assert _report(pytester)["verdict"] == "incomplete"
 
 
-def test_a_should_warning_points_at_the_requirement_not_at_rfcheck(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'broken' / 'no_pkce.toml'}",
-                                "-k", "FLOW-03")
+def test_a_should_warning_points_at_the_target_config_not_at_rfcheck(pytester: pytest.Pytester) -> None:
+    config = EXAMPLES / "broken" / "no_pkce.toml"
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={config}", "-k", "FLOW-03")
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*scenarios/test_flow.py:*: RfcheckWarning: FLOW-03 (should) warn*"])
-    assert "fixtures.py" not in result.stdout.str()
+    target_line = config.read_text().splitlines().index("[target]") + 1
+    # under the requirement's test ID: the config's [target] line, in the user's own words
+    result.stdout.fnmatch_lines(["*warnings summary*", "scenarios/test_flow.py::test_FLOW_03",
+                                 f"  {config}:{target_line}: RfcheckWarning: FLOW-03 (should) warn: *",
+                                 "    fix: *", "    [[]target[]]"])
+    assert "fixtures.py" not in result.stdout.str() and "run.py" not in result.stdout.str()
+
+
+def test_requirement_ids_carry_their_suite_file_and_last_failed_reruns_them(pytester: pytest.Pytester) -> None:
+    # the suites live outside this rootdir (pytest alone would show "::test_FLOW_07")
+    config = EXAMPLES / "broken" / "pkce_plain.toml"
+    result = pytester.runpytest("--rfcheck", f"--rfcheck-target={config}", "-v", "-x", "-p", "cacheprovider",
+                                "-k", "FLOW_01 or FLOW_07 or MAN_01")
+    result.assert_outcomes(passed=1, failed=1)  # -x: MAN-01 comes after the failure
+    result.stdout.fnmatch_lines(["rfcheck: scenario baseline completed in * s",
+                                 "scenarios/test_flow.py::test_FLOW_01 PASSED*",
+                                 "scenarios/test_flow.py::test_FLOW_07 FAILED*",
+                                 "FAILED scenarios/test_flow.py::test_FLOW_07 - Failed: FLOW-07 (must) fail: *"])
+    assert not [line for line in result.outlines if line.startswith(("::test_", "FAILED ::"))]
+    assert "MAN-01" in _report(pytester)["not_judged"]
+    again = pytester.runpytest("--rfcheck", f"--rfcheck-target={config}", "-p", "cacheprovider", "--lf")
+    again.assert_outcomes(failed=1)
+    again.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*",
+                                "FAILED scenarios/test_flow.py::test_FLOW_07 - *"])
+    assert [s["name"] for s in _report(pytester)["scenarios"]] == ["baseline", "withheld_scope"], \
+        "only what FLOW-07 reads ran"
+
+
+def test_what_an_in_process_target_prints_is_judged_whether_pytest_captures_it_or_not(
+        pytester: pytest.Pytester) -> None:
+    # the target prints its token at every login; progress lines are written while the next scenario runs
+    seen = []
+    for capture in ("--capture=fd", "-s"):
+        result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'broken' / 'logs_access_token.toml'}",
+                                    "-k", "SEC_03", capture)
+        result.assert_outcomes(failed=1)
+        sec_03 = next(r for r in _report(pytester)["requirements"] if r["id"] == "SEC-03")
+        seen.append(sorted(e["scenario"] for e in sec_03["evidence"]))  # a token per login: one per scenario
+    assert seen[0] == seen[1] and len(seen[0]) > 3
 
 
 def test_an_accepted_should_shortfall_is_reported_as_accepted(pytester: pytest.Pytester) -> None:

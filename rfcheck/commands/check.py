@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rfcheck.cli import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, run_pytest
+from rfcheck.commands import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, run_pytest
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

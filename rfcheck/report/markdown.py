@@ -72,7 +72,8 @@ def _explored(report: dict[str, Any]) -> str:
     explored = report.get("explored")
     if explored is None:
         return ""
-    lines = ["## Explored", "", f"{explored['examples']} sequences in {explored['seconds']} s (seed "
+    replays = f", {explored['replays']} replays while shrinking," if explored.get("replays") else ""
+    lines = ["## Explored", "", f"{explored['examples']} sequences{replays} in {explored['seconds']} s (seed "
                                 f"{explored['seed']}): "
              + (f"{len(explored['findings'])} requirement(s) broken." if explored["findings"] else
                 "no sequence broke a requirement.")]
@@ -81,9 +82,17 @@ def _explored(report: dict[str, Any]) -> str:
         lines += ["", f"### {ICONS[status]} {found['id']} ({found['level']}): {_md(found['reason'])}", "",
                   "Shortest sequence: " + " → ".join(f"`{step}`" for step in found["steps"]), ""]
         lines += ["- " + _evidence(item) for item in found["evidence"][:5]]
-        lines += ["", "Replay it (save under your scenarios, list it in `[target] scenarios`):", "", "```toml",
-                  found["scenario"].rstrip(), "```"]
+        lines += ["", _replay_line(found), "", "```toml", found["scenario"].rstrip(), "```"]
     return "\n".join(lines)
+
+
+def _replay_line(found: dict[str, Any]) -> str:
+    """Where the finding's replay file is (a path relative to this report), or how to make one."""
+    path = found.get("path")
+    if not path:
+        return "Replay it (save under your scenarios, list it in `[target] scenarios`):"
+    return (f"Replay file: [{_md(path)}](<{path}>), beside this report: list it in `[target] scenarios` to replay "
+            "it, and copy it into your project to keep it (the next exploration replaces it). It holds:")
 
 
 def _verdict_reason(report: dict[str, Any]) -> str:
