@@ -1,6 +1,6 @@
 """The Going Live requirement catalogue as data, in catalogue order.
 
-Mirrors ``requirements.md``: every ID exactly once, with its level, how rfcheck
+Request Finance's Going Live requirements: every ID exactly once, with its level, how rfcheck
 observes it, and rfcheck's own remediation citing the source. IDs are public
 interface (the JSON report lists them); new ones go at the end of their group.
 """

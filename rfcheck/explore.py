@@ -311,7 +311,7 @@ def _drawn(statistics: Mapping[str, Any]) -> int:
 
 
 def explored_report(explored: Explored, redact: Callable[[str], str]) -> dict[str, Any]:
-    """The report's ``explored`` object (target-contract.md); ``replays`` and each finding's ``path`` (its
+    """The report's ``explored`` object (the README's "Exploring"); ``replays`` and each finding's ``path`` (its
     replay file, relative to the report folder) are written once :func:`write_replays` has run."""
     return {"examples": explored.examples, "replays": explored.replays, "seconds": explored.seconds,
             "seed": explored.seed, "findings": [f.as_report(redact) for f in explored.findings.values()]}

@@ -2,7 +2,7 @@
 
 One module that the mock (:mod:`rfcheck.provider`), the checks and the scenario runner all
 read, so that what the mock does and what the checks expect cannot drift apart
-(requirements.md, "Facts the mock reproduces").
+(each with the source the catalogue cites).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import Any
 from rfcheck.journal import Exchange
 
 DAY = 86_400
-# requirements.md, "An active user": real users are active across the expiry of their token, so a
+# an active user (docs/architecture.md): real users are active across the expiry of their token, so a
 # travel that reaches it keeps one unit of work at least every 4 h of scenario time
 ACTIVE_EVERY = 4 * 3600
 CLOCK_STILL = "only the mock's clock moved: the target's clock cannot be moved"  # a travel's detail

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from rfcheck.config import ConfigError, TargetConfig, find_config, load_config, with_network
+from rfcheck.facts import NETWORKS
 from rfcheck.options import exploration_options, job_count, jobs_option, option, sequence_count, session_key
 from rfcheck.run import RfcheckSession
 from rfcheck.steps import builtin_folder
@@ -29,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rfcheck-target", metavar="PATH",
                     help="folder holding rfcheck.toml or [tool.rfcheck] in pyproject.toml, or that file")
     group.addoption("--rfcheck-report", metavar="DIR", help="where reports go (default: reports/ under the rootdir)")
-    group.addoption("--rfcheck-network", choices=("test", "live"),
+    group.addoption("--rfcheck-network", choices=NETWORKS,
                     help="override the target's network for this run")
     group.addoption("--rfcheck-explore", metavar="N", type=sequence_count,
                     help="after the catalogue, let hypothesis explore up to N sequences of Request Finance "

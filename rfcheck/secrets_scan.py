@@ -6,7 +6,7 @@ strings. rfcheck keeps the hits that are a *client secret*: the value is assigne
 that names one (``CLIENT_SECRET``, ``clientSecret``, ``AUTH0_CLIENT_SECRET``…) and is not
 a placeholder (``YOUR_CLIENT_SECRET``, ``changeme``, ``<secret>``, ``${VAR}``, ``env:NAME``,
 empty). Files: the git-tracked ones when the folder is in a git repository, plus every
-``.env*`` and config/source file on disk (requirements.md, SEC-01).
+``.env*`` and config/source file on disk (SEC-01 in rfcheck/catalogue.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Scenarios run side by side, each with a mock of its own; production has one Requ
 An integration that keeps its tokens outside its process (a cache file at a fixed path, Redis, a
 database) shares them between the instances rfcheck starts, so a scenario may present a token
 another scenario's mock issued: a real Request Finance token, which its own mock does not know
-(requirements.md, "The world a scenario plays"). A verdict built on that would blame the app for
+(docs/architecture.md, "One integration, one store"). A verdict built on that would blame the app for
 rfcheck's parallel worlds, so once one crossing is seen every scenario is judged again on one
 :class:`SharedWorld`: one token registry that knows every token of the run, one lane (one issuer),
 one timeline that goes on from the furthest point any mock reached, one scenario at a time.

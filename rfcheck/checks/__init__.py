@@ -59,7 +59,7 @@ class Context:
 
 CheckFunction = Callable[[Context], Finding]
 
-# Checks whose violation can show in any scenario read them all (requirements.md, "Levels and statuses"):
+# Checks whose violation can show in any scenario read them all (the README's "How it judges"):
 # the built-in ones and those the integration adds ([target] scenarios), resolved for each run.
 ALL_SCENARIOS: tuple[str, ...] = ("*",)
 

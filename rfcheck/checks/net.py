@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, passed, skipped
 from rfcheck.checks.queries import api_calls, completed, names
+from rfcheck.facts import NETWORKS
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
 
@@ -38,7 +39,7 @@ def every_call_has_network(ctx: Context) -> Finding:
 def network_is_test_or_live(ctx: Context) -> Finding:
     def bad(e: Exchange) -> str | None:
         value = e.header("x-network")
-        return None if value is None or value in ("test", "live") else f"X-Network: {value!r}"
+        return None if value is None or value in NETWORKS else f"X-Network: {value!r}"
 
     return _judge_calls(ctx, "NET-02", bad, "sent an X-Network other than exactly test or live",
                         lambda e: e.header("x-network") is not None)

@@ -1,6 +1,6 @@
 """OIDC: ID token validation, judged like the OpenID conformance suite's relying-party tests.
 
-A fault scenario hands the integration a defective ID token at login (requirements.md,
+A fault scenario hands the integration a defective ID token at login (rfcheck/catalogue.py,
 "OIDC"): "rejects" means the login does not complete and no access token issued during
 that login is used on the API. The level is ``should`` for ID tokens from the token
 endpoint and ``must`` (``front_channel_level``) when the target takes ID tokens from the
@@ -233,7 +233,7 @@ def accepts_rotated_key(ctx: Context) -> Finding:
                                   f"({ctx.redact(login.detail) or 'none was asked for'})")
     still = clock_stood_still(result)
     if still:
-        # requirements.md OIDC-09: fair to clients that rate-limit JWKS fetches (openid-client: once
+        # OIDC-09: fair to clients that rate-limit JWKS fetches (openid-client: once
         # a minute); the rotation must come an hour after the client's last fetch on its own clock.
         return unjudged("OIDC-09", f"{still}, so the key rotation could not happen an hour after its last JWKS "
                                    "fetch as real rotations do (and the new ID token's iat was in its future): a "

@@ -98,7 +98,7 @@ def no_secret_in_logs(ctx: Context) -> Finding:
     ran = [r for r in ctx.results.values() if r.outcome != "not-run"]
     if not ran:
         return skipped("SEC-03", f"none of the scenarios ran ({names(ctx.results.values())})")
-    # requirements.md SEC-03 names the client secret and the tokens. Authorization codes are
+    # SEC-03 (rfcheck/catalogue.py) names the client secret and the tokens. Authorization codes are
     # left out: single-use, and a web server's access log shows every callback URL.
     kinds = {value: kind for value, kind in issued_secrets(ctx).items() if kind != CODE}
     evidence = [ctx.evidence(r.name, None, f"the {kind} {redact_value(value)} is in the target's output: "

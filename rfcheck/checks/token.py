@@ -259,7 +259,7 @@ def refreshes_after_expiry(ctx: Context) -> Finding:
 
 
 def _idle_return(ctx: Context, finding: Finding) -> Finding:
-    """requirements.md, "An active user": back after 3 days, a refresh and a new login are both right,
+    """An active user (docs/architecture.md): back after 3 days, a refresh and a new login are both right,
     and so is a handled error page; a 500 or a redirect loop is not (a crash is REL-01's)."""
     result = ctx.results.get("idle_return")
     if result is None or not result.completed:
@@ -298,7 +298,7 @@ def _reuses(result: ScenarioResult) -> list[tuple[Exchange, Exchange | None]]:
 
 def stale_reuses(result: ScenarioResult) -> list[Exchange]:
     """Rotated-out refresh tokens presented again in a request sent after the rotation's answer had
-    reached the app (requirements.md, "Races": what counts is what the app knew), in any unit of work.
+    reached the app (in a race what counts is what the app knew), in any unit of work.
 
     The journal numbers a request when it arrives and marks where the answer was sent (``done``): a
     request that arrived after the rotating answer went out was sent by an app that had the new token

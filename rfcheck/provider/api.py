@@ -14,12 +14,12 @@ from typing import Any, Callable
 
 import httpx
 
+from rfcheck.facts import NETWORKS
 from rfcheck.provider.accounts import User
 from rfcheck.provider.http import Call, ProviderError, bearer_challenge, json_response
 from rfcheck.provider.tokens import AccessRecord
 
 RATE_LIMIT = 15_000  # calls per hour for OAuth apps
-NETWORKS = ("test", "live")
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import itertools
 import threading
 from typing import Any
 
+from rfcheck.facts import NETWORKS
 from rfcheck.provider.accounts import ACME_ORG, DEFAULT_USER, SOLO_USER
 
-NETWORKS = ("test", "live")
 CURRENCIES = [
     {"id": "USDC-mainnet", "symbol": "USDC", "decimals": 6, "network": "mainnet", "type": "ERC20"},
     {"id": "ETH-mainnet", "symbol": "ETH", "decimals": 18, "network": "mainnet", "type": "ETH"},

@@ -2,7 +2,7 @@
 
 Strict where Auth0 is strict (exact redirect URIs, S256-only PKCE, nonce for the
 front channel, single-use codes, refresh token rotation with reuse detection),
-tolerant of everything that real client libraries send (see requirements.md).
+tolerant of everything that real client libraries send (the README's "What the mock's servers refuse" and the examples' clients).
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ def _issued(jti: str, family: RefreshFamily | None, body: dict[str, Any]) -> dic
 
 
 def _token_body(access_token: str, scope: tuple[str, ...]) -> dict[str, Any]:
-    # expires_in only: Python clients prefer expires_at when present (requirements.md)
+    # expires_in only: Python clients prefer expires_at when present (Authlib, requests-oauthlib)
     return {"access_token": access_token, "scope": " ".join(scope),
             "expires_in": ACCESS_TOKEN_LIFETIME, "token_type": "Bearer"}
 
@@ -248,7 +248,7 @@ def _grant_refresh_token(call: Call, client: Client, params: dict[str, str]) -> 
 
 
 def _dead_refresh(note: str, status: str) -> ProviderError:
-    # Auth0's exact answer for every dead refresh token (requirements.md)
+    # Auth0's exact answer for every dead refresh token
     return oauth_error(403, "invalid_grant", _DEAD_REFRESH[0], note=note, refresh_status=status)
 
 

@@ -94,7 +94,7 @@ class RunResult:
     scenarios: list[ScenarioRecord]
     generated: datetime
     notes: list[str] = field(default_factory=list)
-    explored: dict[str, Any] | None = None  # --rfcheck-explore: the ``explored`` object (target-contract.md)
+    explored: dict[str, Any] | None = None  # --rfcheck-explore: the ``explored`` object (the README's "The report")
     not_run: str = ""  # the reason of a requirement this run has no finding for, when not NOT_RUN
 
 
@@ -124,7 +124,7 @@ def build(result: RunResult) -> dict[str, Any]:
 
 def verdict(entries: list[dict[str, Any]], not_judged: list[str] = ()) -> str:  # type: ignore[assignment]
     """``not-ready`` when a must requirement fails; else ``incomplete`` when a must requirement was not
-    judged in this run; else ``ready`` (target-contract.md, "Reports")."""
+    judged in this run; else ``ready`` (the README's "How it judges")."""
     if any(e["level"] == "must" and e["status"] == "fail" for e in entries):
         return "not-ready"
     unjudged = set(not_judged)

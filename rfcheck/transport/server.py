@@ -21,7 +21,7 @@ from rfcheck.transport.http11 import NO_ALERT, HttpServer, Refusal, Request, Res
 # Requests answered at once (connections wait on the event loop, not in a thread). Python work
 # holds the GIL (RSA signing releases it): past a few threads, more only add GIL hand-offs
 # (bench/README.md). 8 still serves the concurrency scenario's parallel token requests
-# (library.PARALLEL_UNITS, each held by the slow-endpoint fault) all at once.
+# (its "units 6 parallel", each held by the slow-endpoint fault) all at once.
 _THREADS = 8
 
 PROXY = "proxy"
