@@ -28,6 +28,11 @@ def rfcheck_provider() -> Iterator[Provider]:
     provider = Provider()
     with InProcessTransport(provider):
         yield provider
+    if provider.errors:  # raised here, in the test's teardown, not lost in a 500 the app may have swallowed
+        first = provider.errors[0]
+        raise AssertionError(f"the mock hit {len(provider.errors)} internal error(s) while serving this test; the "
+                             f"first: {type(first).__name__}: {first} (its request was answered 500; please report "
+                             "it)") from first
 
 
 @pytest.fixture

@@ -43,6 +43,9 @@ from rfcheck.provider.clock import Clock
 from rfcheck.targets.base import StepFailed
 from rfcheck.transport.server import LoopbackMock
 
+__all__ = ["DEFAULT_REDIRECT_URI", "LoginFailed", "MockServer", "Tokens", "authorization_url", "consent_as_user",
+           "following", "login"]
+
 DEFAULT_REDIRECT_URI = "http://localhost:8000/callback"
 
 

@@ -76,3 +76,22 @@ def test_the_loopback_server_is_gone_after_its_test(pytester: pytest.Pytester) -
     ''')
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_an_internal_error_of_the_mock_fails_the_test_at_teardown(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_broken_mock='''
+        import httpx
+
+        def test_uses_the_mock(rfcheck_provider, monkeypatch):
+            def boom(call):
+                raise RuntimeError("a bug in the mock")
+            monkeypatch.setattr("rfcheck.provider.oauth.jwks", boom)
+            monkeypatch.setitem(type(rfcheck_provider).__dict__["_route"].__globals__["_AUTH_ROUTES"],
+                                ("GET", "/.well-known/jwks.json"), boom)
+            answer = httpx.get("https://auth.request.finance/.well-known/jwks.json")
+            assert answer.status_code == 500  # what the app saw; the test itself still passes here
+    ''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*the mock hit 1 internal error(s) while serving this test; the first: "
+                                 "RuntimeError: a bug in the mock*"])
