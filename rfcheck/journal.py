@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 _SHORTEST_SECRET = 8
@@ -51,6 +54,68 @@ def redact_value(value: str) -> str:
     return f"{value[:6]}…#{digest}"
 
 
+class Facts(TypedDict, total=False):
+    """What the mock (and rfcheck's browser) concluded about one exchange, declared once: the mock writes
+    these keys through :meth:`Exchange.note`, the checks read them. Every key is optional."""
+
+    # the authorization request (/authorize)
+    response_type: str
+    scope_requested: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    prompt: str | None
+    redirect_uri: str | None
+    client_id: str | None
+    audience: str | None
+    pkce_method: str | None
+    error: str  # why the authorization server refused it, as shown to the user
+    shown_to_user: bool  # the refusal was a page for the user, not a redirect to the app
+    scope_granted: tuple[str, ...]
+    user: str  # the sub of the user who consented
+    code: str  # the code issued (or presented)
+    # the token endpoint
+    grant_type: str | None
+    client_auth: str  # how the client authenticated (basic, post, none...)
+    code_status: str  # redeemed, reused, unknown, expired, mismatched...
+    code_exchange: Any
+    refresh_status: str  # current, rotated_reuse, revoked, unknown, expired...
+    family: str  # the refresh token family
+    offline_access_asked: bool
+    issued: dict[str, Any]  # what the answer issued: access_jti, family, refresh, id_token...
+    id_token_fault: str  # the defect the ID token was given (a fault scenario)
+    fault: str  # a fault of the token endpoint that answered instead (a 429, a 5xx)
+    # the API
+    auth_kind: str  # bearer, api_key, none
+    token_status: str  # valid, expired, revoked, unknown, foreign...
+    token_jti: str | None
+    token_client: str | None
+    token_grant: str | None
+    api_key_known: bool
+    network: str | None  # the X-Network the call named
+    insufficient_scope: str  # the scope the call lacked
+    organization: str | None  # the X-Organization the call named
+    org_denied: bool
+    organizations_listed: int
+    invoice_created: bool
+    # how the request reached the mock
+    foreign: bool  # a host that is not Request Finance: refused, never forwarded
+    malformed: bool
+    refused_status: int  # what the server answered a request it would not read
+    internal_error: bool
+    body_bytes: int  # a body over the kept size: how long it was, and its digest
+    body_sha256: str
+    # rfcheck's browser (host "app": the web target's own pages)
+    set_cookies: list[str]
+    login_redirect: bool
+    from_page: bool  # a request a page made (a script's fetch), not a navigation
+    preflight: bool
+    no_answer: bool
+    runs_scripts: bool
+    scripts_not_run: str
+    browser_held: Any
+    forged_codes: list[str]
+
+
 @dataclass
 class Exchange:
     """One request to the mock and its answer.
@@ -77,7 +142,7 @@ class Exchange:
     response_headers: dict[str, str] = field(default_factory=dict)
     response_json: Any = None
     response_text: str = ""  # pages the app sent its user's browser (host ``app``), for SEC-05
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(default_factory=lambda: Facts())
     notes: list[str] = field(default_factory=list)
     done: int = 0  # the journal's length when the answer was complete: what was sent meanwhile overlapped
     step_began: int = 0  # the journal's length when its step began: what the target could know by then
@@ -86,8 +151,8 @@ class Exchange:
     def request_line(self) -> str:
         return f"{self.method} {self.path}"
 
-    def note(self, text: str, **facts: Any) -> None:
-        """Record a conclusion in words and, optionally, as facts."""
+    def note(self, text: str, **facts: Unpack[Facts]) -> None:
+        """Record a conclusion in words and, optionally, as facts (only the keys :class:`Facts` declares)."""
         self.notes.append(text)
         self.facts.update(facts)
 

@@ -134,7 +134,8 @@ class Provider(State):
             headers=kept((k.lower(), v) for k, v in request.headers.items()), form=kept(form))
         size = len(request.content)
         if size > KEPT_CHARS:  # a body too large to keep whole: what identifies it
-            exchange.facts.update(body_bytes=size, body_sha256=hashlib.sha256(request.content).hexdigest())
+            exchange.facts["body_bytes"] = size
+            exchange.facts["body_sha256"] = hashlib.sha256(request.content).hexdigest()
         return exchange
 
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 import httpx
 
-from rfcheck.journal import Exchange
+from rfcheck.journal import Exchange, Facts
 from rfcheck.provider.state import Site, State
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -33,7 +36,7 @@ class Call:
     def form(self) -> dict[str, str]:
         return self.exchange.form
 
-    def note(self, text: str, **facts: Any) -> None:
+    def note(self, text: str, **facts: Unpack[Facts]) -> None:
         self.exchange.note(text, **facts)
 
 
@@ -41,13 +44,13 @@ class ProviderError(Exception):
     """An answer other than success; raised anywhere, turned into a response in one place."""
 
     def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None,
-                 note: str = "", **facts: Any) -> None:
+                 note: str = "", **facts: Unpack[Facts]) -> None:
         super().__init__(note or str(body))
         self.status = status
         self.body = body
         self.headers = headers or {}
         self.note = note
-        self.facts = facts
+        self.facts: Facts = facts
 
     def response(self) -> httpx.Response:
         if isinstance(self.body, str):
@@ -55,12 +58,12 @@ class ProviderError(Exception):
         return json_response(self.status, self.body, self.headers)
 
 
-def oauth_error(status: int, error: str, description: str, note: str = "",
-                headers: dict[str, str] | None = None, **facts: Any) -> ProviderError:
-    """An RFC 6749 §5.2 error body (Auth0 shape), never cached."""
-    return ProviderError(status, {"error": error, "error_description": description},
-                         {**NO_STORE, **(headers or {})}, note or f"{error}: {description}",
-                         error=error, **facts)
+def oauth_error(status: int, error_code: str, description: str, note: str = "",
+                headers: dict[str, str] | None = None, **facts: Unpack[Facts]) -> ProviderError:
+    """An RFC 6749 §5.2 error body (Auth0 shape) with error ``error_code``, never cached."""
+    facts["error"] = error_code
+    return ProviderError(status, {"error": error_code, "error_description": description},
+                         {**NO_STORE, **(headers or {})}, note or f"{error_code}: {description}", **facts)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
