@@ -212,3 +212,10 @@ def test_the_readme_names_every_fault_of_the_one_registry() -> None:
     for fault in REGISTRY.values():
         for choice in (c for p in fault.params for c in p.choices):
             assert f"`{choice}`" in steps_list or choice in steps_list, choice
+
+
+def test_every_scenario_a_check_declares_is_a_built_in_one() -> None:
+    checks = load_all()
+    unknown = {check.id: name for check in checks.values() for name in check.scenarios
+               if name != "*" and name not in SCENARIOS}
+    assert unknown == {}, unknown
