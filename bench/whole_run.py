@@ -1,13 +1,20 @@
-"""Whole runs of ``pytest --rfcheck``: wall time and CPU, scenarios one at a time versus at once.
+"""Whole runs of ``pytest --rfcheck``: wall time and CPU of two ways of running one example.
 
-Each run is ``pytest --rfcheck`` in a fresh process, as a user types it, on a bundled example.
-The modes are interleaved (serial, concurrent, serial, ...) so that a machine that gets busier
-or quieter during the benchmark weighs on both alike. Printed: one ``name value`` line per
-number (median and range of the wall time, the CPU time of rfcheck's own process and of the whole
-machine, rfcheck's CPU per scenario) and the ratio serial over concurrent.
+Each run is ``pytest --rfcheck`` in a fresh process, as a user types it, on a bundled example. Each
+example is a pair of modes, interleaved (first, second, first, ...) so that a machine that gets busier or
+quieter during the benchmark weighs on both alike:
 
-    python3 bench/whole_run.py                     # the in-process and Express examples, 5 runs each
-    python3 bench/whole_run.py --runs 3 --example flask
+- ``inprocess``, ``express``, ``flask``: scenarios one at a time (``--rfcheck-jobs 1``) and at once;
+- ``sleeps``: the in-process example with its sleeps taken for real (``RFCHECK_REAL_SLEEPS=1``) and on
+  rfcheck's clock (the default);
+- ``fixed_port``: a copy of the Express example written for port 3000, as Request Finance's own demo is,
+  one scenario at a time and side by side (each lane moving the app's port 3000 to one of its own).
+
+Printed: one ``name value`` line per number (median and range of the wall time, the CPU time of
+rfcheck's own process and of the whole machine, rfcheck's CPU per scenario) and the ratio of the medians.
+
+    python3 bench/whole_run.py                     # inprocess, sleeps, express and fixed_port, 5 runs each
+    python3 bench/whole_run.py --runs 3 --example flask --example sleeps
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,11 +31,38 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+EXPRESS = ROOT / "examples" / "node" / "express-app"
 EXAMPLES = {
     "inprocess": ROOT / "examples" / "httpx_code",
-    "express": ROOT / "examples" / "node" / "express-app",
+    "sleeps": ROOT / "examples" / "httpx_code",
+    "express": EXPRESS,
+    "fixed_port": EXPRESS,  # copied, written for port 3000 (fixed_port_copy)
     "flask": ROOT / "examples" / "flask_app",
 }
+DEFAULT = ["inprocess", "sleeps", "express", "fixed_port"]
+NEEDS_NODE = ("express", "fixed_port")
+
+
+def modes_of(example: str, jobs: int) -> list[tuple[str, int, dict[str, str]]]:
+    """The two modes an example is run in: (name, --rfcheck-jobs, environment additions)."""
+    if example == "sleeps":
+        return [("real", jobs, {"RFCHECK_REAL_SLEEPS": "1"}), ("simulated", jobs, {"RFCHECK_REAL_SLEEPS": ""})]
+    if example == "fixed_port":
+        return [("serial", 1, {}), ("side_by_side", jobs, {})]
+    return [("serial", 1, {}), ("concurrent", jobs, {})]
+
+
+def fixed_port_copy(folder: Path) -> Path:
+    """The Express example written for a fixed port: url and redirect URI on localhost:3000, the app on its
+    default port 3000 (no PORT given)."""
+    for source in EXPRESS.iterdir():
+        if source.suffix in (".js", ".json") and source.name != "package-lock.json":
+            shutil.copy(source, folder / source.name)
+    (folder / "node_modules").symlink_to(EXPRESS / "node_modules")
+    config = (EXPRESS / "rfcheck.toml").read_text().replace("localhost:{port}", "localhost:3000")
+    (folder / "rfcheck.toml").write_text("\n".join(line for line in config.splitlines()
+                                                  if not line.startswith("PORT = ")) + "\n")
+    return folder
 # runs pytest in this process and reports what it cost: its own CPU (rfcheck and pytest, every thread)
 _RUNNER = """
 import json, resource, sys, time
@@ -48,14 +83,14 @@ def machine_cpu() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(example: Path, jobs: int, report: Path) -> dict[str, float]:
+def one_run(example: Path, jobs: int, report: Path, env: dict[str, str] | None = None) -> dict[str, float]:
     """One ``pytest --rfcheck`` in a fresh interpreter; its wall time is measured from outside too."""
     numbers = report / "cost.json"
     args = ["-q", "-p", "no:cacheprovider", "--rfcheck", f"--rfcheck-target={example}", f"--rfcheck-report={report}",
             f"--rfcheck-jobs={jobs}"]
     began, cpu = time.monotonic(), machine_cpu()
     done = subprocess.run([sys.executable, "-c", _RUNNER, str(numbers), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, env={**os.environ, **(env or {})})
     wall, total = time.monotonic() - began, machine_cpu() - cpu
     if not numbers.exists():
         raise SystemExit(f"the run of {example.name} did not finish:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -82,28 +117,35 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per mode (default 5)")
     parser.add_argument("--jobs", type=int, default=0, help="jobs of the concurrent mode (default: rfcheck's)")
     parser.add_argument("--example", action="append", choices=sorted(EXAMPLES),
-                        help="example to run (default: inprocess and express)")
+                        help=f"example to run (default: {', '.join(DEFAULT)})")
     options = parser.parse_args()
-    examples = options.example or ["inprocess", "express"]
-    if "express" in examples and not (EXAMPLES["express"] / "node_modules").is_dir():
+    examples = options.example or DEFAULT
+    if any(e in NEEDS_NODE for e in examples) and not (EXPRESS / "node_modules").is_dir():
         raise SystemExit("the Express example needs its packages: (cd examples/node/express-app && npm ci)")
     from rfcheck.lanes import default_jobs
 
     jobs = options.jobs or default_jobs()
     print(f"jobs {jobs}")
     for example in examples:
-        modes: dict[str, list[dict[str, float]]] = {"serial": [], "concurrent": []}
+        pair = modes_of(example, jobs)
+        modes: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in pair}
         with tempfile.TemporaryDirectory(prefix="rfcheck-bench-") as folder:
+            target = EXAMPLES[example]
+            if example == "fixed_port":
+                (Path(folder) / "app").mkdir()
+                target = fixed_port_copy(Path(folder) / "app")
             for i in range(options.runs):
-                for mode, count in (("serial", 1), ("concurrent", jobs)):
+                for mode, count, env in pair:
                     report = Path(folder) / f"{mode}-{i}"
                     report.mkdir()
-                    modes[mode].append(one_run(EXAMPLES[example], count, report))
+                    modes[mode].append(one_run(target, count, report, env))
         numbers: dict[str, float] = {}
         for mode, runs in modes.items():
             numbers.update(summary(f"{example}_{mode}", runs))
-        numbers[f"{example}_ratio_serial_over_concurrent"] = (
-            numbers[f"{example}_serial_wall_s_median"] / numbers[f"{example}_concurrent_wall_s_median"])
+        (first, _, _), (second, _, _) = pair
+        numbers[f"{example}_ratio_{first}_over_{second}"] = (
+            numbers[f"{example}_{first}_wall_s_median"] / numbers[f"{example}_{second}_wall_s_median"])
+        numbers[f"{example}_ratio_{second}_over_{first}"] = 1 / numbers[f"{example}_ratio_{first}_over_{second}"]
         for name, value in numbers.items():
             print(f"{name} {value:.3f}")
     return 0

@@ -27,7 +27,7 @@ from rfcheck.facts import AUDIENCE
 from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
-from rfcheck.runtime import HostRoutes, Instrumentation
+from rfcheck.runtime import HostRoutes, Instrumentation, port_mover
 from rfcheck.targets.base import DriverError
 from rfcheck.tls import RunCA
 from rfcheck.transport.proxy import ProxyServer
@@ -96,14 +96,27 @@ def serial_reason(config: TargetConfig) -> str:
         if config.web.restart == "session":
             return f"{lead}: restart = \"session\" keeps one app for every scenario"
         if "{port}" not in config.web.url:
-            return (f"{lead}: [target.web] url {config.web.url!r} has a fixed port; write it with {{port}} "
-                    "to let rfcheck start one app per scenario at once")
+            _, why = port_mover(config.web.start, config.root)
+            if why:
+                return (f"{lead}: [target.web] url {config.web.url!r} has a fixed port, which only one app at a "
+                        f"time can listen on, and rfcheck cannot give each scenario's app a port of its own ({why}); "
+                        "write it with {port} to let rfcheck start one app per scenario at once")
     if config.command is not None and config.command.serve:
         fixed = [a for a in config.command.actions if "{port}" not in a and httpx.URL(a).port is not None]
         if fixed:
             return (f"{lead}: [target.command] actions name a fixed port ({fixed[0]!r}); write it with {{port}} "
                     "to let rfcheck start one worker per scenario at once")
     return ""
+
+
+def fixed_port(config: TargetConfig) -> int | None:
+    """The port a web app listens on whatever the lane (its ``url`` written without ``{port}``), when rfcheck
+    moves it to the lane's own; None otherwise."""
+    web = config.web
+    if web is None or "{port}" in web.url or web.restart == "session" or serial_reason(config):
+        return None
+    url = httpx.URL(web.url)
+    return url.port or {"https": 443}.get(url.scheme, 80)
 
 
 class Lane:
@@ -124,6 +137,7 @@ class Lane:
         self.client: Client | None = None
         self.environment: Environment | None = None
         self.notes: list[str] = []  # the instrumentation's run-level notes
+        self.ports: dict[int, int] = {}  # a fixed port the app asks for -> this lane's, where it listens instead
 
     def start(self, client: Client | None = None) -> Client:
         """Serve, and fill in the values a target of this lane gets; ``client`` is the run's (None: the first
@@ -132,6 +146,15 @@ class Lane:
         self.values = {"issuer": issuer, "api_url": api_url, "audience": AUDIENCE, "port": str(free_port()),
                        "network": self.config.network, "ca_file": self._ca.ca_file if self._ca else "",
                        "proxy_url": self._proxy.start() if self._proxy else ""}
+        fixed = fixed_port(self.config)
+        if fixed is not None:
+            self.ports = {fixed: int(self.values["port"])}
+            assert self.config.web is not None
+            self.notes.append(
+                f"[target.web] url {self.config.web.url} has a fixed port: each scenario's app listens on a port of "
+                f"its own when it asks for {fixed} (rfcheck's runtime instrumentation moves it there) and rfcheck's "
+                f"browser reaches it there, so that scenarios run side by side; the app, its redirect URI and its logs "
+                f"still say {fixed}")
         redirect_uri = fill(self.config.redirect_uri, self.values, "[target] redirect_uri")
         if client is None:
             client = self.provider.register_client(self.config.flow, (redirect_uri,), self.config.name)
@@ -167,7 +190,7 @@ class Lane:
             hosts = None
             if self.config.hosts and self._proxy is not None and self._ca is not None:
                 hosts = HostRoutes(self._proxy.routes(), self.values["proxy_url"], self._ca.ca_file)
-            self._instrumentation = Instrumentation(self.clock, self._refused, hosts)
+            self._instrumentation = Instrumentation(self.clock, self._refused, hosts, self.ports)
             self.notes.extend(self._instrumentation.notes)
         return self._instrumentation
 

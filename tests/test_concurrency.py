@@ -5,11 +5,16 @@ Each example runs twice through ``pytest --rfcheck`` (a subprocess, as a user ty
 status, reason and piece of evidence once what differs between any two runs is taken out (times,
 ports, process IDs, the random tokens and refresh family IDs a run issues). Durations are times too:
 "retried after 1.00 s" reads 1.01 s on another run.
+
+The same holds for what only makes runs faster: an in-process target's sleeps taken on rfcheck's clock
+against real ones (``RFCHECK_REAL_SLEEPS=1``), and a fixed-port web app side by side (each lane moving its
+port 3000 to one of its own) against one scenario at a time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -61,11 +66,11 @@ def answers(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(config: Path, jobs: int, out: Path) -> dict[str, Any]:
+def run(config: Path, jobs: int, out: Path, **env: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rfcheck", f"--rfcheck-target={config}",
          f"--rfcheck-report={out}", f"--rfcheck-jobs={jobs}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT, env={**os.environ, **env})
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     report: dict[str, Any] = json.loads((out / "rfcheck-report.json").read_text())
     return report
@@ -97,6 +102,34 @@ def test_an_in_process_target_runs_one_scenario_at_a_time_and_says_why(tmp_path:
     report = run(EXAMPLES / "httpx_code" / "rfcheck.toml", 4, tmp_path / "report")
     assert report["verdict"] == "ready"
     assert any(n.startswith("scenarios ran one at a time: an in-process Python target") for n in report["notes"])
+
+
+def test_simulated_sleeps_give_the_answers_of_real_ones(tmp_path: Path) -> None:
+    """In process, the target's time.sleep and asyncio.sleep advance rfcheck's clock instead of waiting: the
+    four Retry-After: 1 answers of token_endpoint_unavailable cost no wall-clock time, and nothing else
+    changes."""
+    config = EXAMPLES / "httpx_code" / "rfcheck.toml"
+    real = run(config, 1, tmp_path / "real", RFCHECK_REAL_SLEEPS="1")
+    simulated = run(config, 1, tmp_path / "simulated", RFCHECK_REAL_SLEEPS="")
+    assert real["verdict"] == "ready"
+    assert answers(simulated) == answers(real)
+    notes = {s["name"]: s["notes"] for s in simulated["scenarios"]}
+    assert any("time.sleep and asyncio.sleep in the target's calls advance rfcheck's clock" in n
+               for n in notes["token_endpoint_unavailable"])
+
+
+@pytest.mark.skipif(not (EXPRESS / "node_modules").is_dir() or shutil.which("node") is None,
+                    reason="the Express example's packages are not installed (npm ci in examples/node/express-app)")
+def test_a_fixed_port_app_side_by_side_gives_the_answers_of_one_at_a_time(tmp_path: Path) -> None:
+    from tests.test_fixed_port import fixed_port_express
+
+    (tmp_path / "app").mkdir()
+    config = fixed_port_express(tmp_path / "app")
+    assert not serial_reason(load_config(config)), "rfcheck moves the port of a Node app: it runs side by side"
+    serial = run(config, 1, tmp_path / "serial")
+    concurrent = run(config, 4, tmp_path / "concurrent")
+    assert serial["verdict"] == "ready"
+    assert answers(concurrent) == answers(serial)
 
 
 @pytest.mark.parametrize("value", ["0", "many", "65"])
@@ -136,3 +169,21 @@ def test_the_targets_port_is_free_and_outside_the_range_of_outgoing_connections(
         assert not low <= port <= high and port >= 1024
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", port))
+
+
+def test_signing_keys_made_ahead_are_each_handed_out_once() -> None:
+    """Start-up: RSA keys come from a pool made ahead on a thread of their own, and no two key sets (of one
+    scenario or of two) ever hold the same key: each scenario's rotation signs with a key of its own."""
+    from rfcheck.provider.keys import KeyPool, KeySet, SigningKey
+
+    pool = KeyPool(spares=2)
+    pool.fill()
+    taken = [pool.take() for _ in range(4)]
+    numbers = {key.private_numbers().d for key in taken}
+    assert len(numbers) == 4
+    first = SigningKey.generate()
+    scenarios = [KeySet(first) for _ in range(3)]  # the run's first key is shared, as before
+    rotated = [keys.rotate() for keys in scenarios]
+    assert len({key.kid for key in rotated}) == 3
+    assert len({key.private_key.private_numbers().d for key in rotated} | {first.private_key.private_numbers().d}) == 4
+    assert [keys.find(other.kid) for keys, other in zip(scenarios, rotated[1:] + rotated[:1])] == [None] * 3

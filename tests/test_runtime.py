@@ -267,6 +267,24 @@ def test_hosts_mode_environment_for_each_runtime(toml_harness: Callable[..., Har
     assert json.dumps(env)  # every value is a string
 
 
+@pytest.mark.skipif(shutil.which("keytool") is None, reason="no JDK keytool on this machine")
+def test_the_jvm_truststore_is_made_once_per_run_not_per_lane(toml_harness: Callable[..., Harness],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """keytool starts a JVM (about 300 ms): the run's CA gets one truststore, which every lane's JVMs share."""
+    import rfcheck.runtime as runtime
+
+    made: list[str] = []
+    real = runtime._make_truststore
+    monkeypatch.setattr(runtime, "_make_truststore", lambda ca_file: made.append(ca_file) or real(ca_file))
+    harness = toml_harness({"target": {"name": "env", "kind": "command", "flow": "client_credentials"},
+                            "target.command": {"run": "true"}, "target.intercept": {"hosts": True}})
+    stores = set()
+    for lane in (harness.lane, harness._new_lane(), harness._new_lane()):
+        java = lane.instrumentation().environment({})["JAVA_TOOL_OPTIONS"]
+        stores.add(java.split("-Djavax.net.ssl.trustStore=")[1].split()[0])
+    assert made == [harness.values["ca_file"]] and len(stores) == 1 and Path(stores.pop()).is_file()
+
+
 def test_a_target_whose_clock_rfcheck_cannot_move_is_judged_on_the_mock_s_clock_and_noted(
         toml_harness: Callable[..., Harness], tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()

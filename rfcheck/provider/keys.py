@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -21,8 +22,8 @@ class SigningKey:
 
     @classmethod
     def generate(cls) -> "SigningKey":
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return cls(kid=secrets.token_urlsafe(12), private_key=key)
+        """A new key pair, never handed out before (from :data:`POOL` when it has one ready)."""
+        return cls(kid=secrets.token_urlsafe(12), private_key=POOL.take())
 
     @property
     def public_key(self) -> rsa.RSAPublicKey:
@@ -38,6 +39,56 @@ class SigningKey:
         """The public JWK, Auth0-shaped (RFC 7517 §4)."""
         jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
         return {**jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}
+
+
+def _new_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class KeyPool:
+    """RSA-2048 key pairs made ahead of need, on a thread of their own (about 50 ms each, outside the GIL), so
+    that a scenario that rotates its signing key, or the next run's first key, does not wait for one. Every key
+    leaves the pool once: no two key sets, of one scenario or of two, ever hold the same key."""
+
+    def __init__(self, spares: int = 1) -> None:
+        self.spares = spares
+        self._ready: collections.deque[rsa.RSAPrivateKey] = collections.deque()
+        self._lock = threading.Lock()
+        self._filling = False
+
+    def take(self) -> rsa.RSAPrivateKey:
+        """A key from the pool, or a new one made now when none is ready; the pool then fills again behind."""
+        with self._lock:
+            key = self._ready.popleft() if self._ready else None
+        self.fill()
+        return key if key is not None else _new_rsa_key()
+
+    def fill(self) -> None:
+        """Make keys in the background until :attr:`spares` are ready (a thread that ends when they are)."""
+        with self._lock:
+            if self._filling or len(self._ready) >= self.spares:
+                return
+            self._filling = True
+        # not a daemon: a key half made by OpenSSL when the interpreter exits would abort it; a key takes ~50 ms
+        threading.Thread(target=self._fill, name="rfcheck-keys").start()
+
+    def _fill(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if len(self._ready) >= self.spares:
+                        self._filling = False  # in the same hold as the count: a take() after it fills again
+                        return
+                key = _new_rsa_key()
+                with self._lock:
+                    self._ready.append(key)
+        except BaseException:
+            with self._lock:
+                self._filling = False
+            raise
+
+
+POOL = KeyPool()
 
 
 class KeySet:

@@ -11,7 +11,10 @@ one run's environment additions:
 - with ``[target.intercept] hosts = true``, Request Finance's real hosts: Python resolves them
   to the mock (``sitecustomize``), Node connects to the mock (``preload.cjs``, always loaded
   through ``NODE_OPTIONS``), the JVM goes through the proxy (``JAVA_TOOL_OPTIONS``) with a truststore
-  holding the run's CA, anything else through ``HTTPS_PROXY``.
+  holding the run's CA, anything else through ``HTTPS_PROXY``;
+- a fixed port the app listens on (``[target.web] url`` without ``{port}``): Node (``preload.cjs``) and
+  Python (``sitecustomize``) listen on the lane's port instead (``RFCHECK_PORTS``), so scenarios run
+  side by side; :func:`port_mover` says which start commands rfcheck can move so.
 
 A :class:`Survey` then says, for each scenario, which processes the target ran and what
 reached each of them: the scenario's notes say it, and a process whose clock rfcheck could
@@ -24,7 +27,9 @@ import os
 import shlex
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,9 +70,11 @@ class HostRoutes:
 class Instrumentation:
     """One run's instrumentation of process targets (see the module's docstring)."""
 
-    def __init__(self, clock: Clock, on_refused: Refusal, hosts: HostRoutes | None = None) -> None:
+    def __init__(self, clock: Clock, on_refused: Refusal, hosts: HostRoutes | None = None,
+                 ports: Mapping[int, int] | None = None) -> None:
         self.folder = Path(leftovers.folder("runtime"))
         self.hosts = hosts
+        self.ports = dict(ports or {})  # a fixed port the app asks for -> the lane's port it listens on instead
         self.control = ControlServer(self.folder, clock.offset, on_refused)
         self.notes: list[str] = []  # run-level notes (each once)
         self.late: list[Hello] = []  # processes that did not confirm a travel in time
@@ -104,6 +111,8 @@ class Instrumentation:
             env.update(self.faketime.environment())
         # quoted: the path may hold spaces
         env["NODE_OPTIONS"] = f"--require \"{NODE_PRELOAD}\""
+        if self.ports:
+            env["RFCHECK_PORTS"] = ",".join(f"{asked}={lane}" for asked, lane in sorted(self.ports.items()))
         if self.hosts is None:
             return env
         routes = ",".join(f"{name}={host}:{port}" for name, (host, port) in self.hosts.routes.items())
@@ -133,15 +142,10 @@ class Instrumentation:
 
     def _java_options(self, proxy_url: str, ca_file: str) -> str:
         """Proxy properties and a PKCS12 truststore with the run's CA, made with the JDK's keytool."""
-        keytool = shutil.which("keytool")
-        if keytool is None:
-            return ""
-        store = self.folder / "truststore.p12"
-        made = subprocess.run(
-            [keytool, "-importcert", "-noprompt", "-alias", "rfcheck-run-ca", "-file", ca_file, "-keystore", str(store),
-             "-storetype", "PKCS12", "-storepass", TRUSTSTORE_PASSWORD], capture_output=True, text=True, timeout=60)
-        if made.returncode != 0:
-            self._note(f"keytool could not make a truststore for JVM targets: {made.stderr.strip()[:200]}")
+        store, problem = _truststore(ca_file)
+        if problem:
+            self._note(problem)
+        if store is None:
             return ""
         host, _, port = proxy_url.removeprefix("http://").rpartition(":")
         return " ".join([
@@ -159,6 +163,103 @@ class Instrumentation:
         if self.faketime is not None:
             self.faketime.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_stores: dict[str, tuple[Path | None, str]] = {}  # the run's CA file -> its truststore (or None) and any problem
+_stores_lock = threading.Lock()
+
+
+def _truststore(ca_file: str) -> tuple[Path | None, str]:
+    """The PKCS12 truststore holding the run's CA, made once per CA with the JDK's keytool (a JVM start: about
+    300 ms, which every lane paid once made its own), beside the CA file, which goes with the run's CA folder."""
+    with _stores_lock:
+        store = _stores.get(ca_file, (None, "?"))[0]
+        if ca_file not in _stores or (store is not None and not store.exists()):
+            _stores[ca_file] = _make_truststore(ca_file)
+        return _stores[ca_file]
+
+
+def _make_truststore(ca_file: str) -> tuple[Path | None, str]:
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        return None, ""
+    store = Path(ca_file).with_name("truststore.p12")
+    store.unlink(missing_ok=True)
+    made = subprocess.run(
+        [keytool, "-importcert", "-noprompt", "-alias", "rfcheck-run-ca", "-file", ca_file, "-keystore", str(store),
+         "-storetype", "PKCS12", "-storepass", TRUSTSTORE_PASSWORD], capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        return None, f"keytool could not make a truststore for JVM targets: {made.stderr.strip()[:200]}"
+    return store, ""
+
+
+# the programs whose listening port rfcheck moves (RFCHECK_PORTS): Node.js through its preload, Python through
+# its sitecustomize, and the launchers that run them
+NODE_PROGRAMS = frozenset({"node", "nodejs", "npm", "npx", "yarn", "pnpm", "tsx", "ts-node", "nodemon"})
+_PASS_THROUGH = frozenset({"env", "exec", "nohup", "setsid", "stdbuf", "timeout", "nice", "time", "command"})
+
+
+def port_mover(command: str, cwd: Path) -> tuple[str, str]:
+    """Which runtime rfcheck moves the listening port of ``command`` (a start command run in ``cwd``) with:
+    ``("node" | "python", "")``, or ``("", why not)``. Only a program that is Node.js or Python, or a script
+    whose ``#!`` line runs one, is moved: anything else (a JVM, a Go binary, a shell script) binds where it
+    was told, which only one scenario at a time can have."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return "", f"rfcheck could not read the start command {command!r}"
+    words = [w for w in words if not (("=" in w and not w.startswith("-")) or w in _PASS_THROUGH)]
+    if not words:
+        return "", f"rfcheck could not tell which program {command!r} runs"
+    program = words[0]
+    runtime = _runtime_of(program, cwd)
+    if runtime == "python":
+        for word in words[1:]:
+            if not word.startswith("-") or word == "-m":
+                break
+            if not word.startswith("--") and set(word[1:]) & set("ISE"):
+                return "", f"{program} {word} skips rfcheck's sitecustomize, which moves its listening port"
+    if runtime:
+        return runtime, ""
+    if starts_a_jvm(command):
+        return "", f"{program} starts a JVM, whose listening port rfcheck cannot move"
+    return "", (f"{program} is not Node.js or Python (the runtimes whose listening port rfcheck moves), nor a "
+                "script that runs one")
+
+
+def _runtime_of(program: str, cwd: Path) -> str:
+    name = Path(program).name
+    if name in NODE_PROGRAMS:
+        return "node"
+    if name.startswith("python") or name in ("gunicorn", "uvicorn", "flask", "hypercorn", "waitress-serve"):
+        return "python" if name.startswith("python") else _runtime_of_script(program, cwd) or "python"
+    return _runtime_of_script(program, cwd)
+
+
+def _runtime_of_script(program: str, cwd: Path) -> str:
+    """The runtime a script's ``#!`` line names ("" for a binary or any other interpreter)."""
+    path = Path(program) if "/" in program else None
+    if path is not None and not path.is_absolute():
+        path = cwd / path
+    found = str(path) if path is not None else shutil.which(program)
+    if not found:
+        return ""
+    try:
+        with open(found, "rb") as script:
+            first = script.readline(256)
+    except OSError:
+        return ""
+    if not first.startswith(b"#!"):
+        return ""
+    words = first[2:].decode(errors="replace").split()
+    if words and Path(words[0]).name == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]
+    interpreter = Path(words[0]).name if words else ""
+    if interpreter in ("node", "nodejs"):
+        return "node"
+    if interpreter.startswith("python"):
+        return "python"
+    return ""
 
 
 @dataclass

@@ -5,6 +5,11 @@ httpx's timeouts bound each read: an answer that keeps coming slowly never times
 made by :func:`client` uses an httpcore network backend that gives every read, write, connect and
 TLS handshake at most the time left until the deadline set with :meth:`Deadlines.until` for the
 calling thread (parallel units of work each have their own).
+
+The same backend gives a lane's fixed-port app its place of its own (:mod:`rfcheck.lanes`): an app
+that asked for port 3000 listens on the lane's port instead, moved there by rfcheck's runtime
+instrumentation, and every connection the browser or the prober opens to a loopback name on port
+3000 reaches the lane's port. URLs, ``Host`` headers and redirects still say 3000, as the app does.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import functools
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpcore
@@ -25,11 +30,22 @@ class StepDeadline(httpcore.ReadTimeout):
     """The step's deadline passed (httpx turns it into :class:`httpx.ReadTimeout`)."""
 
 
-class Deadlines:
-    """The deadline of the step each thread is taking, on the real monotonic clock."""
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 
-    def __init__(self) -> None:
+
+class Deadlines:
+    """The deadline of the step each thread is taking, on the real monotonic clock; and the ports of the lane
+    (``ports``: the port the app asked for -> where it listens instead) its connections follow."""
+
+    def __init__(self, ports: Mapping[int, int] | None = None) -> None:
         self._local = threading.local()
+        self.ports = dict(ports or {})
+
+    def address(self, host: str, port: int) -> tuple[str, int]:
+        """Where a connection to ``host:port`` goes: a loopback name on a mapped port reaches the lane's port."""
+        if port in self.ports and host.lower() in LOOPBACK_HOSTS:
+            return host, self.ports[port]
+        return host, port
 
     @contextlib.contextmanager
     def until(self, seconds: float) -> Iterator[None]:
@@ -86,6 +102,7 @@ class _Backend(httpcore.NetworkBackend):
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options: Any = None) -> httpcore.NetworkStream:
+        host, port = self._deadlines.address(host, port)
         return _Stream(self._backend.connect_tcp(host, port, self._deadlines.clamp(timeout), local_address,
                                                  socket_options), self._deadlines)
 

@@ -1,13 +1,20 @@
-"""In-process Python targets: a factory called per scenario, its clock moved with freezegun."""
+"""In-process Python targets: a factory called per scenario, its clock moved with freezegun, its sleeps
+taken on rfcheck's clock (:class:`SimulatedSleeps`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import io
 import logging
+import math
+import os
 import sys
+import threading
+import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -87,13 +94,133 @@ class _Tee(io.TextIOBase):
             self._inner.flush()
 
 
+REAL_SLEEPS_ENV = "RFCHECK_REAL_SLEEPS"  # "1": an in-process target's sleeps take real time, as in production
+_real_sleep = time.sleep
+_real_async_sleep = asyncio.sleep
+_local = threading.local()  # .sleeps: the SimulatedSleeps whose target call runs on this thread
+_installed = 0
+_install_lock = threading.Lock()
+
+
+class SimulatedSleeps:
+    """An in-process target's ``time.sleep`` and ``asyncio.sleep`` advance rfcheck's clock instead of waiting.
+
+    rfcheck owns the clock an in-process target reads (freezegun follows it), so a wait is a travel: a client
+    that honours ``Retry-After: 1`` sends its retry one second later on the clock the mock records, as
+    when it sleeps for real, without the second of wall-clock time. Only the target's own calls are
+    concerned, on the thread that makes them (:meth:`call`): rfcheck's threads, pytest and the mock's own
+    waits (a slow token endpoint, which it sleeps through on the target's thread in process) sleep for
+    real, and so does every target thread while more than one of its calls is under way (parallel units
+    of work), since skipping one thread's wait would hurry the others' real I/O. A thread the target starts
+    itself sleeps for real too. Code that took ``sleep`` with ``from time import sleep`` before the
+    target started keeps the real one.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._calls = 0  # target calls under way, on every thread
+        self.slept = 0.0  # seconds of the target's sleeps taken on rfcheck's clock
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["SimulatedSleeps"]:
+        """While inside, ``time.sleep`` and ``asyncio.sleep`` dispatch on the calling thread (real elsewhere)."""
+        _install()
+        try:
+            yield self
+        finally:
+            _uninstall()
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        """One call of rfcheck's into the target, on the calling thread."""
+        previous = getattr(_local, "sleeps", None)
+        _local.sleeps = self
+        with self._lock:
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._calls -= 1
+            _local.sleeps = previous
+
+    def take(self, seconds: Any, caller: str) -> bool:
+        """Whether a sleep of ``seconds`` called from module ``caller`` is taken on rfcheck's clock: then the
+        clock has moved by it."""
+        if caller == "rfcheck" or caller.startswith("rfcheck."):
+            return False
+        if not isinstance(seconds, (int, float)):
+            return False  # what else the real sleep accepts or refuses, it decides
+        seconds = float(seconds)
+        if not math.isfinite(seconds) or seconds <= 0:
+            return False
+        with self._lock:
+            if self._calls != 1:
+                return False
+            self.slept += seconds
+        self._clock.travel(seconds)
+        return True
+
+
+def _owner() -> SimulatedSleeps | None:
+    return getattr(_local, "sleeps", None)
+
+
+def _caller(depth: int = 2) -> str:
+    try:
+        return str(sys._getframe(depth).f_globals.get("__name__", ""))
+    except ValueError:
+        return ""
+
+
+def _sleep(seconds: Any) -> None:
+    owner = _owner()
+    if owner is not None and owner.take(seconds, _caller()):
+        _real_sleep(0)  # the other threads may run, as they would while this one slept
+        return
+    _real_sleep(seconds)
+
+
+async def _async_sleep(delay: Any, result: Any = None) -> Any:
+    owner = _owner()
+    if owner is not None and owner.take(delay, _caller()):
+        delay = 0
+    return await _real_async_sleep(delay, result)
+
+
+_sleep.__name__ = _sleep.__qualname__ = "sleep"
+_async_sleep.__name__ = _async_sleep.__qualname__ = "sleep"
+
+
+def _install() -> None:
+    global _installed
+    with _install_lock:
+        _installed += 1
+        if _installed == 1:
+            time.sleep = _sleep
+            asyncio.sleep = _async_sleep  # type: ignore[assignment]
+            asyncio.tasks.sleep = _async_sleep  # type: ignore[assignment]
+
+
+def _uninstall() -> None:
+    global _installed
+    with _install_lock:
+        _installed -= 1
+        if _installed == 0:
+            if time.sleep is _sleep:
+                time.sleep = _real_sleep
+            if asyncio.sleep is _async_sleep:
+                asyncio.sleep = _real_async_sleep
+            if asyncio.tasks.sleep is _async_sleep:
+                asyncio.tasks.sleep = _real_async_sleep
+
+
 class PythonDriver:
     """Drives a :class:`rfcheck.Target` made by ``factory`` inside the pytest process."""
 
     can_move_clock = True
     clock_note = ""
-    runtime_note = ("instrumentation: in-process: httpx calls to Request Finance served by the mock (respx), "
-                    "clock moved by freezegun")
 
     def __init__(self, factory: Factory, redact: Callable[[str], str] = lambda text: text,
                  known: Known | None = None) -> None:
@@ -103,18 +230,35 @@ class PythonDriver:
         self._stack = contextlib.ExitStack()
         self._logs = _Capture(Output(known))
         self._printed = Output(known)
+        self._sleeps: SimulatedSleeps | None = None
+
+    @property
+    def runtime_note(self) -> str:
+        note = ("instrumentation: in-process: httpx calls to Request Finance served by the mock (respx), "
+                "clock moved by freezegun")
+        if self._sleeps is not None:
+            note += "; time.sleep and asyncio.sleep in the target's calls advance rfcheck's clock instead of waiting"
+        return note
 
     def start(self, env: Environment, clock: Clock) -> None:
         self._follow(clock)
         self._capture_output()
         try:
-            self._target = self._factory(env)
+            with self._call():
+                self._target = self._factory(env)
         except Exception as err:
             self.stop()
             raise DriverError(f"the target factory raised {_describe(err)}") from err
 
     def _follow(self, clock: Clock) -> None:
+        """The target's clock follows rfcheck's (freezegun), and its waits are taken on it, unless
+        ``RFCHECK_REAL_SLEEPS=1`` asks for real ones."""
         self._stack.enter_context(following(clock))
+        if os.environ.get(REAL_SLEEPS_ENV, "") != "1":
+            self._sleeps = self._stack.enter_context(SimulatedSleeps(clock).installed())
+
+    def _call(self) -> contextlib.AbstractContextManager[None]:
+        return self._sleeps.call() if self._sleeps is not None else contextlib.nullcontext()
 
     def _capture_output(self) -> None:
         root = logging.getLogger()
@@ -135,13 +279,16 @@ class PythonDriver:
         return self._target
 
     def start_login(self) -> str:
-        return str(_step("start_login", self.target.start_login))
+        with self._call():
+            return str(_step("start_login", self.target.start_login))
 
     def finish_login(self, callback_url: str) -> None:
-        _step("finish_login", lambda: self.target.finish_login(callback_url))
+        with self._call():
+            _step("finish_login", lambda: self.target.finish_login(callback_url))
 
     def exercise(self) -> None:
-        _step("exercise", self.target.exercise)
+        with self._call():
+            _step("exercise", self.target.exercise)
 
     def health(self) -> None:
         """In-process targets share pytest's process: REL-01 does not apply to them."""
@@ -150,7 +297,7 @@ class PythonDriver:
     def stop(self) -> str:
         close = getattr(self._target, "close", None)
         if callable(close):
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), self._call():
                 close()
         self._stack.close()
         self._target = None

@@ -10,6 +10,11 @@
 // CA, which Node trusts through NODE_EXTRA_CA_CERTS. Connections to other remote names are
 // refused with ECONNREFUSED and reported to rfcheck (SEC-04); loopback and IP addresses pass.
 //
+// A lane's fixed-port app (RFCHECK_PORTS: "3000=23456,..."): a server that listens on port 3000
+// listens on the lane's port 23456 instead, and says 3000 when asked its address; a connection to
+// a loopback name on port 3000 (the app calling itself) reaches 23456. So every lane runs its own
+// instance of an app written for port 3000, and the app, its redirect URI and its logs still say 3000.
+//
 // The process says hello on rfcheck's control socket (RFCHECK_CONTROL), so that the report can
 // say how it was instrumented. Its clock (Date, and the monotonic clock behind performance.now,
 // process.hrtime and timers) is moved by libfaketime, not here: when libfaketime is mapped into
@@ -28,6 +33,12 @@ for (const entry of (process.env.RFCHECK_HOSTS || '').split(',')) {
   const cut = to.lastIndexOf(':')
   routes.set(from.toLowerCase(), { host: to.slice(0, cut), port: Number(to.slice(cut + 1)) })
 }
+const ports = new Map() // the port the app asked for -> the lane's
+for (const entry of (process.env.RFCHECK_PORTS || '').split(',')) {
+  const [from, to] = entry.split('=').map(Number)
+  if (from > 0 && to > 0) ports.set(from, to)
+}
+const lanePorts = new Map([...ports].map(([from, to]) => [to, from]))
 const intercepted = new Set([...routes.keys()].map((key) => key.slice(0, key.lastIndexOf(':'))))
 const local = new Set(['localhost', os.hostname().toLowerCase()])
 try {
@@ -116,8 +127,36 @@ function routeFor (options) {
   const host = String(options.host || 'localhost').toLowerCase().replace(/\.$/, '')
   const route = routes.get(`${host}:${Number(options.port)}`)
   if (route) return route
+  if (ports.has(Number(options.port)) && loopback(host)) return { host, port: ports.get(Number(options.port)) }
   if (intercepted.has(host) || (routes.size > 0 && remote(host))) return null
   return undefined
+}
+
+function loopback (host) {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.') ||
+    host.endsWith('.localhost')
+}
+
+if (ports.size > 0) {
+  const originalListen = net.Server.prototype.listen
+  net.Server.prototype.listen = function listen (...args) {
+    const first = args[0]
+    if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
+      if (ports.has(Number(first))) args[0] = ports.get(Number(first))
+    } else if (first !== null && typeof first === 'object' && !first._handle && !first.path &&
+               ports.has(Number(first.port))) {
+      args[0] = { ...first, port: ports.get(Number(first.port)) }
+    }
+    return originalListen.apply(this, args)
+  }
+  const originalAddress = net.Server.prototype.address
+  net.Server.prototype.address = function address () {
+    const where = originalAddress.call(this)
+    if (where !== null && typeof where === 'object' && lanePorts.has(where.port)) {
+      return { ...where, port: lanePorts.get(where.port) }
+    }
+    return where
+  }
 }
 
 function refuse (socket, options) {
@@ -139,6 +178,7 @@ send({
     pid: process.pid,
     executable: process.execPath,
     hosts: routes.size > 0 ? 'preload' : '',
+    ports: ports.size > 0 ? 'preload' : '',
     clock: fakedClock()
   }
 })

@@ -18,7 +18,10 @@ rfcheck puts this file's folder first on the target's ``PYTHONPATH``. Outside an
    each move, as it would have done all through the time that passed;
 3. with ``RFCHECK_HOSTS``: answers name resolution for Request Finance's real hosts with the
    mock's loopback address and port, refuses (and reports) other remote names, and makes
-   certifi's bundle the run's, for clients that pin it.
+   certifi's bundle the run's, for clients that pin it;
+4. with ``RFCHECK_PORTS`` (``3000=23456``): a lane's fixed-port app binds the lane's port 23456
+   when it asks for 3000 and is told 3000 when it asks where it listens (``getsockname``); a
+   connection to a loopback address on port 3000 (the app calling itself) reaches 23456.
 
 Written for every Python 3 the target may run, with the standard library only (time-machine
 comes from the app's environment or rfcheck's).
@@ -64,7 +67,8 @@ def _rfcheck_main():
         state["socket"] = sock
         send({"hello": {"runtime": "python", "version": "%d.%d.%d" % sys.version_info[:3], "pid": os.getpid(),
                         "executable": sys.executable, "clock": state["clock"], "parent": parent,
-                        "hosts": "resolver" if os.environ.get("RFCHECK_HOSTS") else ""}})
+                        "hosts": "resolver" if os.environ.get("RFCHECK_HOSTS") else "",
+                        "ports": "sitecustomize" if os.environ.get("RFCHECK_PORTS") else ""}})
         return sock
 
     def follow(sock, reader):
@@ -123,6 +127,9 @@ def _rfcheck_main():
     hosts = os.environ.get("RFCHECK_HOSTS")
     if hosts:
         _route_hosts(hosts, send)
+    ports = os.environ.get("RFCHECK_PORTS")
+    if ports:
+        _move_ports(ports)
 
 
 def _move_monotonic_clocks(state):
@@ -279,6 +286,62 @@ def _route_hosts(spec, send):
         except ImportError:
             return
         certifi.where = certifi.core.where = lambda: bundle
+
+
+def _move_ports(spec):
+    """The lane's place for a fixed-port app: bind, connect and the addresses a socket reports, mapped."""
+    import socket
+
+    moved = {}
+    for entry in spec.split(","):
+        asked, _, lane = entry.partition("=")
+        if asked.isdigit() and lane.isdigit():
+            moved[int(asked)] = int(lane)
+    if not moved:
+        return
+    said = dict((lane, asked) for asked, lane in moved.items())
+    loopback = {"localhost", "::1", "ip6-localhost"}
+
+    def local(host):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        return name.lower() in loopback or name.startswith("127.")
+
+    def listening(address):
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] in moved:
+            return (address[0], moved[address[1]]) + tuple(address[2:])
+        return address
+
+    def reaching(address):
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] in moved and local(address[0]):
+            return (address[0], moved[address[1]]) + tuple(address[2:])
+        return address
+
+    def reported(address):
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] in said:
+            return (address[0], said[address[1]]) + tuple(address[2:])
+        return address
+
+    cls = socket.socket
+    real = {name: getattr(cls, name) for name in ("bind", "connect", "connect_ex", "getsockname", "getpeername")}
+
+    def bind(self, address):
+        return real["bind"](self, listening(address) if self.family in (socket.AF_INET, socket.AF_INET6) else address)
+
+    def connect(self, address):
+        return real["connect"](self, reaching(address) if self.family in (socket.AF_INET, socket.AF_INET6) else address)
+
+    def connect_ex(self, address):
+        return real["connect_ex"](self, reaching(address) if self.family in (socket.AF_INET, socket.AF_INET6)
+                                  else address)
+
+    def getsockname(self):
+        return reported(real["getsockname"](self))
+
+    def getpeername(self):
+        return reported(real["getpeername"](self))
+
+    for function in (bind, connect, connect_ex, getsockname, getpeername):
+        setattr(cls, function.__name__, function)
 
 
 def _chain():
