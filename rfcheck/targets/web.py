@@ -68,7 +68,7 @@ class WebDriver(Surveyed):
         self._ended: list[str] = []  # cookies that reached the end of their lifetime in the current step
         self._offset = 0.0  # the clock's offset at the browser's last request
         self._follows: tuple[float, bool] | None = None  # (offset, whether the app's clock follows rfcheck's)
-        self._deadlines = Deadlines()  # each step's, for every request of the browser and the prober
+        self._deadlines = Deadlines(instrumentation.ports)  # each step's, and the lane's ports (a fixed-port app's own)
         self.strays: list[str] = []  # processes the app left outside its process group, stopped
 
     # -- lifecycle ------------------------------------------------------------------
@@ -93,13 +93,17 @@ class WebDriver(Surveyed):
         self._observe()
 
     def _refuse_taken_port(self) -> None:
-        """Never drive another program that happens to listen where the app should (target-contract.md)."""
+        """Never drive another program that happens to listen where the app should (the README's target config)."""
         url = httpx.URL(self._url)
-        port = url.port or {"http": 80, "https": 443}.get(url.scheme, 80)
+        asked = url.port or {"http": 80, "https": 443}.get(url.scheme, 80)
+        host, port = self._deadlines.address(url.host, asked)  # a fixed-port app listens on the lane's port
         try:
-            socket.create_connection((url.host, port), timeout=0.5).close()
+            socket.create_connection((host, port), timeout=0.5).close()
         except OSError:
             return
+        if port != asked:
+            raise DriverError(f"port {port}, where rfcheck moves this app's fixed port {asked} on this lane, was taken "
+                              "by another program before the app started: run again")
         if "{port}" in self.spec.url:
             raise DriverError(f"port {port}, picked free for {{port}} in [target.web] url, was taken by another "
                               "program before the app started: run again")
