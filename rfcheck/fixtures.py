@@ -15,7 +15,7 @@ import pytest
 
 from rfcheck import Environment, Target
 from rfcheck.catalogue import requirement
-from rfcheck.checks import CHECKS, inapplicable, scenarios_read, undriven
+from rfcheck.checks import CHECKS, inapplicable, reads_every_scenario, scenarios_read, undriven
 from rfcheck.checks.groups import load_all
 from rfcheck.explore import Exploration, Explored, ExploredFinding
 from rfcheck.harness import Harness
@@ -49,16 +49,22 @@ def rfcheck_harness(request: pytest.FixtureRequest) -> Harness:
 
 
 def _scenarios_selected(items: list[pytest.Item], session: RfcheckSession) -> list[str]:
-    """The scenarios the selected requirements read (``-k TOKEN`` runs only what TOKEN needs), to start at once."""
+    """The scenarios the selected requirements read, to start at once. A selection that leaves requirements
+    out (``-k TOKEN-03``) runs only the scenarios its requirements name, and the baseline: a requirement that
+    reads every scenario is judged on those (its reason says so), since pulling every scenario in for it
+    would make any selection a whole run."""
     harness = session.harness
     assert harness is not None
-    names: list[str] = []
-    for item in items:
-        rid = requirement_of(item) if SUITE in Path(item.path).parents else None
-        if rid is None or rid not in CHECKS or session.target.flow not in requirement(rid).applies_to:
-            continue
-        names += scenarios_read(CHECKS[rid], harness.scenarios)
-    return list(dict.fromkeys(names))
+    selected = [rid for item in items if (rid := requirement_of(item) if SUITE in Path(item.path).parents else None)
+                and rid in CHECKS and session.target.flow in requirement(rid).applies_to]
+    every = [rid for rid in CHECKS if session.target.flow in requirement(rid).applies_to]
+    if set(every) <= set(selected):
+        session.selected_scenarios = None
+        return list(dict.fromkeys(name for rid in selected for name in scenarios_read(CHECKS[rid], harness.scenarios)))
+    named = [name for rid in selected for name in CHECKS[rid].scenarios if name != "*"]
+    wanted = ["baseline", *named] if "baseline" in harness.scenarios else named
+    session.selected_scenarios = tuple(name for name in dict.fromkeys(wanted) if name in harness.scenarios)
+    return list(session.selected_scenarios)
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +148,8 @@ def _scenarios_for(request: pytest.FixtureRequest, session: RfcheckSession,
     if session.target.flow not in requirement(requirement_id).applies_to:
         return {}
     harness: Harness = request.getfixturevalue("rfcheck_harness")
-    results = {name: harness.scenario(name) for name in scenarios_read(CHECKS[requirement_id], harness.scenarios)}
+    read = scenarios_read(CHECKS[requirement_id], harness.scenarios, session.selected_scenarios)
+    results = {name: harness.scenario(name) for name in read}
     broken = [r for r in results.values() if r.outcome == "error"]
     if broken:
         reason = f"not judged: the target could not be started or driven ({broken[0].reason})"
@@ -165,6 +172,10 @@ def _judge(request: pytest.FixtureRequest, session: RfcheckSession, requirement_
     check = CHECKS[requirement_id]
     harness: Harness = request.getfixturevalue("rfcheck_harness")
     finding = check.function(harness.check_context(_scenarios_for(request, session, requirement_id)))
+    if reads_every_scenario(check) and session.selected_scenarios is not None:
+        read = scenarios_read(check, harness.scenarios, session.selected_scenarios)
+        finding = dataclasses.replace(finding, reason=f"{finding.reason} (judged on the scenarios this selection ran: "
+                                      f"{', '.join(read)}; a whole run reads all {len(harness.scenarios)})")
     if finding.absence and "baseline" in harness.scenarios:
         harness.scenario("baseline")  # whether the target was driven at all decides what an absence says
     return undriven(finding, harness.never_worked) if harness.never_worked else finding
@@ -200,7 +211,7 @@ def _record_properties(node: pytest.Item, finding: Finding, session: RfcheckSess
     own outcomes say only passed, failed or skipped, so a warn passes and a manual requirement skips."""
     entry = requirement(finding.id)
     harness = session.harness
-    read = (scenarios_read(CHECKS[finding.id], harness.scenarios)
+    read = (scenarios_read(CHECKS[finding.id], harness.scenarios, session.selected_scenarios)
             if harness is not None and finding.id in CHECKS and session.target.flow in entry.applies_to else [])
     node.user_properties += [
         ("rfcheck.id", finding.id),

@@ -79,6 +79,9 @@ class RfcheckSession:
         self.undriven: tuple[str, str, list[str]] | None = None  # Harness.not_driven at the end of the run
         self.scenario_seconds: float | None = None  # the scenarios run before the first requirement: how long
         self.replay_note = ""  # the replay files of an earlier exploration that this one's replaced
+        # a selection (-k) that leaves out requirements: the scenarios it runs; the requirements that read every
+        # scenario judge these only (None: every scenario of the run)
+        self.selected_scenarios: tuple[str, ...] | None = None
 
     def start_harness(self, python_factory: PythonFactory | None) -> Harness:
         if self.harness is None:

@@ -28,7 +28,8 @@ def explore(target: Path, cwd: Path, examples: int, seed: int, *extra: str) -> t
 def explore_run(target: Path, cwd: Path, examples: int, seed: int, *extra: str) -> tuple[int, dict, str]:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={target}", f"--rfcheck-explore={examples}",
-         "--rfcheck-explore-time=120", f"--rfcheck-seed={seed}", "-p", "no:cacheprovider", "-q", *extra],
+         # a budget no busy machine runs out of: the count of sequences, not the time, bounds these runs
+         "--rfcheck-explore-time=400", f"--rfcheck-seed={seed}", "-p", "no:cacheprovider", "-q", *extra],
         cwd=cwd, capture_output=True, text=True, timeout=600)
     report = cwd / "reports" / "rfcheck-report.json"
     assert report.exists(), done.stdout[-3000:] + done.stderr[-2000:]

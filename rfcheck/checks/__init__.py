@@ -141,7 +141,13 @@ def undriven(finding: Finding, reason: str) -> Finding:
     return dataclasses.replace(finding, judged=False, reason=f"{finding.reason}; not judged: {reason}")
 
 
-def scenarios_read(check: Check, available: Iterable[str]) -> list[str]:
-    """The scenarios ``check`` reads in a run that has ``available`` (the built-in and the integration's)."""
+def scenarios_read(check: Check, available: Iterable[str], selected: Iterable[str] | None = None) -> list[str]:
+    """The scenarios ``check`` reads in a run that has ``available`` (the built-in and the integration's);
+    with ``selected`` (a selection that runs only some scenarios), "every scenario" means those."""
+    every = list(available) if selected is None else [name for name in available if name in set(selected)]
     return list(dict.fromkeys(name for wanted in check.scenarios
-                              for name in (available if wanted == "*" else (wanted,))))
+                              for name in (every if wanted == "*" else (wanted,))))
+
+
+def reads_every_scenario(check: Check) -> bool:
+    return "*" in check.scenarios

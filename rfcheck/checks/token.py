@@ -313,7 +313,7 @@ def races(result: ScenarioResult) -> list[Exchange]:
     return [e for e, _ in _reuses(result) if e not in stale]
 
 
-@check("TOKEN-03", ALL_SCENARIOS)
+@check("TOKEN-03", (*ALL_SCENARIOS, "rotation"))  # every scenario for reuse, the rotation for the rest
 def uses_newest_refresh_token(ctx: Context) -> Finding:
     results = completed(ctx.results.values())
     reused = [(r.name, e) for r in results for e in stale_reuses(r)]
@@ -371,7 +371,7 @@ def _is_dead_refresh(exchange: Exchange) -> bool:
     return exchange.facts.get("refresh_status") in DEAD_REFRESH
 
 
-@check("TOKEN-04", ALL_SCENARIOS)
+@check("TOKEN-04", (*ALL_SCENARIOS, "revoked_refresh"))  # every scenario for loops, revoked_refresh for the rest
 def stops_on_invalid_grant(ctx: Context) -> Finding:
     results = completed(ctx.results.values())
     looping = [(r, dead) for r in results if len(dead := dead_refresh_retries(r)) > MAX_DEAD_REFRESHES]
