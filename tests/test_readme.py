@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import venv_with_this_interpreters_packages
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK_REPORT = ROOT.parent / "shared" / "tools" / "check_report.py"
@@ -30,11 +33,17 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_the_main_command_produces_a_ready_report(tmp_path: Path) -> None:
+    """As written, in a fresh venv of its own (whose `python3` comes first on PATH): its `pip install -e .`
+    then never reinstalls the rfcheck that the other tests of this run are importing."""
     main = _commands()[0]
     report_dir = ROOT / "reports"
     for old in report_dir.glob("rfcheck-report.*"):
         old.unlink()
-    done = subprocess.run(["bash", "-c", main], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    env_dir = tmp_path / "venv"
+    venv_with_this_interpreters_packages(env_dir)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
+    env.update(PATH=f"{env_dir / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", VIRTUAL_ENV=str(env_dir))
+    done = subprocess.run(["bash", "-c", main], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads((report_dir / "rfcheck-report.json").read_text())
     assert report["verdict"] == "ready"

@@ -173,14 +173,27 @@ def test_a_healthy_app_is_probed_after_every_step_and_at_the_end(web_harness: Ca
     assert all(p.alive for p in result.probes)
 
 
-def test_a_taken_port_is_refused_with_its_number(web_harness: Callable[..., Harness]) -> None:
+def test_a_taken_fixed_port_is_refused_with_its_number_when_rfcheck_cannot_move_it(
+        web_harness: Callable[..., Harness], tmp_path: Path) -> None:
+    script = tmp_path / "start.sh"  # a shell script: rfcheck cannot move the port of what it starts
+    script.write_text(f'exec "{sys.executable}" "{APP}"\n')
     with socket.socket() as other_program:
         other_program.bind(("127.0.0.1", 0))
         other_program.listen()
         port = other_program.getsockname()[1]
-        result = web_harness(url=f"http://127.0.0.1:{port}").scenario("baseline")
+        result = web_harness(url=f"http://127.0.0.1:{port}", start=f"sh {script}").scenario("baseline")
     assert result.outcome == "error"
     assert result.reason.startswith(f"port {port} of [target.web] url http://127.0.0.1:{port} is already taken")
+
+
+def test_a_python_app_on_a_taken_fixed_port_runs_on_a_port_of_its_own(web_harness: Callable[..., Harness]) -> None:
+    with socket.socket() as other_program:  # a developer's own server where the app asks to listen
+        other_program.bind(("127.0.0.1", 0))
+        other_program.listen()
+        port = other_program.getsockname()[1]
+        result = web_harness(url=f"http://127.0.0.1:{port}").scenario("baseline")
+    assert result.outcome == "completed", result.reason  # started and driven: not refused for the port
+    assert result.events and "already taken" not in result.reason
 
 
 def test_a_port_picked_for_it_then_taken_says_so(web_harness: Callable[..., Harness],
