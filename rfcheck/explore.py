@@ -29,12 +29,10 @@ from typing import TYPE_CHECKING, Any
 from rfcheck.catalogue import requirement
 from rfcheck.checks import CHECKS
 from rfcheck.checks.groups import load_all
-from rfcheck.facts import AUTHORIZATION_CODE
 from rfcheck.report.files import write_atomically
 from rfcheck.report.model import Finding
-from rfcheck.scenarios import ScenarioResult, ScenarioRun, TargetDown
+from rfcheck.scenarios import TargetDown
 from rfcheck.steps import parse_steps, run_steps
-from rfcheck.targets.base import DriverError
 
 if TYPE_CHECKING:
     from hypothesis.stateful import RuleBasedStateMachine

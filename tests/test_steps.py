@@ -199,7 +199,6 @@ def test_a_huge_target_config_is_refused_before_it_is_read(tmp_path: Path) -> No
 
 def test_the_readme_names_every_fault_of_the_one_registry() -> None:
     """The steps, the admin API and the README read one registry: the README lists exactly its names."""
-    from rfcheck.commands.admin import ENDPOINTS  # noqa: F401  (the admin API imports the registry too)
     from rfcheck.provider.named_faults import FAULTS as REGISTRY, SWITCHES
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
