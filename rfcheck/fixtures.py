@@ -50,7 +50,8 @@ def rfcheck_harness(request: pytest.FixtureRequest) -> Harness:
 
 def _scenarios_selected(items: list[pytest.Item], session: RfcheckSession) -> list[str]:
     """The scenarios the selected requirements read, to start at once. A selection that leaves requirements
-    out (``-k TOKEN-03``) runs only the scenarios its requirements name, and the baseline: a requirement that
+    out (``-k TOKEN-03``) runs only the scenarios its requirements name, the baseline and the integration's
+    own scenarios (``[target] scenarios``): a requirement that
     reads every scenario is judged on those (its reason says so), since pulling every scenario in for it
     would make any selection a whole run."""
     harness = session.harness
@@ -62,7 +63,8 @@ def _scenarios_selected(items: list[pytest.Item], session: RfcheckSession) -> li
         session.selected_scenarios = None
         return list(dict.fromkeys(name for rid in selected for name in scenarios_read(CHECKS[rid], harness.scenarios)))
     named = [name for rid in selected for name in CHECKS[rid].scenarios if name != "*"]
-    wanted = ["baseline", *named] if "baseline" in harness.scenarios else named
+    own = [name for name in harness.scenarios if name not in SCENARIOS]  # [target] scenarios: asked for by name
+    wanted = ["baseline", *named, *own] if "baseline" in harness.scenarios else [*named, *own]
     session.selected_scenarios = tuple(name for name in dict.fromkeys(wanted) if name in harness.scenarios)
     return list(session.selected_scenarios)
 

@@ -69,8 +69,9 @@ class KeyPool:
             if self._filling or len(self._ready) >= self.spares:
                 return
             self._filling = True
-        # not a daemon: a key half made by OpenSSL when the interpreter exits would abort it; a key takes ~50 ms
-        threading.Thread(target=self._fill, name="rfcheck-keys").start()
+        # never a daemon (a thread inherits that from the one starting it, often a server's): a key half made by
+        # OpenSSL when the interpreter exits would abort it; a key takes ~50 ms
+        threading.Thread(target=self._fill, name="rfcheck-keys", daemon=False).start()
 
     def _fill(self) -> None:
         try:
