@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from rfcheck.facts import NETWORKS
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
@@ -29,9 +31,9 @@ __all__ = [
 
 KINDS = ("python", "web", "command")
 FLOWS = ("authorization_code", "client_credentials")
-NETWORKS = ("test", "live")
 SCOPES = ("openid", "profile", "email", "offline_access", "user:read")
 RESTARTS = ("scenario", "session")
+BROWSERS = ("auto", "chromium", "simulated")  # [target.web] browser: who plays the user's browser
 CONFIRM_IDS = tuple(f"MAN-{n:02d}" for n in range(1, 7))
 DEFAULT_REDIRECT_URI = "http://localhost/callback"
 
@@ -40,14 +42,14 @@ TARGET_KEYS = (
     "client_id_test", "client_id_live", "python", "web", "command", "env", "intercept", "confirm", "accept",
     "scenarios", "jobs",
 )
-# what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (target-contract.md)
+# what {name} in [target.env], url, start, run, serve, actions and redirect_uri can be (the README's placeholder list)
 PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
                 "proxy_url", "ca_file", "state_dir")
 MAX_TIMEOUT = 3600.0  # seconds: ready_timeout and step_timeout are bounded (inf or 1e9 would never give up)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # as the harness fills them: not {Port}, {a: 1} or a shell's ${HOME}
 SPEC_KEYS = {
     "python": ("factory",),
-    "web": ("start", "url", "ready", "login", "actions", "restart", "ready_timeout", "step_timeout"),
+    "web": ("start", "url", "ready", "login", "actions", "restart", "ready_timeout", "step_timeout", "browser"),
     "command": ("run", "serve", "actions", "step_timeout"),
 }
 
@@ -75,6 +77,8 @@ class WebSpec:
     restart: str = "scenario"
     ready_timeout: float = 30.0
     step_timeout: float = 10.0
+    # auto: headless Chromium once a page runs scripts (when one is found); chromium: always; simulated: never
+    browser: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -447,6 +451,7 @@ def _web(table: _Table) -> WebSpec:
         restart=table.choice("restart", RESTARTS, d.restart),
         ready_timeout=table.number("ready_timeout", d.ready_timeout),
         step_timeout=table.number("step_timeout", d.step_timeout),
+        browser=table.choice("browser", BROWSERS, d.browser),
     )
 
 

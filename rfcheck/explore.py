@@ -20,12 +20,12 @@ shortest sequence is settled is not judged again, so that the next runs look for
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rfcheck.provider.clock import seconds_since_boot
 from rfcheck.catalogue import requirement
 from rfcheck.checks import CHECKS
 from rfcheck.checks.groups import load_all
@@ -135,7 +135,7 @@ class Exploration:
         self._settled: set[str] = set()  # requirements whose shortest sequence hypothesis has shrunk: not judged
 
     def remaining(self) -> float:
-        return self.seconds - (time.monotonic() - self._began)
+        return self.seconds - (seconds_since_boot() - self._began)
 
     def run(self) -> Explored:
         """Hypothesis runs of :data:`CHUNK` sequences each (seeds ``seed``, ``seed + 1``...) while the budget
@@ -143,7 +143,7 @@ class Exploration:
         from hypothesis import seed
         from hypothesis.stateful import get_state_machine_test
 
-        self._began = time.monotonic()
+        self._began = seconds_since_boot()
         machine = self._machine()
         chunk = 0
         while self.result.examples < self.examples and self.remaining() > 0:
@@ -156,7 +156,7 @@ class Exploration:
             self._report_progress()
             if self.result.examples == before:
                 break  # hypothesis had nothing left to draw
-        self.result.seconds = round(time.monotonic() - self._began, 1)
+        self.result.seconds = round(seconds_since_boot() - self._began, 1)
         return self.result
 
     @staticmethod
@@ -201,7 +201,7 @@ class Exploration:
         replays = f", {self.result.replays} replays while shrinking" if self.result.replays else ""
         self.progress(f"rfcheck: explored {self.result.examples} of {self.examples} sequences{replays}, "
                       f"{len(found)} requirement(s) broken{' (' + ', '.join(found) + ')' if found else ''}, "
-                      f"{time.monotonic() - self._began:.1f} s")
+                      f"{seconds_since_boot() - self._began:.1f} s")
 
     def _one_run(self, test: Callable[[], None]) -> None:
         try:

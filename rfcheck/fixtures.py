@@ -6,13 +6,13 @@ import contextlib
 import dataclasses
 import inspect
 import random
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
+from rfcheck.provider.clock import seconds_since_boot
 from rfcheck import Environment, Target
 from rfcheck.catalogue import requirement
 from rfcheck.checks import CHECKS, inapplicable, reads_every_scenario, scenarios_read, undriven
@@ -266,12 +266,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     session = item.config.stash.get(session_key, None)
     if session is not None and session.scenario_seconds is None and _judges_a_requirement(item) \
             and not getattr(item.config.option, "setupplan", False):
-        began = time.monotonic()
+        began = seconds_since_boot()
         try:
             with _captured_for(item):
                 _run_selected_scenarios(item.session, session)
         finally:
-            session.scenario_seconds = time.monotonic() - began
+            session.scenario_seconds = seconds_since_boot() - began
     return (yield)
 
 

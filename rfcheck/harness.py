@@ -11,6 +11,7 @@ import dataclasses
 import os
 import queue
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -112,6 +113,9 @@ class Harness:
             shutdown()
         for lane in self._lanes:
             lane.stop()
+        browser = sys.modules.get("rfcheck.targets.chromium")  # loaded only once a page ran scripts
+        if browser is not None:
+            browser.shutdown()
         for folder in self._state_dirs:
             shutil.rmtree(folder, ignore_errors=True)
         if self.ca is not None:  # the run's certificates and their keys

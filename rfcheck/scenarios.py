@@ -146,6 +146,7 @@ class ScenarioRun:
         # what the target sends from its own threads (a web app's) belongs to all of them at once
         self.journal.set_step(f"{count} parallel units")
         events: list[Event] = []
+        broken: list[DriverError] = []  # rfcheck's own side failed (the browser): the scenario is an error
         barrier = threading.Barrier(count)
 
         def work(i: int) -> None:
@@ -156,6 +157,9 @@ class ScenarioRun:
                     self.driver.exercise()
                 except StepFailed as err:
                     event.ok, event.detail, event.failure, event.status = False, str(err), err.kind, err.status
+                except DriverError as err:
+                    broken.append(err)
+                    return
             events.append(event)
 
         threads = [threading.Thread(target=work, args=(i,), name=f"rfcheck-unit-{i}") for i in range(count)]
@@ -163,6 +167,8 @@ class ScenarioRun:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
+        if broken:
+            raise broken[0]
         for event in events:
             event.last = self.journal.mark()
             event.offset = self.provider.clock.offset - self._origin

@@ -54,6 +54,8 @@ class Context:
     def evidence(self, scenario: str, exchange: Exchange | None, detail: str) -> Evidence:
         """Evidence pointing at one exchange, redacted."""
         request = exchange.request_line if exchange else ""
+        if exchange is not None and exchange.facts.get("from_page"):
+            detail += " (sent from the user's browser, by a script of the app's page)"
         return Evidence(scenario, exchange.n if exchange else None, self.redact(request), self.redact(detail))
 
 

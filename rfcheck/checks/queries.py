@@ -8,8 +8,14 @@ from rfcheck.journal import Exchange
 from rfcheck.observed import ACTIVE_EVERY, CLOCK_STILL, DAY, Event, ScenarioResult
 
 
+def by_target(exchange: Exchange) -> bool:
+    """Whether the app sent this request: from its own code, or from its page's scripts in the user's browser
+    (``from_page``: judged as the app's, and named as made from the browser)."""
+    return exchange.origin == "target" or bool(exchange.facts.get("from_page"))
+
+
 def sent_by_target(result: ScenarioResult) -> list[Exchange]:
-    return [e for e in result.exchanges if e.origin == "target"]
+    return [e for e in result.exchanges if by_target(e)]
 
 
 def api_calls(result: ScenarioResult) -> list[Exchange]:
@@ -55,12 +61,12 @@ def id_token_accepted(result: ScenarioResult, login: Event) -> bool:
         return True
     during = [e for e in result.exchanges if login.first < e.n <= login.last]
     exchanged = successful(token_requests_in(during, "authorization_code"))
-    return bool(exchanged) and any(e.host == "api" and e.origin == "target" and e.n > exchanged[0].n for e in during)
+    return bool(exchanged) and any(e.host == "api" and by_target(e) and e.n > exchanged[0].n for e in during)
 
 
 def token_requests_in(exchanges: Iterable[Exchange], *grants: str) -> list[Exchange]:
     """The target's requests to ``/oauth/token`` among ``exchanges`` (of the given grant types, or all)."""
-    found = [e for e in exchanges if e.origin == "target" and e.host == "auth"
+    found = [e for e in exchanges if by_target(e) and e.host == "auth"
              and e.path.rstrip("/") == "/oauth/token"]
     return [e for e in found if not grants or e.facts.get("grant_type") in grants]
 

@@ -165,6 +165,7 @@ def credentials_only_to_request_finance(ctx: Context) -> Finding:
 
 # -- SEC-05 --------------------------------------------------------------------------------
 BROWSER_KINDS = ("access token", "refresh token", "client secret")  # ID tokens are not judged here
+_HELD = "which the user's browser held"
 
 
 def cookie_readings(set_cookie: str) -> Iterator[str]:
@@ -195,23 +196,28 @@ def _base64url(text: str) -> bytes | None:
 
 
 def _browser_places(exchange: Exchange) -> Iterator[tuple[str, str]]:
-    """(where, text) of everything the app sent its browser in one answer."""
-    yield "page", exchange.response_text
-    yield "page", html.unescape(exchange.response_text)
+    """(where, text) of everything the app sent its browser in one answer, and of what the browser held
+    once the page's scripts had run (``browser_held``, recorded on the step's last exchange with the app)."""
+    answer = f"of the answer to {exchange.method} {exchange.path}"
+    yield f"page {answer}", exchange.response_text
+    yield f"page {answer}", html.unescape(exchange.response_text)
     for name, value in exchange.response_headers.items():
         if name != "set-cookie":
-            yield f"{name} header", unquote(value)
+            yield f"{name} header {answer}", unquote(value)
     for cookie in exchange.facts.get("set_cookies") or ():
         name = cookie.split("=", 1)[0].strip()
         for reading in cookie_readings(cookie):
-            yield f"cookie {name}", reading
+            yield f"cookie {name} {answer}", reading
+    for held in exchange.facts.get("browser_held") or ():
+        where = f"{held['where']}, {_HELD} at the end of {exchange.step}"
+        for reading in (cookie_readings(held["value"]) if held.get("cookie") else (held["value"],)):
+            yield where, reading
 
 
 def _sent_to_browser(ctx: Context, scenario: str, exchange: Exchange, kinds: dict[str, str]) -> Evidence | None:
     for where, text in _browser_places(exchange):
         for value, kind in _found_in(text, kinds):
-            return ctx.evidence(scenario, exchange, f"the {kind} {redact_value(value)} in the {where} of "
-                                                    f"the answer to GET {exchange.path}")
+            return ctx.evidence(scenario, exchange, f"the {kind} {redact_value(value)} in the {where}")
     return None
 
 
@@ -226,7 +232,20 @@ def no_token_in_the_browser(ctx: Context) -> Finding:
         return unjudged("SEC-05", f"the app answered no browser request ({names(ctx.results.values())})")
     evidence = [found for scenario, e in answers if (found := _sent_to_browser(ctx, scenario, e, kinds))]
     if evidence:
-        return failed("SEC-05", f"{len(evidence)} answer(s) of the app carried a token or the client secret to "
-                                "the user's browser", evidence[:_MOST_EVIDENCE])
+        kept = sum(1 for found in evidence if _HELD in found.detail)
+        told = [f"{len(evidence) - kept} answer(s) of the app carried a token or the client secret to the user's "
+                "browser"] if kept < len(evidence) else []
+        told += [f"the user's browser held one once the app's scripts had run ({kept} time(s))"] if kept else []
+        return failed("SEC-05", "; ".join(told), evidence[:_MOST_EVIDENCE])
+    # what a page's scripts fetch, store or send is only seen when they run (rfcheck.targets.chromium)
+    not_run = [(scenario, e) for scenario, e in answers if e.facts.get("scripts_not_run")]
+    if not_run:
+        scenario, page = not_run[0]
+        return unjudged("SEC-05", f"{len(not_run)} page(s) of the app run scripts, which were not run, so what they "
+                                  f"fetch and keep in the browser was not seen (GET {page.path} in {scenario}: "
+                                  f"{page.facts['scripts_not_run']})")
+    ran = sum(1 for _, e in answers if e.facts.get("browser_held") is not None)
+    held = (f", and what the browser held once the pages' scripts had run ({ran} time(s): cookies, localStorage, "
+            "sessionStorage, IndexedDB)") if ran else ""
     return passed("SEC-05", f"none of the {len(answers)} answers the app sent its user's browser (pages, "
-                            "headers, redirects, cookies decoded) carried a token or the client secret")
+                            f"headers, redirects, cookies decoded){held} carried a token or the client secret")
