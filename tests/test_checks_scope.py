@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rfcheck.browser import consent
+from rfcheck.targets.consent import consent
 from rfcheck.checks import CHECKS
 from rfcheck.checks import scope  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig

@@ -22,7 +22,8 @@ import httpx
 import pytest
 
 from rfcheck.checks import CHECKS, scenarios_read
-from rfcheck.checks import token
+from rfcheck.checks.queries import expiry_travel
+from rfcheck.checks.token import lifetime, reading, refresh
 from rfcheck.harness import Harness
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Finding
@@ -196,9 +197,9 @@ def test_the_user_stays_active_across_the_expiry(judge: Judge) -> None:
     assert stretch[0] == ("travel", "travel +0.0333333 h", 120)
     assert [label for kind, label, _ in stretch if kind == "unit"] == [f"active unit {i}" for i in range(1, 7)]
     assert [offset for kind, _, offset in stretch if kind == "unit"] == [120 + 4 * 3600 * i for i in range(6)]
-    travel = token.expiry_travel(result)
+    travel = expiry_travel(result)
     assert travel is not None and travel.offset == 86_520 and travel is result.events[3 + 12]
-    assert [e.label for e in token.units_after(result, travel)] == ["unit 3", "unit 4", "unit 5"]
+    assert [e.label for e in reading.units_after(result, travel)] == ["unit 3", "unit 4", "unit 5"]
     assert all(e.ok for e in result.events)
 
 
@@ -211,7 +212,7 @@ def test_a_renewal_in_the_token_s_last_4_h_is_proactive_not_a_second_token(judge
 def test_back_after_three_days_a_refresh_is_right(judge: Judge) -> None:
     result = judge.harness().scenario("idle_return")
     assert [e.ok for e in result.events_of("unit")] == [True] * 3
-    refreshes = [e for e in token.token_calls(result, "refresh_token") if e.status == 200]
+    refreshes = [e for e in reading.token_calls(result, "refresh_token") if e.status == 200]
     assert len(refreshes) == 1 and judge("TOKEN-02").status == "pass"
 
 
@@ -289,7 +290,7 @@ def test_parallel_units_meeting_the_401_once_each_are_not_repeated_use(judge: Ju
     result = judge.harness(Reactive).scenario("concurrency")
     expired = [e for e in result.exchanges if e.facts.get("token_status") == "expired"]
     assert len(expired) >= 2  # several parallel units met the 401 before the shared refresh
-    assert token.repeated_expired_uses(result, ("refresh_token",)) == []
+    assert lifetime.repeated_expired_uses(result, ("refresh_token",)) == []
 
 
 # -- TOKEN-03 ----------------------------------------------------------------------------
@@ -316,7 +317,7 @@ def test_token03_judges_by_what_the_app_knew_in_any_unit(step: str) -> None:
     rotation = _refresh(1, "rt-1", 200, "unit 3", 0, done=2)
     reuse = _refresh(3, "rt-1", 403, step, 0, done=3, reused=True)
     result = ScenarioResult("rotation", "completed", exchanges=[rotation, reuse])
-    assert token.stale_reuses(result) == [reuse] and token.races(result) == []
+    assert refresh.stale_reuses(result) == [reuse] and refresh.races(result) == []
 
 
 def test_token03_reuse_that_arrived_before_the_rotation_is_a_race() -> None:
@@ -325,7 +326,7 @@ def test_token03_reuse_that_arrived_before_the_rotation_is_a_race() -> None:
     reuse = _refresh(1, "rt-1", 403, "parallel unit 1", 0, done=2, reused=True)
     rotation = _refresh(2, "rt-1", 200, "parallel unit 2", 0, done=1)
     result = ScenarioResult("concurrency", "completed", exchanges=[reuse, rotation])
-    assert token.stale_reuses(result) == [] and token.races(result) == [reuse]
+    assert refresh.stale_reuses(result) == [] and refresh.races(result) == [reuse]
 
 
 def test_token03_skips_without_a_refresh_token(judge: Judge) -> None:
@@ -392,7 +393,7 @@ def test_token06_warns_a_storm_that_did_no_harm(judge: Judge) -> None:
     second = _refresh(3, "rt-1", 403, "parallel unit 2", 0, done=4, reused=True)
     units = [Event("unit", f"parallel unit {i}", ok=True, first=1, last=4) for i in (1, 2)]
     result = ScenarioResult("concurrency", "completed", events=units, exchanges=[first, second])
-    finding = token.one_refresh_for_parallel_units(judge.harness().check_context({"concurrency": result}))
+    finding = CHECKS["TOKEN-06"].function(judge.harness().check_context({"concurrency": result}))
     assert "no user lost their session" in finding.reason
 
 

@@ -1,8 +1,13 @@
 """Requirement checks: small registered functions over the scenarios' results.
 
-Each check is registered for one catalogue ID with the scenarios it reads, and
-returns a :class:`~rfcheck.report.model.Finding`. A check that cannot observe
-what it needs returns ``skip`` with the reason, never ``pass``.
+Each check is registered once for one catalogue ID, with the scenarios it reads and those it
+``needs`` completed: ``@check("TOKEN-05", ("revoked_access",), needs=("revoked_access",))``. It
+returns an :class:`~rfcheck.checks.outcome.Outcome` built without the ID (``passed(reason)``,
+``failed(reason, evidence)``, ``inapplicable``, ``skipped``, ``unjudged``); the registry answers
+for a needed scenario that did not complete (:func:`~rfcheck.checks.outcome.not_observed`) before
+the check runs, binds the ID and makes the :class:`~rfcheck.report.model.Finding`
+(:meth:`Check.judge`, also :attr:`Check.function`). A check that cannot observe what it needs
+returns a skip with the reason, never a pass.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rfcheck.catalogue import requirement
+from rfcheck.checks.outcome import Outcome, not_observed
 from rfcheck.journal import Exchange
 from rfcheck.report.model import Evidence, Finding
 from rfcheck.observed import RunView, ScenarioResult
@@ -59,7 +65,7 @@ class Context:
         return Evidence(scenario, exchange.n if exchange else None, self.redact(request), self.redact(detail))
 
 
-CheckFunction = Callable[[Context], Finding]
+CheckFunction = Callable[[Context], Outcome]
 
 # Checks whose violation can show in any scenario read them all (the README's "How it judges"):
 # the built-in ones and those the integration adds ([target] scenarios), resolved for each run.
@@ -68,70 +74,57 @@ ALL_SCENARIOS: tuple[str, ...] = ("*",)
 
 @dataclass(frozen=True)
 class Check:
-    """A registered check: what it judges, the scenarios it reads ("*": all of the run's), its function."""
+    """A registered check: what it judges, the scenarios it reads ("*": all of the run's), the check as
+    written (``conclude``: an Outcome) and the scenarios it needs completed before it concludes anything."""
 
     id: str
     scenarios: tuple[str, ...]
-    function: CheckFunction
+    conclude: CheckFunction
+    needs: tuple[str, ...] = ()
+
+    def judge(self, ctx: Context) -> Finding:
+        """The finding on :attr:`id`: the first needed scenario that did not complete decides it (a needed
+        scenario is named, so always read); otherwise what the check concludes."""
+        for name in self.needs:
+            unobserved = not_observed(ctx.results[name])
+            if unobserved:
+                return unobserved.finding(self.id)
+        return self.conclude(ctx).finding(self.id)
+
+    function = judge  # ctx -> Finding, as the judge, the explorer and the tests call it
 
 
 CHECKS: dict[str, Check] = {}
 
 
-def check(requirement_id: str, scenarios: Iterable[str] = ()) -> Callable[[CheckFunction], CheckFunction]:
-    """Register ``function`` as the check of ``requirement_id``, reading ``scenarios``."""
+def check(requirement_id: str, scenarios: Iterable[str] = (),
+          needs: Iterable[str] = ()) -> Callable[[CheckFunction], CheckFunction]:
+    """Register ``function`` as the check of ``requirement_id``, reading ``scenarios`` and needing ``needs``
+    (some of them, by name: "*" under a selection reads only the selected scenarios) completed."""
     requirement(requirement_id)  # an ID outside the catalogue is a bug here
+    read, needed = tuple(scenarios), tuple(needs)
+    unread = [name for name in needed if name == "*" or name not in read]
+    if unread:
+        raise ValueError(f"{requirement_id} needs {', '.join(unread)}, which it does not name among the "
+                         f"scenarios it reads ({', '.join(read) or 'none'})")
 
     def register(function: CheckFunction) -> CheckFunction:
         known = CHECKS.get(requirement_id)
-        reloaded = known is not None and (known.function.__module__, known.function.__qualname__) == (
+        reloaded = known is not None and (known.conclude.__module__, known.conclude.__qualname__) == (
             function.__module__, function.__qualname__)  # the module imported again (pytester's sys.modules)
         if known is not None and not reloaded:
-            raise ValueError(f"{requirement_id} has two checks: {CHECKS[requirement_id].function.__name__} "
+            raise ValueError(f"{requirement_id} has two checks: {CHECKS[requirement_id].conclude.__name__} "
                              f"and {function.__name__}")
-        CHECKS[requirement_id] = Check(requirement_id, tuple(scenarios), function)
+        CHECKS[requirement_id] = Check(requirement_id, read, function, needed)
         return function
 
     return register
 
 
-# -- building findings -----------------------------------------------------------
-def passed(requirement_id: str, reason: str) -> Finding:
-    return Finding(requirement_id, "pass", reason)
-
-
-def failed(requirement_id: str, reason: str, evidence: Iterable[Evidence], level: str | None = None) -> Finding:
-    """``fail`` for a must, ``warn`` for a should (the level decides, not the check)."""
-    lvl = level or requirement(requirement_id).level
-    return Finding(requirement_id, "fail" if lvl == "must" else "warn", reason, tuple(evidence), level)
-
-
 def inapplicable(requirement_id: str, reason: str) -> Finding:
-    """A skip because the requirement does not apply to this target (its flow, its kind, a design choice
-    the journal shows, such as no PKCE or no nonce): judged, whatever else went wrong in the run."""
-    return Finding(requirement_id, "skip", reason)
-
-
-def skipped(requirement_id: str, reason: str) -> Finding:
-    """A skip because the target was never seen doing what the requirement is about (no organization
-    call, no invoice created). Judged only when the target was driven: if its baseline units of work never
-    succeeded, never doing it says nothing, and the judge makes it not judged (:func:`undriven`)."""
-    return Finding(requirement_id, "skip", reason, absence=True)
-
-
-def unjudged(requirement_id: str, reason: str) -> Finding:
-    """A skip because this run could not observe it: listed in ``not_judged`` (a must makes it incomplete)."""
-    return Finding(requirement_id, "skip", reason, judged=False)
-
-
-def not_observed(requirement_id: str, result: ScenarioResult) -> Finding | None:
-    """None when the scenario ran to completion; else a skip: not judged when it could not run, judged
-    when it does not apply to the target's flow."""
-    if result.completed:
-        return None
-    if result.outcome == "not-run":
-        return inapplicable(requirement_id, f"scenario {result.name} does not apply: {result.reason}")
-    return unjudged(requirement_id, f"scenario {result.name} could not run: {result.reason}")
+    """The judge's finding on a requirement that does not apply before any check runs (the target's flow is
+    not one it applies to): the skip a check's :func:`~rfcheck.checks.outcome.inapplicable` gives."""
+    return Outcome("inapplicable", reason).finding(requirement_id)
 
 
 def undriven(finding: Finding, reason: str) -> Finding:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
+from rfcheck.checks import ALL_SCENARIOS, Context, check
+from rfcheck.checks.outcome import Outcome, failed, inapplicable, not_observed, passed, skipped, unjudged
 from rfcheck.checks.queries import api_calls, completed, describe_failure, id_token_accepted, names, token_requests
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
-from rfcheck.report.model import Evidence, Finding
+from rfcheck.report.model import Evidence
 from rfcheck.observed import Event, ScenarioResult
 
 _FOREIGN_TOKEN = {"unknown": "a token the provider never issued",
@@ -18,17 +19,17 @@ _FOREIGN_TOKEN = {"unknown": "a token the provider never issued",
 
 
 @check("AUTH-01", ALL_SCENARIOS)
-def bearer_on_every_call(ctx: Context) -> Finding:
+def bearer_on_every_call(ctx: Context) -> Outcome:
     results = completed(ctx.results.values())
     calls = [(r.name, e) for r in results for e in api_calls(r)]
     if not calls:
-        return skipped("AUTH-01", f"no API call was observed (scenarios: {names(ctx.results.values())})")
+        return skipped(f"no API call was observed (scenarios: {names(ctx.results.values())})")
     evidence = [ctx.evidence(s, e, _auth_problem(e.facts.get("auth_kind")))
                 for s, e in calls if e.facts.get("auth_kind") != "bearer"]
     if evidence:
-        return failed("AUTH-01", f"{len(evidence)} of {len(calls)} API calls did not use a Bearer access token",
+        return failed(f"{len(evidence)} of {len(calls)} API calls did not use a Bearer access token",
                       evidence)
-    return passed("AUTH-01", f"all {len(calls)} API calls carried Authorization: Bearer")
+    return passed(f"all {len(calls)} API calls carried Authorization: Bearer")
 
 
 def _auth_problem(kind: object) -> str:
@@ -38,11 +39,11 @@ def _auth_problem(kind: object) -> str:
 
 
 @check("AUTH-02", ALL_SCENARIOS)
-def tokens_issued_to_this_client(ctx: Context) -> Finding:
+def tokens_issued_to_this_client(ctx: Context) -> Outcome:
     results = completed(ctx.results.values())
     bearer = [(r.name, e) for r in results for e in api_calls(r) if e.facts.get("auth_kind") == "bearer"]
     if not bearer:
-        return skipped("AUTH-02", "no API call with a Bearer token was observed")
+        return skipped("no API call with a Bearer token was observed")
     evidence: list[Evidence] = []
     for scenario, exchange in bearer:
         status = exchange.facts.get("token_status")
@@ -51,24 +52,24 @@ def tokens_issued_to_this_client(ctx: Context) -> Finding:
         elif exchange.facts.get("token_client") not in (None, ctx.client_id):
             evidence.append(ctx.evidence(scenario, exchange, "a token issued to another client"))
     if evidence:
-        return failed("AUTH-02", f"{len(evidence)} API calls used tokens not issued to this client for accounts",
+        return failed(f"{len(evidence)} API calls used tokens not issued to this client for accounts",
                       evidence)
-    return passed("AUTH-02", f"all {len(bearer)} bearer tokens were issued to this client for audience accounts")
+    return passed(f"all {len(bearer)} bearer tokens were issued to this client for audience accounts")
 
 
 @check("AUTH-03", ALL_SCENARIOS)
-def one_flow_per_client(ctx: Context) -> Finding:
+def one_flow_per_client(ctx: Context) -> Outcome:
     requests = [(r.name, e) for r in ctx.results.values() for e in token_requests(r)]
     if not requests:
-        return skipped("AUTH-03", "no token request was observed")
+        return skipped("no token request was observed")
     kinds = {_flow_of(e.facts.get("grant_type")) for _, e in requests} - {None}
     if len(kinds) > 1:
         minority = [(s, e) for s, e in requests if _flow_of(e.facts.get("grant_type")) != ctx.config.flow]
         evidence = [ctx.evidence(s, e, f"grant_type={e.facts.get('grant_type')} from a {ctx.config.flow} client")
                     for s, e in minority[:5]]
-        return failed("AUTH-03", "the client used both the authorization code and the client credentials grants",
+        return failed("the client used both the authorization code and the client credentials grants",
                       evidence)
-    return passed("AUTH-03", f"all {len(requests)} token requests belong to the {ctx.config.flow} flow")
+    return passed(f"all {len(requests)} token requests belong to the {ctx.config.flow} flow")
 
 
 def _flow_of(grant_type: object) -> str | None:
@@ -78,27 +79,27 @@ def _flow_of(grant_type: object) -> str | None:
 
 
 @check("AUTH-04", ("baseline", "oidc_hs256_confusion"))
-def accepts_rs256_id_tokens(ctx: Context) -> Finding:
+def accepts_rs256_id_tokens(ctx: Context) -> Outcome:
     """Judged at the callback: what goes wrong after it belongs to the requirement that explains it."""
     if ctx.config.flow == CLIENT_CREDENTIALS:
-        return inapplicable("AUTH-04", "the client credentials flow has no ID token")
+        return inapplicable("the client credentials flow has no ID token")
     result = ctx.results["baseline"]
-    unobserved = not_observed("AUTH-04", result)
+    unobserved = not_observed(result)
     if unobserved:
         return unobserved
     logins = result.events_of("login")
     if not logins:
-        return inapplicable("AUTH-04", "the baseline scenario has no login")
+        return inapplicable("the baseline scenario has no login")
     login = logins[0]
     if login.ok:
-        return passed("AUTH-04", "the baseline login with an RS256 ID token completed: the code was exchanged and "
-                                 "the app's answer to its callback was not an error")
+        return passed("the baseline login with an RS256 ID token completed: the code was exchanged and "
+                      "the app's answer to its callback was not an error")
     if id_token_accepted(result, login):
         refused = [e for e in result.during(login) if e.host == "api" and e.status >= 400]
         after = (f"; the callback then failed on {refused[0].request_line}, answered {refused[0].status}, which "
                  "another requirement judges") if refused else ""
-        return passed("AUTH-04", f"the app accepted the RS256 ID token: it exchanged the code and went on to call "
-                                 f"the API{after}")
+        return passed(f"the app accepted the RS256 ID token: it exchanged the code and went on to call "
+                      f"the API{after}")
     return _failed_login(ctx, result, login)
 
 
@@ -108,7 +109,7 @@ _ID_TOKEN_WORDS = re.compile(r"id[ _-]?token|\bjw[tsk]s?\b|jwks|signature|algori
 _ERROR_WORDS = re.compile(r"error|exception|invalid|fail|reject|refus|mismatch|denied|traceback", re.IGNORECASE)
 
 
-def _failed_login(ctx: Context, result: ScenarioResult, login: Event) -> Finding:
+def _failed_login(ctx: Context, result: ScenarioResult, login: Event) -> Outcome:
     """A failed login fails AUTH-04 only when a valid ID token reached the target and the failure points at
     it: the app's answer or its error output speaks of the ID token (its signature, algorithm, keys), or
     it accepted an HS256 token signed with its secret where it refused the RS256 one. Anything else (a 500
@@ -120,18 +121,18 @@ def _failed_login(ctx: Context, result: ScenarioResult, login: Event) -> Finding
     refused = [e for e in exchanges if e.facts.get("error")]
     failure = ctx.redact(describe_failure(login))
     if not delivered and refused:
-        return unjudged("AUTH-04", f"the mock refused the login before any ID token was issued "
-                                   f"({refused[0].facts['error']} at {refused[0].request_line}); the FLOW "
-                                   "requirements report why")
+        return unjudged(f"the mock refused the login before any ID token was issued "
+                        f"({refused[0].facts['error']} at {refused[0].request_line}); the FLOW "
+                        "requirements report why")
     if not delivered:
-        return unjudged("AUTH-04", f"the baseline login failed before any ID token reached the app ({failure}), "
-                                   "so whether it accepts a valid one was not observed")
+        return unjudged(f"the baseline login failed before any ID token reached the app ({failure}), "
+                        "so whether it accepts a valid one was not observed")
     cause = _id_token_cause(result, login, ctx.results.get("oidc_hs256_confusion"))
     if not cause:
-        return unjudged("AUTH-04", f"the baseline login failed after a valid RS256 ID token reached the app "
-                                   f"({failure}), but nothing the app answered or wrote points at the ID token, "
-                                   "so the cause is not one AUTH-04 can name")
-    return failed("AUTH-04", f"the baseline login failed with a valid RS256 ID token: {failure} ({cause})",
+        return unjudged(f"the baseline login failed after a valid RS256 ID token reached the app "
+                        f"({failure}), but nothing the app answered or wrote points at the ID token, "
+                        "so the cause is not one AUTH-04 can name")
+    return failed(f"the baseline login failed with a valid RS256 ID token: {failure} ({cause})",
                   [ctx.evidence("baseline", _last(delivered), ctx.redact(login.detail))])
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from rfcheck.checks import Context, check, failed, passed, skipped
+from rfcheck.checks import Context, check
+from rfcheck.checks.outcome import Outcome, failed, passed, skipped
 from rfcheck.checks.queries import completed, names
-from rfcheck.checks.token import MAX_EVIDENCE, grant_of, judge_renewal, token_calls, unavailable
+from rfcheck.checks.token.lifetime import judge_renewal
+from rfcheck.checks.token.reading import MAX_EVIDENCE, grant_of, token_calls, unavailable
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
-from rfcheck.report.model import Finding
 
 SCENARIOS = ("baseline", "expiry")
 OTHER_FLOW = ("authorization_code", "refresh_token")  # AUTH-03 judges a client that mixes flows
@@ -37,17 +38,17 @@ def _malformed(exchange: Exchange) -> str | None:
 
 
 @check("CC-01", SCENARIOS)
-def well_formed_token_request(ctx: Context) -> Finding:
+def well_formed_token_request(ctx: Context) -> Outcome:
     requests = _requests(ctx)
     if not requests:
-        return skipped("CC-01", "no client credentials token request was observed "
+        return skipped("no client credentials token request was observed "
                        f"(scenarios: {names(ctx.results.values())})")
     evidence = [ctx.evidence(s, e, problem) for s, e in requests if (problem := _malformed(e))]
     if evidence:
-        return failed("CC-01", f"{len(evidence)} of {len(requests)} token requests were malformed",
+        return failed(f"{len(evidence)} of {len(requests)} token requests were malformed",
                       evidence[:MAX_EVIDENCE])
     methods = sorted({str(e.facts.get("client_auth")) for _, e in requests})
-    return passed("CC-01", f"all {len(requests)} token requests were grant_type=client_credentials with "
+    return passed(f"all {len(requests)} token requests were grant_type=client_credentials with "
                   f"audience=accounts, authenticated by {', '.join(methods)}")
 
 
@@ -57,19 +58,19 @@ def _asks_offline_access(exchange: Exchange) -> bool:
 
 
 @check("CC-02", SCENARIOS)
-def no_offline_access(ctx: Context) -> Finding:
+def no_offline_access(ctx: Context) -> Outcome:
     requests = [(s, e) for s, e in _requests(ctx) if grant_of(e) == CLIENT_CREDENTIALS]
     if not requests:
-        return skipped("CC-02", "no client credentials token request was observed "
+        return skipped("no client credentials token request was observed "
                        f"(scenarios: {names(ctx.results.values())})")
     asking = [(s, e) for s, e in requests if _asks_offline_access(e)]
     if asking:
-        return failed("CC-02", f"{len(asking)} of {len(requests)} token requests asked for offline_access, "
+        return failed(f"{len(asking)} of {len(requests)} token requests asked for offline_access, "
                       "which this flow never grants", [ctx.evidence(s, e, f"scope={e.form.get('scope', '')!r}")
                                                        for s, e in asking[:MAX_EVIDENCE]])
-    return passed("CC-02", f"none of the {len(requests)} token requests asked for offline_access")
+    return passed(f"none of the {len(requests)} token requests asked for offline_access")
 
 
-@check("CC-03", ("expiry",))
-def new_token_after_expiry(ctx: Context) -> Finding:
-    return judge_renewal(ctx, "CC-03", (CLIENT_CREDENTIALS,), "client credentials token request")
+@check("CC-03", ("expiry",), needs=("expiry",))
+def new_token_after_expiry(ctx: Context) -> Outcome:
+    return judge_renewal(ctx, (CLIENT_CREDENTIALS,), "client credentials token request")

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-from rfcheck.checks import (ALL_SCENARIOS, Context, check, failed, inapplicable, not_observed, passed, skipped,
-                            unjudged as unjudged_finding)
+from rfcheck.checks import ALL_SCENARIOS, Context, check
+from rfcheck.checks.outcome import Outcome, failed, inapplicable, not_observed, passed, skipped, unjudged, warned
 from rfcheck.checks.queries import api_calls, authorize_requests, completed, names, sent_by_target
 from rfcheck.journal import Exchange
 from rfcheck.facts import AUDIENCE, KNOWN_SCOPES, RESPONSE_TYPES
-from rfcheck.report.model import Evidence, Finding
+from rfcheck.report.model import Evidence
 from rfcheck.observed import ACCESS_TOKEN, API_KEY, CLIENT_SECRET, REFRESH_TOKEN, Event, ScenarioResult
 
 LOGINS = ("baseline", "withheld_scope")  # a first login, and a re-authorization built after a 403
@@ -61,17 +61,17 @@ def _login_of(result: ScenarioResult, exchange: Exchange) -> Event | None:
 
 # -- FLOW-01 ------------------------------------------------------------------------
 @check("FLOW-01", LOGINS)
-def authorization_request_well_formed(ctx: Context) -> Finding:
+def authorization_request_well_formed(ctx: Context) -> Outcome:
     requests = own_authorizations(ctx.results.values())
     evidence = [ctx.evidence(s, e, "; ".join(problems)) for s, e in requests
                 if (problems := _request_problems(ctx, e))]
     evidence += _logins_elsewhere(ctx)
     if evidence:
-        return failed("FLOW-01", f"{len(evidence)} authorization request(s) were malformed", evidence)
+        return failed(f"{len(evidence)} authorization request(s) were malformed", evidence)
     if not requests:
-        return skipped("FLOW-01", f"no authorization request was observed ({names(ctx.results.values())})")
-    return passed("FLOW-01", f"all {len(requests)} authorization requests carried response_type, client_id, "
-                             "the registered redirect_uri, audience=accounts and openid")
+        return skipped(f"no authorization request was observed ({names(ctx.results.values())})")
+    return passed(f"all {len(requests)} authorization requests carried response_type, client_id, "
+                  "the registered redirect_uri, audience=accounts and openid")
 
 
 def _request_problems(ctx: Context, exchange: Exchange) -> list[str]:
@@ -134,32 +134,32 @@ FORGERIES = {"forged_callback": "a foreign state while a login was pending",
 
 
 @check("FLOW-02", tuple(FORGERIES))
-def refuses_forged_callback(ctx: Context) -> Finding:
+def refuses_forged_callback(ctx: Context) -> Outcome:
     verdicts = [_judge_forgery(ctx, ctx.results[name]) for name in FORGERIES if name in ctx.results]
-    misused = [v for v in verdicts if v.status == "fail"]
+    misused = [v for v in verdicts if v.kind == "fail"]
     if misused:
-        return failed("FLOW-02", "; ".join(v.reason for v in misused), [e for v in misused for e in v.evidence])
-    unjudged = [v for v in verdicts if v.status == "skip"]
-    if unjudged:
-        return unjudged_finding("FLOW-02", "; ".join(v.reason for v in unjudged))
-    return passed("FLOW-02", "; ".join(v.reason for v in verdicts))
+        return failed("; ".join(v.reason for v in misused), [e for v in misused for e in v.evidence])
+    unseen = [v for v in verdicts if v.skip]
+    if unseen:
+        return unjudged("; ".join(v.reason for v in unseen))
+    return passed("; ".join(v.reason for v in verdicts))
 
 
-def _judge_forgery(ctx: Context, result: ScenarioResult) -> Finding:
+def _judge_forgery(ctx: Context, result: ScenarioResult) -> Outcome:
     """One forged callback scenario: ``fail`` (misuse), ``pass`` (refused) or ``skip``, with the reason."""
     what = FORGERIES[result.name]
-    unobserved = not_observed("FLOW-02", result)
+    unobserved = not_observed(result)
     if unobserved:
         return unobserved
     forged, delivery = result.facts.get("forged_codes") or [], _delivery(result)
     if not forged or delivery is None:
-        return unjudged_finding("FLOW-02", f"the forged callback with {what} was never delivered "
-                                  f"({_why_not_delivered(ctx, result)})")
+        return unjudged(f"the forged callback with {what} was never delivered "
+                        f"({_why_not_delivered(ctx, result)})")
     exchanges = [e for e in _code_exchanges(result) if e.form.get("code") in forged]
     misuse = _forged_code_misuse(ctx, result, exchanges)
     if misuse:
-        return failed("FLOW-02", f"with {what}, the target redeemed an authorization code from a login it never "
-                                 "started (login CSRF / code injection)", misuse)
+        return failed(f"with {what}, the target redeemed an authorization code from a login it never "
+                      "started (login CSRF / code injection)", misuse)
     return _forged_code_refused(ctx, result, delivery, exchanges, what)
 
 
@@ -190,28 +190,28 @@ def _forged_code_misuse(ctx: Context, result: ScenarioResult, exchanges: list[Ex
 
 
 def _forged_code_refused(ctx: Context, result: ScenarioResult, delivery: Event, exchanges: list[Exchange],
-                         what: str) -> Finding:
+                         what: str) -> Outcome:
     statuses = {e.facts.get("code_status") for e in exchanges}
     if statuses & {"pkce_downgrade", "pkce_failed"}:
-        return passed("FLOW-02", f"with {what}, the target exchanged the injected code but PKCE made the "
-                                 "exchange fail (RFC 9700 §4.8.2); no token came from it")
+        return passed(f"with {what}, the target exchanged the injected code but PKCE made the "
+                      "exchange fail (RFC 9700 §4.8.2); no token came from it")
     if exchanges:
-        return unjudged_finding("FLOW-02", f"with {what}, the exchange of the injected code failed for another reason "
-                                  f"({', '.join(sorted(str(s) for s in statuses))}), so neither a state check "
-                                  "nor PKCE was seen protecting the login")
+        return unjudged(f"with {what}, the exchange of the injected code failed for another reason "
+                        f"({', '.join(sorted(str(s) for s in statuses))}), so neither a state check "
+                        "nor PKCE was seen protecting the login")
     if result.crash is not None and result.crash.after == delivery.label:
-        return passed("FLOW-02", f"with {what}, the target went down instead of redeeming the code (REL-01 "
-                                 "judges the crash)")
+        return passed(f"with {what}, the target went down instead of redeeming the code (REL-01 "
+                      "judges the crash)")
     if not delivery.ok:
-        return passed("FLOW-02", f"with {what}, the target refused the forged callback before any exchange "
-                                 f"({ctx.redact(_refusal(delivery))})")
+        return passed(f"with {what}, the target refused the forged callback before any exchange "
+                      f"({ctx.redact(_refusal(delivery))})")
     later = [u for u in result.events_of("unit") if u.first >= delivery.last]
     if later:
-        return passed("FLOW-02", f"with {what}, the target ignored the forged callback: it never exchanged the "
-                                 "code, and its next unit of work used the user's own tokens")
-    return unjudged_finding("FLOW-02", f"with {what}, the target accepted the forged callback without an error but did "
-                              "not exchange the code during the scenario; what it does with it later was not "
-                              "observed")
+        return passed(f"with {what}, the target ignored the forged callback: it never exchanged the "
+                      "code, and its next unit of work used the user's own tokens")
+    return unjudged(f"with {what}, the target accepted the forged callback without an error but did "
+                    "not exchange the code during the scenario; what it does with it later was not "
+                    "observed")
 
 
 def _refusal(delivery: Event) -> str:
@@ -228,29 +228,29 @@ def _code_flow_requests(ctx: Context) -> Seen:
 
 
 @check("FLOW-03", LOGINS)
-def uses_pkce(ctx: Context) -> Finding:
+def uses_pkce(ctx: Context) -> Outcome:
     requests = _code_flow_requests(ctx)
     if not requests:
-        return skipped("FLOW-03", "no authorization request for a code was observed")
+        return skipped("no authorization request for a code was observed")
     missing = [ctx.evidence(s, e, "no code_challenge in the authorization request") for s, e in requests
                if not e.params.get("code_challenge")]
     if missing:
-        return failed("FLOW-03", f"{len(missing)} of {len(requests)} authorization requests did not use PKCE",
+        return failed(f"{len(missing)} of {len(requests)} authorization requests did not use PKCE",
                       missing)
-    return passed("FLOW-03", f"all {len(requests)} authorization requests carried a code_challenge")
+    return passed(f"all {len(requests)} authorization requests carried a code_challenge")
 
 
 @check("FLOW-07", LOGINS)
-def pkce_method_is_s256(ctx: Context) -> Finding:
+def pkce_method_is_s256(ctx: Context) -> Outcome:
     requests = [(s, e) for s, e in _code_flow_requests(ctx)
                 if "code_challenge" in e.params or "code_challenge_method" in e.params]
     if not requests:
-        return inapplicable("FLOW-07", "the target does not use PKCE (see FLOW-03)")
+        return inapplicable("the target does not use PKCE (see FLOW-03)")
     evidence = [ctx.evidence(s, e, problem) for s, e in requests if (problem := _pkce_problem(e))]
     if evidence:
-        return failed("FLOW-07", "PKCE was not S256 with a well-formed challenge: the real service refuses "
-                                 "such a login", evidence)
-    return passed("FLOW-07", f"all {len(requests)} PKCE authorization requests used S256")
+        return failed("PKCE was not S256 with a well-formed challenge: the real service refuses "
+                      "such a login", evidence)
+    return passed(f"all {len(requests)} PKCE authorization requests used S256")
 
 
 def _pkce_problem(exchange: Exchange) -> str | None:
@@ -275,17 +275,17 @@ def _code_exchanges(result: ScenarioResult) -> list[Exchange]:
 
 
 @check("FLOW-04", EXCHANGES)
-def code_exchanged_once_authenticated(ctx: Context) -> Finding:
+def code_exchanged_once_authenticated(ctx: Context) -> Outcome:
     results = completed(ctx.results.values())
     seen = [(r, e) for r in results for e in _code_exchanges(r)
             if e.form.get("code") not in (r.facts.get("forged_codes") or ())]
     if not seen:
-        return skipped("FLOW-04", f"no code exchange was observed ({names(ctx.results.values())})")
+        return skipped(f"no code exchange was observed ({names(ctx.results.values())})")
     evidence = [ctx.evidence(r.name, e, problem) for r, e in seen if (problem := _exchange_problem(r, e))]
     if evidence:
-        return failed("FLOW-04", f"{len(evidence)} of {len(seen)} code exchanges broke RFC 6749 §4.1.3", evidence)
-    return passed("FLOW-04", f"all {len(seen)} codes were exchanged once at /oauth/token, authenticated, "
-                             "with the authorization request's redirect_uri")
+        return failed(f"{len(evidence)} of {len(seen)} code exchanges broke RFC 6749 §4.1.3", evidence)
+    return passed(f"all {len(seen)} codes were exchanged once at /oauth/token, authenticated, "
+                  "with the authorization request's redirect_uri")
 
 
 def _exchange_problem(result: ScenarioResult, exchange: Exchange) -> str | None:
@@ -319,18 +319,18 @@ def _redemption(result: ScenarioResult, exchange: Exchange) -> Exchange | None:
 
 # -- FLOW-05 ------------------------------------------------------------------------
 @check("FLOW-05", ALL_SCENARIOS)
-def no_credentials_in_urls(ctx: Context) -> Finding:
+def no_credentials_in_urls(ctx: Context) -> Outcome:
     results = completed(ctx.results.values())
     sent = [(r.name, e) for r in results for e in r.exchanges if e.origin in ("target", "browser")]
     if not sent:
-        return skipped("FLOW-05", f"no request was observed ({names(ctx.results.values())})")
+        return skipped(f"no request was observed ({names(ctx.results.values())})")
     credentials = _credentials(ctx)
     evidence = [ctx.evidence(s, e, problem) for s, e in sent if (problem := _url_problem(e, credentials))]
     if evidence:
-        return failed("FLOW-05", f"{len(evidence)} request(s) carried a secret or token in the URL "
-                                 "(RFC 9700 §4.3.2, RFC 6750 §2.3)", evidence)
-    return passed("FLOW-05", f"none of the {len(sent)} requests sent carried the client secret, a token or an "
-                             "API key in its URL")
+        return failed(f"{len(evidence)} request(s) carried a secret or token in the URL "
+                      "(RFC 9700 §4.3.2, RFC 6750 §2.3)", evidence)
+    return passed(f"none of the {len(sent)} requests sent carried the client secret, a token or an "
+                  "API key in its URL")
 
 
 # how FLOW-05 names what it found in a URL
@@ -357,22 +357,22 @@ def _url_problem(exchange: Exchange, credentials: dict[str, str]) -> str | None:
 
 # -- FLOW-06 ------------------------------------------------------------------------
 @check("FLOW-06", LOGINS)
-def implicit_and_hybrid_rules(ctx: Context) -> Finding:
+def implicit_and_hybrid_rules(ctx: Context) -> Outcome:
     requests = own_authorizations(ctx.results.values())
     if not requests:
-        return skipped("FLOW-06", f"no authorization request was observed ({names(ctx.results.values())})")
+        return skipped(f"no authorization request was observed ({names(ctx.results.values())})")
     front = [(s, e) for s, e in requests if response_type(e) in RESPONSE_TYPES - {"code"}]
     if not front:
-        return inapplicable("FLOW-06", "the target uses the authorization code flow only (response_type=code)")
+        return inapplicable("the target uses the authorization code flow only (response_type=code)")
     evidence = [ctx.evidence(s, e, problem) for s, e in front if (problem := _front_channel_problem(ctx, s, e))]
     if evidence:
-        return failed("FLOW-06", "the implicit/hybrid login broke the OIDC rules the real service applies",
+        return failed("the implicit/hybrid login broke the OIDC rules the real service applies",
                       evidence)
     kinds = ", ".join(sorted({response_type(e) for _, e in front}))
     # RFC 9700 §2.1.2: the implicit grant should not be used; nothing must-level broke, so warn only
-    return Finding("FLOW-06", "warn", f"the target uses response_type={kinds}: tokens in the front channel "
-                                      "(RFC 9700 §2.1.2 advises the code flow with PKCE instead)",
-                   tuple(ctx.evidence(s, e, f"response_type={response_type(e)}") for s, e in front))
+    return warned(f"the target uses response_type={kinds}: tokens in the front channel "
+                  "(RFC 9700 §2.1.2 advises the code flow with PKCE instead)",
+                  [ctx.evidence(s, e, f"response_type={response_type(e)}") for s, e in front])
 
 
 def _front_channel_problem(ctx: Context, scenario: str, exchange: Exchange) -> str | None:

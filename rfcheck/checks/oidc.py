@@ -12,12 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from rfcheck.catalogue import requirement
-from rfcheck.checks import Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
+from rfcheck.checks import Context, check
+from rfcheck.checks.outcome import Outcome, failed, inapplicable, not_observed, passed, skipped, unjudged
 from rfcheck.checks.queries import (api_calls, authorize_requests, clock_stood_still, describe_failure, id_token_accepted,
                                     issued_access_jti,
                                     successful, token_requests)
 from rfcheck.journal import Exchange
-from rfcheck.report.model import Evidence, Finding
+from rfcheck.report.model import Evidence
 from rfcheck.observed import Event, ScenarioResult
 
 BASELINE = "baseline"
@@ -25,7 +26,7 @@ _JWKS_PATH = "/.well-known/jwks.json"
 
 
 @dataclass
-class _Outcome:
+class _Verdict:
     """How one fault scenario went: ``accepted`` (with evidence), ``rejected`` or ``unobserved``."""
 
     verdict: str
@@ -47,25 +48,29 @@ def _level(ctx: Context, requirement_id: str) -> str | None:
     return requirement(requirement_id).front_channel_level if _front_channel(ctx) else None
 
 
-def _with_level(finding: Finding, level: str | None) -> Finding:
-    return replace(finding, level=level) if level and finding.level is None else finding
+def _with_level(outcome: Outcome, level: str | None) -> Outcome:
+    return replace(outcome, level=level) if level and outcome.level is None else outcome
 
 
-def _precondition(ctx: Context, requirement_id: str) -> Finding | None:
-    """A skip when the baseline login never completed or the target does not ask for ``openid``."""
+def _baseline_precondition(ctx: Context) -> Outcome | None:
+    """:func:`_precondition`, and a skip when the baseline scenario did not complete: OIDC-01..08 give it the
+    front channel's level, so the registry's ``needs`` (no level) cannot answer it for them."""
+    return not_observed(ctx.results[BASELINE]) or _precondition(ctx)
+
+
+def _precondition(ctx: Context) -> Outcome | None:
+    """Once the baseline scenario completed, a skip when its login never took a valid ID token or the target
+    does not ask for ``openid``."""
     baseline = ctx.results[BASELINE]
-    unobserved = not_observed(requirement_id, baseline)
-    if unobserved:
-        return unobserved
     logins = baseline.events_of("login")
     if not logins:
-        return inapplicable(requirement_id, "the baseline scenario has no login, so no ID token to judge")
+        return inapplicable("the baseline scenario has no login, so no ID token to judge")
     if not id_token_accepted(baseline, logins[0]):
-        return unjudged(requirement_id, f"the target did not accept even the baseline login's valid ID token "
-                                       f"({ctx.redact(describe_failure(logins[0]))}); AUTH-04 reports that")
+        return unjudged(f"the target did not accept even the baseline login's valid ID token "
+                        f"({ctx.redact(describe_failure(logins[0]))}); AUTH-04 reports that")
     asked = [e for e in authorize_requests(baseline) if "openid" in (e.facts.get("scope_requested") or ())]
     if not asked:
-        return inapplicable(requirement_id, "the target does not ask for the openid scope, so it receives no ID token")
+        return inapplicable("the target does not ask for the openid scope, so it receives no ID token")
     return None
 
 
@@ -104,15 +109,15 @@ def _tokens_used(result: ScenarioResult, login: Event) -> list[Exchange]:
     return [e for e in api_calls(result) if e.facts.get("token_jti") in issued]
 
 
-def _judge_fault(ctx: Context, result: ScenarioResult) -> _Outcome:
+def _judge_fault(ctx: Context, result: ScenarioResult) -> _Verdict:
     fault = result.fault_arguments.get("id_token") or "an ID token defect"
     if not result.completed:
-        return _Outcome("unobserved", f"scenario {result.name} could not run: {result.reason}")
+        return _Verdict("unobserved", f"scenario {result.name} could not run: {result.reason}")
     logins = result.events_of("login")
     carriers = _carriers(result, logins[0]) if logins else []
     if not carriers:
         why = ctx.redact(logins[0].detail) if logins else "no login was attempted"
-        return _Outcome("unobserved", f"{result.name}: the ID token with the defect {fault} was never "
+        return _Verdict("unobserved", f"{result.name}: the ID token with the defect {fault} was never "
                                       f"handed over ({why})")
     login, used = logins[0], _tokens_used(result, logins[0])
     if login.ok or used:
@@ -120,24 +125,24 @@ def _judge_fault(ctx: Context, result: ScenarioResult) -> _Outcome:
         evidence = [ctx.evidence(result.name, e, f"ID token with the defect {fault}: {what}") for e in carriers]
         evidence += [ctx.evidence(result.name, e, "API call with the access token from that login")
                      for e in used[:3]]
-        return _Outcome("accepted", f"{result.name}: {what}", evidence)
-    return _Outcome("rejected", f"{result.name}: login refused ({ctx.redact(login.detail)})")
+        return _Verdict("accepted", f"{result.name}: {what}", evidence)
+    return _Verdict("rejected", f"{result.name}: login refused ({ctx.redact(login.detail)})")
 
 
-def _judge_rejection(ctx: Context, requirement_id: str, scenarios: tuple[str, ...]) -> Finding:
+def _judge_rejection(ctx: Context, requirement_id: str, scenarios: tuple[str, ...]) -> Outcome:
     level = _level(ctx, requirement_id)
-    blocked = _precondition(ctx, requirement_id)
+    blocked = _baseline_precondition(ctx)
     if blocked:
         return _with_level(blocked, level)
     outcomes = [_judge_fault(ctx, ctx.results[name]) for name in scenarios]
     accepted = [o for o in outcomes if o.verdict == "accepted"]
     if accepted:
-        return failed(requirement_id, "the target accepted a defective ID token: "
+        return failed("the target accepted a defective ID token: "
                       + "; ".join(o.reason for o in accepted), [e for o in accepted for e in o.evidence], level)
     unobserved = [o for o in outcomes if o.verdict == "unobserved"]
     if unobserved:
-        return _with_level(unjudged(requirement_id, "; ".join(o.reason for o in unobserved)), level)
-    return _with_level(passed(requirement_id, "the target refused the login and used none of its tokens: "
+        return _with_level(unjudged("; ".join(o.reason for o in unobserved)), level)
+    return _with_level(passed("the target refused the login and used none of its tokens: "
                               + "; ".join(o.reason for o in outcomes)), level)
 
 
@@ -147,51 +152,51 @@ def _fault_scenarios(*names: str) -> tuple[str, ...]:
 
 # -- OIDC-01..08: one fault each (OIDC-08: two) ----------------------------------------
 @check("OIDC-01", _fault_scenarios("oidc_bad_signature"))
-def rejects_bad_signature(ctx: Context) -> Finding:
+def rejects_bad_signature(ctx: Context) -> Outcome:
     return _judge_rejection(ctx, "OIDC-01", ("oidc_bad_signature",))
 
 
 @check("OIDC-02", _fault_scenarios("oidc_alg_none"))
-def rejects_alg_none(ctx: Context) -> Finding:
+def rejects_alg_none(ctx: Context) -> Outcome:
     return _judge_rejection(ctx, "OIDC-02", ("oidc_alg_none",))
 
 
 @check("OIDC-03", _fault_scenarios("oidc_hs256_confusion"))
-def rejects_hs256_confusion(ctx: Context) -> Finding:
+def rejects_hs256_confusion(ctx: Context) -> Outcome:
     return _judge_rejection(ctx, "OIDC-03", ("oidc_hs256_confusion",))
 
 
 @check("OIDC-04", _fault_scenarios("oidc_wrong_iss"))
-def rejects_wrong_issuer(ctx: Context) -> Finding:
+def rejects_wrong_issuer(ctx: Context) -> Outcome:
     return _judge_rejection(ctx, "OIDC-04", ("oidc_wrong_iss",))
 
 
 @check("OIDC-05", _fault_scenarios("oidc_wrong_aud"))
-def rejects_wrong_audience(ctx: Context) -> Finding:
+def rejects_wrong_audience(ctx: Context) -> Outcome:
     return _judge_rejection(ctx, "OIDC-05", ("oidc_wrong_aud",))
 
 
 @check("OIDC-06", _fault_scenarios("oidc_expired"))
-def rejects_expired(ctx: Context) -> Finding:
+def rejects_expired(ctx: Context) -> Outcome:
     return _judge_rejection(ctx, "OIDC-06", ("oidc_expired",))
 
 
 @check("OIDC-07", _fault_scenarios("oidc_wrong_nonce"))
-def rejects_wrong_nonce(ctx: Context) -> Finding:
+def rejects_wrong_nonce(ctx: Context) -> Outcome:
     level = _level(ctx, "OIDC-07")
-    blocked = _precondition(ctx, "OIDC-07")
+    blocked = _baseline_precondition(ctx)
     if blocked:
         return _with_level(blocked, level)
     # OIDC Core §3.1.3.7 step 11: the nonce check applies only when the client sent one.
     requests = authorize_requests(ctx.results["oidc_wrong_nonce"]) or authorize_requests(ctx.results[BASELINE])
     if not any(e.facts.get("nonce") for e in requests):
-        return _with_level(inapplicable("OIDC-07", "the target sends no nonce in its authorization requests, "
-                                              "so there is no nonce to compare"), level)
+        return _with_level(inapplicable("the target sends no nonce in its authorization requests, "
+                                        "so there is no nonce to compare"), level)
     return _judge_rejection(ctx, "OIDC-07", ("oidc_wrong_nonce",))
 
 
 @check("OIDC-08", _fault_scenarios("oidc_missing_sub", "oidc_missing_iat"))
-def rejects_missing_claims(ctx: Context) -> Finding:
+def rejects_missing_claims(ctx: Context) -> Outcome:
     return _judge_rejection(ctx, "OIDC-08", ("oidc_missing_sub", "oidc_missing_iat"))
 
 
@@ -200,53 +205,51 @@ def _event(result: ScenarioResult, kind: str, label: str) -> Event | None:
     return next((e for e in result.events_of(kind) if e.label == label), None)
 
 
-def _rotation_failure(ctx: Context, result: ScenarioResult, login: Event) -> Finding:
+def _rotation_failure(ctx: Context, result: ScenarioResult, login: Event) -> Outcome:
     exchange = _id_tokens_handed_over(result, login)[-1]
     refetched = any(e.path.endswith(_JWKS_PATH) for e in result.during(login))
     jwks = ("the JWKS was fetched again, yet the new key was not accepted" if refetched
             else "the JWKS was not fetched again for the unknown kid")
     if not login.ok:
-        return failed("OIDC-09", f"the login after the key rotation failed ({ctx.redact(login.detail)}); {jwks}",
+        return failed(f"the login after the key rotation failed ({ctx.redact(login.detail)}); {jwks}",
                       [ctx.evidence(result.name, exchange, f"ID token signed by the new key; {jwks}")])
     calls = [e for e in api_calls(result) if e.n > login.last]
-    return failed("OIDC-09", "the login after the key rotation completed but no API call succeeded afterwards",
+    return failed("the login after the key rotation completed but no API call succeeded afterwards",
                   [ctx.evidence(result.name, e, f"answered {e.status}") for e in calls[:3]]
                   or [ctx.evidence(result.name, exchange, "no API call after the login")])
 
 
-@check("OIDC-09", (BASELINE, "key_rotation"))
-def accepts_rotated_key(ctx: Context) -> Finding:
-    blocked = _precondition(ctx, "OIDC-09")
+@check("OIDC-09", (BASELINE, "key_rotation"), needs=(BASELINE,))
+def accepts_rotated_key(ctx: Context) -> Outcome:
     result = ctx.results["key_rotation"]
-    blocked = blocked or not_observed("OIDC-09", result)
+    blocked = _precondition(ctx) or not_observed(result)  # the baseline's login is judged first
     if blocked:
         return blocked
     login = _event(result, "login", "login after rotation")
     if login is None:
         first = result.events_of("login")
         why = ctx.redact(first[0].detail) if first else "no login"
-        return unjudged("OIDC-09", f"the key rotation scenario never reached the login after rotation ({why})")
+        return unjudged(f"the key rotation scenario never reached the login after rotation ({why})")
     if login.ok and successful(e for e in api_calls(result) if e.n > login.last):
-        return passed("OIDC-09", "after the key rotation, the login with the new kid completed and led to API use")
+        return passed("after the key rotation, the login with the new kid completed and led to API use")
     if not _id_tokens_handed_over(result, login):
-        return skipped("OIDC-09", f"no ID token was handed over at the login after rotation "
-                                  f"({ctx.redact(login.detail) or 'none was asked for'})")
+        return skipped(f"no ID token was handed over at the login after rotation "
+                       f"({ctx.redact(login.detail) or 'none was asked for'})")
     still = clock_stood_still(result)
     if still:
         # OIDC-09: fair to clients that rate-limit JWKS fetches (openid-client: once
         # a minute); the rotation must come an hour after the client's last fetch on its own clock.
-        return unjudged("OIDC-09", f"{still}, so the key rotation could not happen an hour after its last JWKS "
-                                   "fetch as real rotations do (and the new ID token's iat was in its future): a "
-                                   "client that rate-limits JWKS fetches would be judged unfairly")
+        return unjudged(f"{still}, so the key rotation could not happen an hour after its last JWKS "
+                        "fetch as real rotations do (and the new ID token's iat was in its future): a "
+                        "client that rate-limits JWKS fetches would be judged unfairly")
     return _rotation_failure(ctx, result, login)
 
 
 # -- OIDC-10: identity change on refresh ----------------------------------------------
-@check("OIDC-10", (BASELINE, "refresh_identity"))
-def refuses_changed_identity(ctx: Context) -> Finding:
-    blocked = _precondition(ctx, "OIDC-10")
+@check("OIDC-10", (BASELINE, "refresh_identity"), needs=(BASELINE,))
+def refuses_changed_identity(ctx: Context) -> Outcome:
     result = ctx.results["refresh_identity"]
-    blocked = blocked or not_observed("OIDC-10", result)
+    blocked = _precondition(ctx) or not_observed(result)  # the baseline's login is judged first
     if blocked:
         return blocked
     refreshes = successful(token_requests(result, "refresh_token"))
@@ -259,14 +262,14 @@ def refuses_changed_identity(ctx: Context) -> Finding:
                else "the target made no successful refresh after expiry (no refresh token, or it did not "
                     "refresh: SCOPE-01 and TOKEN-02 judge that)")
         still = clock_stood_still(result)
-        return unjudged("OIDC-10", f"{why}; {still}") if still and not refreshes else skipped("OIDC-10", why)
+        return unjudged(f"{why}; {still}") if still and not refreshes else skipped(why)
     issued = {issued_access_jti(e) for e in faulty} - {None}
     used = [e for e in api_calls(result) if e.facts.get("token_jti") in issued]
     if used:
         evidence = [ctx.evidence(result.name, faulty[0], "refresh response whose ID token names another sub")]
         evidence += [ctx.evidence(result.name, e, "API call with the access token from that refresh")
                      for e in used[:3]]
-        return failed("OIDC-10", f"the target used the access token of a refresh whose ID token changed sub "
-                                 f"({len(used)} API calls)", evidence)
-    return passed("OIDC-10", f"the target used no access token from the {len(faulty)} refresh(es) whose ID token "
-                             "named another subject")
+        return failed(f"the target used the access token of a refresh whose ID token changed sub "
+                      f"({len(used)} API calls)", evidence)
+    return passed(f"the target used no access token from the {len(faulty)} refresh(es) whose ID token "
+                  "named another subject")

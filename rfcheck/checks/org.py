@@ -7,69 +7,69 @@ not belong to, and lists organizations only for OAuth tokens with ``user:read``.
 
 from __future__ import annotations
 
-from rfcheck.checks import Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
+from rfcheck.checks import Context, check
+from rfcheck.checks.outcome import Outcome, failed, inapplicable, not_observed, passed, skipped, unjudged
 from rfcheck.checks.queries import api_calls, completed, names, successful
 from rfcheck.checks.scope import organization_listings
 from rfcheck.facts import CLIENT_CREDENTIALS
-from rfcheck.report.model import Finding
 from rfcheck.observed import ScenarioResult
 
 SCENARIOS = ("baseline", "expiry")
 
 
 @check("ORG-01", SCENARIOS)
-def organization_ids_are_the_users(ctx: Context) -> Finding:
+def organization_ids_are_the_users(ctx: Context) -> Outcome:
     calls = [(r.name, e) for r in completed(ctx.results.values()) for e in api_calls(r)
              if e.header("x-organization") is not None]
     if not calls:
-        return skipped("ORG-01", f"the target never sent X-Organization ({names(ctx.results.values())})")
+        return skipped(f"the target never sent X-Organization ({names(ctx.results.values())})")
     denied = [ctx.evidence(s, e, f"X-Organization: {e.facts['org_denied']!r} is not an organization of the user "
                                  f"(answered {e.status})") for s, e in calls if e.facts.get("org_denied")]
     if denied:
-        return failed("ORG-01", f"{len(denied)} of {len(calls)} calls named an organization the user does not "
-                                "belong to", denied)
-    return passed("ORG-01", f"all {len(calls)} calls with X-Organization named an organization of the user")
+        return failed(f"{len(denied)} of {len(calls)} calls named an organization the user does not "
+                      "belong to", denied)
+    return passed(f"all {len(calls)} calls with X-Organization named an organization of the user")
 
 
 @check("ORG-02", ("baseline",))
-def lists_and_acts_in_organizations(ctx: Context) -> Finding:
+def lists_and_acts_in_organizations(ctx: Context) -> Outcome:
     if ctx.config.flow == CLIENT_CREDENTIALS:
-        return inapplicable("ORG-02", "the client credentials flow acts for the app's own account, not for a user "
-                                 "invited to organizations")
+        return inapplicable("the client credentials flow acts for the app's own account, not for a user "
+                            "invited to organizations")
     result = ctx.results["baseline"]
-    unobserved = not_observed("ORG-02", result)
+    unobserved = not_observed(result)
     if unobserved:
         return unobserved
     return _judge_organization_use(ctx, result)
 
 
-def _judge_organization_use(ctx: Context, result: ScenarioResult) -> Finding:
+def _judge_organization_use(ctx: Context, result: ScenarioResult) -> Outcome:
     """Organizations page: list the user's organizations, then read one with X-Organization."""
     calls, tried = api_calls(result), [e for _, e in organization_listings([result])]
     if not tried and not successful(calls):
-        return unjudged("ORG-02", "no API call succeeded in the baseline scenario")
+        return unjudged("no API call succeeded in the baseline scenario")
     org = ctx.view.organizations[0]
     listed = [e for e in tried if 200 <= e.status < 300]
     if not listed:
         evidence = [ctx.evidence(result.name, e, f"listing failed with {e.status}") for e in tried[:2]] or [
             ctx.evidence(result.name, calls[0], f"GET /users/organizations never called; the user is in {org!r}")]
-        return failed("ORG-02", f"the target never listed the organizations of a user invited to {org!r}", evidence)
+        return failed(f"the target never listed the organizations of a user invited to {org!r}", evidence)
     acted = [e for e in successful(calls) if e.facts.get("organization")]
     if not acted:
-        return failed("ORG-02", "the target listed the user's organizations but never acted in one "
-                                "(no call with X-Organization)",
+        return failed("the target listed the user's organizations but never acted in one "
+                      "(no call with X-Organization)",
                       [ctx.evidence(result.name, listed[0], "organizations listed; no call with X-Organization")])
-    return passed("ORG-02", f"the target listed the user's organizations and acted in one ({len(acted)} calls)")
+    return passed(f"the target listed the user's organizations and acted in one ({len(acted)} calls)")
 
 
 @check("ORG-03", SCENARIOS)
-def organizations_listed_with_oauth(ctx: Context) -> Finding:
+def organizations_listed_with_oauth(ctx: Context) -> Outcome:
     listings = organization_listings(list(ctx.results.values()))
     with_key = [ctx.evidence(s, e, "GET /users/organizations with an API key instead of a Bearer token")
                 for s, e in listings if e.facts.get("auth_kind") == "api_key"]
     if with_key:
-        return failed("ORG-03", "organizations were listed with an API key", with_key)
+        return failed("organizations were listed with an API key", with_key)
     bearer = [e for _, e in listings if e.facts.get("auth_kind") == "bearer"]
     if not bearer:
-        return skipped("ORG-03", "the target never listed organizations with any credential")
-    return passed("ORG-03", f"{len(bearer)} organization listing(s) used an OAuth access token, none an API key")
+        return skipped("the target never listed organizations with any credential")
+    return passed(f"{len(bearer)} organization listing(s) used an OAuth access token, none an API key")

@@ -7,10 +7,11 @@ a web app and the error answers the mock sent while the app was serving them.
 
 from __future__ import annotations
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, passed, skipped, unjudged
+from rfcheck.checks import ALL_SCENARIOS, Context, check
+from rfcheck.checks.outcome import Outcome, failed, inapplicable, passed, skipped, unjudged
 from rfcheck.checks.queries import completed, names
 from rfcheck.journal import Exchange
-from rfcheck.report.model import Evidence, Finding
+from rfcheck.report.model import Evidence
 from rfcheck.observed import ScenarioResult, error_answers
 
 MAX_EVIDENCE = 8
@@ -33,23 +34,23 @@ def provocations(result: ScenarioResult) -> int:
 
 # -- REL-01 ---------------------------------------------------------------------------
 @check("REL-01", ALL_SCENARIOS)
-def survives_error_answers(ctx: Context) -> Finding:
+def survives_error_answers(ctx: Context) -> Outcome:
     why = _watched(ctx)
     if why:
-        return inapplicable("REL-01", why)
+        return inapplicable(why)
     results = [r for r in completed(ctx.results.values()) if r.probes]
     if not results:
-        return unjudged("REL-01", f"the target's process was never probed (scenarios: {names(ctx.results.values())})")
+        return unjudged(f"the target's process was never probed (scenarios: {names(ctx.results.values())})")
     crashed = [r for r in results if r.crash is not None]
     if crashed:
-        return failed("REL-01", f"the process went down in {len(crashed)} of {len(results)} scenarios "
-                                f"({names(crashed)})", [_crash_evidence(ctx, r) for r in crashed[:MAX_EVIDENCE]])
+        return failed(f"the process went down in {len(crashed)} of {len(results)} scenarios "
+                      f"({names(crashed)})", [_crash_evidence(ctx, r) for r in crashed[:MAX_EVIDENCE]])
     met = sum(provocations(r) for r in results)
     if not met:
-        return skipped("REL-01", "the target never met an error answer, a fault or a forged callback")
+        return skipped("the target never met an error answer, a fault or a forged callback")
     probes = sum(len(r.probes) for r in results)
-    return passed("REL-01", f"the process stayed up and answering through {met} error answers, faults and "
-                            f"forged callbacks in {len(results)} scenarios ({probes} probes)")
+    return passed(f"the process stayed up and answering through {met} error answers, faults and "
+                  f"forged callbacks in {len(results)} scenarios ({probes} probes)")
 
 
 def _crash_evidence(ctx: Context, result: ScenarioResult) -> Evidence:
@@ -78,21 +79,21 @@ def errors_while_serving(result: ScenarioResult, page: Exchange) -> list[Exchang
 
 
 @check("REL-02", ALL_SCENARIOS)
-def handled_error_pages(ctx: Context) -> Finding:
+def handled_error_pages(ctx: Context) -> Outcome:
     if ctx.config.kind != "web":
-        return inapplicable("REL-02", "only a web app answers a user's browser")
+        return inapplicable("only a web app answers a user's browser")
     results = completed(ctx.results.values())
     served = [(r, p, errs) for r in results for p in pages(r) if (errs := errors_while_serving(r, p))]
     if not served:
-        return skipped("REL-02", "the app never served its user while Request Finance answered it with an error")
+        return skipped("the app never served its user while Request Finance answered it with an error")
     internal = [(r, p, errs) for r, p, errs in served if p.status == 500]
     if internal:
         evidence = [item for r, p, errs in internal[:MAX_EVIDENCE] for item in (
             ctx.evidence(r.name, p, "the app answered its user with 500"),
             ctx.evidence(r.name, errs[-1], f"while serving that page, Request Finance had answered it "
                                            f"{errs[-1].status}"))]
-        return failed("REL-02", f"the app answered its user with 500 after an error answer from Request Finance "
-                                f"{len(internal)} time(s)", evidence)
+        return failed(f"the app answered its user with 500 after an error answer from Request Finance "
+                      f"{len(internal)} time(s)", evidence)
     statuses = sorted({p.status for _, p, _ in served})
-    return passed("REL-02", f"{len(served)} pages served while Request Finance answered with an error were "
-                            f"handled answers (status {', '.join(map(str, statuses))})")
+    return passed(f"{len(served)} pages served while Request Finance answered with an error were "
+                  f"handled answers (status {', '.join(map(str, statuses))})")

@@ -7,13 +7,13 @@ token requests; what it did with them from its API calls.
 
 from __future__ import annotations
 
-from rfcheck.checks import Context, check, failed, inapplicable, not_observed, passed, skipped, unjudged
+from rfcheck.checks import Context, check
+from rfcheck.checks.outcome import Outcome, failed, inapplicable, passed, skipped, unjudged
 from rfcheck.checks.flow import own_authorizations, requested_scope
 from rfcheck.checks.queries import (api_calls, clock_stood_still, completed, expiry_travel, names, successful,
                                    token_requests, with_token_status)
 from rfcheck.journal import Exchange
 from rfcheck.facts import CLIENT_CREDENTIALS
-from rfcheck.report.model import Finding
 from rfcheck.observed import ScenarioResult
 
 DOCUMENTED = ("openid", "profile", "email")  # Going Live
@@ -44,40 +44,37 @@ def _asked(exchange: Exchange) -> tuple[str, ...]:
 
 
 # -- SCOPE-01 -----------------------------------------------------------------------
-@check("SCOPE-01", ("expiry",))
-def asks_offline_access(ctx: Context) -> Finding:
+@check("SCOPE-01", ("expiry",), needs=("expiry",))
+def asks_offline_access(ctx: Context) -> Outcome:
     result = ctx.results["expiry"]
-    unobserved = not_observed("SCOPE-01", result)
-    if unobserved:
-        return unobserved
     requests = own_authorizations([result])
     logins = result.events_of("login")
     if not requests or not logins or not logins[0].ok:
-        return unjudged("SCOPE-01", "the login of the expiry scenario did not complete")
+        return unjudged("the login of the expiry scenario did not complete")
     without = [e for _, e in requests if "offline_access" not in requested_scope(e)]
     if not without:
-        return passed("SCOPE-01", "the authorization request asks for offline_access, so a refresh token is issued")
+        return passed("the authorization request asks for offline_access, so a refresh token is issued")
     return _judged_by_expiry(ctx, result, without)
 
 
-def _judged_by_expiry(ctx: Context, result: ScenarioResult, without: list[Exchange]) -> Finding:
+def _judged_by_expiry(ctx: Context, result: ScenarioResult, without: list[Exchange]) -> Outcome:
     """No offline_access: acceptable only if the work after the 24 h expiry still went on."""
     travel = expiry_travel(result)
     if travel is None:
-        return unjudged("SCOPE-01", "the expiry scenario never moved past the token lifetime")
+        return unjudged("the expiry scenario never moved past the token lifetime")
     after = [ev for ev in result.events_of("unit") if ev.first >= travel.last]
     later_calls = [e for e in api_calls(result) if e.n > travel.last]
     working = successful(with_token_status(later_calls, "valid"))
     if after and all(ev.ok for ev in after) and working:
-        return passed("SCOPE-01", "no offline_access, but the work after the 24 h expiry went on with a new token")
+        return passed("no offline_access, but the work after the 24 h expiry went on with a new token")
     still = clock_stood_still(result)
     if still:
-        return unjudged("SCOPE-01", f"no offline_access, and the work after the 24 h expiry did not go on, but {still}")
+        return unjudged(f"no offline_access, and the work after the 24 h expiry did not go on, but {still}")
     evidence = [ctx.evidence(result.name, without[0], f"scope={' '.join(requested_scope(without[0]))}: "
                                                       "no offline_access, so no refresh token")]
     evidence += [ctx.evidence(result.name, _last(result.during(ev)), ev.detail) for ev in after if not ev.ok][:3]
-    return failed("SCOPE-01", "without offline_access the session died at the 24 h expiry and the app did not "
-                              "carry on", evidence)
+    return failed("without offline_access the session died at the 24 h expiry and the app did not "
+                  "carry on", evidence)
 
 
 def _last(exchanges: list[Exchange]) -> Exchange | None:
@@ -86,50 +83,50 @@ def _last(exchanges: list[Exchange]) -> Exchange | None:
 
 # -- SCOPE-02 -----------------------------------------------------------------------
 @check("SCOPE-02", ("baseline",))
-def asks_documented_scopes(ctx: Context) -> Finding:
+def asks_documented_scopes(ctx: Context) -> Outcome:
     if ctx.config.flow == CLIENT_CREDENTIALS:
-        return inapplicable("SCOPE-02", "the client credentials flow has no user: openid profile email do not apply")
+        return inapplicable("the client credentials flow has no user: openid profile email do not apply")
     requests = own_authorizations(ctx.results.values())
     if not requests:
-        return skipped("SCOPE-02", f"no authorization request was observed ({names(ctx.results.values())})")
+        return skipped(f"no authorization request was observed ({names(ctx.results.values())})")
     evidence = []
     for scenario, exchange in requests:
         missing = [s for s in DOCUMENTED if s not in requested_scope(exchange)]
         if missing:
             evidence.append(ctx.evidence(scenario, exchange, f"scope lacks {' '.join(missing)}"))
     if evidence:
-        return failed("SCOPE-02", "the authorization request does not ask for all of openid profile email",
+        return failed("the authorization request does not ask for all of openid profile email",
                       evidence)
-    return passed("SCOPE-02", "every authorization request asks for openid profile email")
+    return passed("every authorization request asks for openid profile email")
 
 
 # -- SCOPE-03 -----------------------------------------------------------------------
 @check("SCOPE-03", ("baseline", "expiry"))  # the user grants everything asked here (not withheld_scope)
-def user_read_before_listing(ctx: Context) -> Finding:
+def user_read_before_listing(ctx: Context) -> Outcome:
     listings = organization_listings(list(ctx.results.values()))
     if not listings:
-        return skipped("SCOPE-03", "the target never called GET /users/organizations")
+        return skipped("the target never called GET /users/organizations")
     refused = [ctx.evidence(s, e, f"403 insufficient_scope: {e.facts['insufficient_scope']} not in the token")
                for s, e in listings if e.facts.get("insufficient_scope")]
     if refused:
-        return failed("SCOPE-03", "GET /users/organizations was called without user:read", refused)
-    return passed("SCOPE-03", f"all {len(listings)} GET /users/organizations calls had user:read")
+        return failed("GET /users/organizations was called without user:read", refused)
+    return passed(f"all {len(listings)} GET /users/organizations calls had user:read")
 
 
 # -- SCOPE-04 -----------------------------------------------------------------------
 @check("SCOPE-04", ("baseline", "expiry"))
-def no_unused_user_read(ctx: Context) -> Finding:
+def no_unused_user_read(ctx: Context) -> Outcome:
     requests = _scope_requests(ctx)
     if not requests:
-        return skipped("SCOPE-04", f"no request asking for scopes was observed ({names(ctx.results.values())})")
+        return skipped(f"no request asking for scopes was observed ({names(ctx.results.values())})")
     askers = [(s, e) for s, e in requests if "user:read" in _asked(e)]
     if not askers:
-        return passed("SCOPE-04", "the target does not ask for user:read")
+        return passed("the target does not ask for user:read")
     if organization_listings(list(ctx.results.values())):
-        return passed("SCOPE-04", "the target asks for user:read and lists organizations with it")
+        return passed("the target asks for user:read and lists organizations with it")
     if not any(successful(api_calls(r)) for r in completed(ctx.results.values())):
-        return unjudged("SCOPE-04", "no API call succeeded, so whether user:read is used could not be observed")
-    return failed("SCOPE-04", "the target asks for user:read but never lists organizations (RFC 9700 §2.3)",
+        return unjudged("no API call succeeded, so whether user:read is used could not be observed")
+    return failed("the target asks for user:read but never lists organizations (RFC 9700 §2.3)",
                   [ctx.evidence(s, e, "scope asks user:read; GET /users/organizations was never called")
                    for s, e in askers[:3]])
 
@@ -138,23 +135,20 @@ def no_unused_user_read(ctx: Context) -> Finding:
 RETRIES_TOLERATED = 1  # like TOKEN-05: one more identical call is not yet a loop
 
 
-@check("SCOPE-05", ("withheld_scope",))
-def reauthorizes_with_consent(ctx: Context) -> Finding:
+@check("SCOPE-05", ("withheld_scope",), needs=("withheld_scope",))
+def reauthorizes_with_consent(ctx: Context) -> Outcome:
     result = ctx.results["withheld_scope"]
-    unobserved = not_observed("SCOPE-05", result)
-    if unobserved:
-        return unobserved
     requests = [e for _, e in own_authorizations([result])]
     if not requests or "user:read" not in requested_scope(requests[0]):
-        return inapplicable("SCOPE-05", "the target never asked for user:read, so no scope was withheld")
+        return inapplicable("the target never asked for user:read, so no scope was withheld")
     refusals = [e for e in api_calls(result) if e.facts.get("insufficient_scope")]
     if not refusals:
-        return skipped("SCOPE-05", "the target never met 403 insufficient_scope (it did not call an endpoint "
-                                   "needing the withheld user:read, or asked prompt=consent from the start)")
+        return skipped("the target never met 403 insufficient_scope (it did not call an endpoint "
+                       "needing the withheld user:read, or asked prompt=consent from the start)")
     return _after_refusal(ctx, result, refusals[0], [e for e in requests if e.n > refusals[0].n])
 
 
-def _after_refusal(ctx: Context, result: ScenarioResult, first: Exchange, later: list[Exchange]) -> Finding:
+def _after_refusal(ctx: Context, result: ScenarioResult, first: Exchange, later: list[Exchange]) -> Outcome:
     """RFC 6750 §3.1: retrying cannot help; the user must be asked again (OIDC Core §3.1.2.1)."""
     # a retry: the same method and path refused again before the next authorization request, whatever
     # the token (a refreshed token keeps the scope, so refresh-and-retry loops count too)
@@ -162,18 +156,18 @@ def _after_refusal(ctx: Context, result: ScenarioResult, first: Exchange, later:
     retries = [e for e in api_calls(result) if first.n < e.n < until
                and (e.method, e.path) == (first.method, first.path) and e.facts.get("insufficient_scope")]
     if len(retries) > RETRIES_TOLERATED:
-        return failed("SCOPE-05", f"after 403 insufficient_scope the target sent the same call {len(retries)} "
-                                  "more times instead of re-authorizing",
+        return failed(f"after 403 insufficient_scope the target sent the same call {len(retries)} "
+                      "more times instead of re-authorizing",
                       [ctx.evidence(result.name, first, "403 insufficient_scope"),
                        *(ctx.evidence(result.name, e, "the same call, refused again") for e in retries[:3])])
     consent = [e for e in later if "consent" in e.params.get("prompt", "").split()]
     if consent:
-        return passed("SCOPE-05", "after 403 insufficient_scope the target re-authorized with prompt=consent")
+        return passed("after 403 insufficient_scope the target re-authorized with prompt=consent")
     if later:
-        return failed("SCOPE-05", "the re-authorization after 403 insufficient_scope did not send prompt=consent, "
-                                  "so the user was not asked again for the withheld scope",
+        return failed("the re-authorization after 403 insufficient_scope did not send prompt=consent, "
+                      "so the user was not asked again for the withheld scope",
                       [ctx.evidence(result.name, first, "403 insufficient_scope"),
                        *(ctx.evidence(result.name, e, f"prompt={e.params.get('prompt')!r}") for e in later[:2])])
     login = next((ev for ev in result.events_of("login") if ev.first >= first.n), None)
     detail = f": {ctx.redact(login.detail)}" if login and login.detail else ""
-    return skipped("SCOPE-05", f"no authorization request after the 403 was observed{detail}")
+    return skipped(f"no authorization request after the 403 was observed{detail}")

@@ -17,10 +17,11 @@ from urllib.parse import unquote
 
 import httpx
 
-from rfcheck.checks import ALL_SCENARIOS, Context, check, failed, inapplicable, passed, skipped, unjudged
+from rfcheck.checks import ALL_SCENARIOS, Context, check
+from rfcheck.checks.outcome import Outcome, failed, inapplicable, manual, passed, skipped, unjudged
 from rfcheck.checks.queries import completed, names, sent_by_target
 from rfcheck.journal import Exchange, redact_value
-from rfcheck.report.model import Evidence, Finding
+from rfcheck.report.model import Evidence
 from rfcheck.observed import CODE, ScenarioResult
 from rfcheck.secrets_scan import ScanError, scan_project
 
@@ -57,47 +58,47 @@ def _excerpt(text: str, value: str, kinds: dict[str, str], width: int = 120) -> 
 
 # -- SEC-01 --------------------------------------------------------------------------------
 @check("SEC-01")
-def no_plaintext_client_secret(ctx: Context) -> Finding:
+def no_plaintext_client_secret(ctx: Context) -> Outcome:
     folder = ctx.config.project
     try:
         report = scan_project(folder)
     except ScanError as err:
-        return unjudged("SEC-01", f"the project folder could not be scanned: {err}")
+        return unjudged(f"the project folder could not be scanned: {err}")
     if report.hits:
         evidence = [ctx.evidence(PROJECT_SCAN, None, f"{hit.path}:{hit.line}: client secret "
                                  f"{redact_value(hit.value)} ({hit.found_by})") for hit in report.hits]
-        return failed("SEC-01", f"{len(report.hits)} plaintext client secret(s) in {folder}", evidence)
+        return failed(f"{len(report.hits)} plaintext client secret(s) in {folder}", evidence)
     unread = f"; {len(report.unreadable)} could not be read: {', '.join(report.unreadable[:5])}" \
         if report.unreadable else ""
     ignored = sorted({hit.path for hit in report.ignored_hits})
     local = (f"; not judged, because git ignores them (they do not ship): {', '.join(ignored)}, which hold a "
              "secret-looking value: keep them out of the repository") if ignored else ""
-    return passed("SEC-01", f"scanned {report.files} files in {folder} (git-tracked, .env*, config): "
-                            f"no plaintext client secret{unread}{local}")
+    return passed(f"scanned {report.files} files in {folder} (git-tracked, .env*, config): "
+                  f"no plaintext client secret{unread}{local}")
 
 
 # -- SEC-02 --------------------------------------------------------------------------------
 @check("SEC-02")
-def separate_apps_per_environment(ctx: Context) -> Finding:
+def separate_apps_per_environment(ctx: Context) -> Outcome:
     test, live = ctx.config.client_id_test, ctx.config.client_id_live
     if test and live:
         if test == live:
             detail = f"client_id_test = client_id_live = {test!r} in {ctx.config.file.name}"
-            return failed("SEC-02", "TEST/DEV and PRODUCTION use the same client ID, so the same OAuth app",
+            return failed("TEST/DEV and PRODUCTION use the same client ID, so the same OAuth app",
                           [ctx.evidence("target config", None, detail)])
-        return passed("SEC-02", "TEST/DEV and PRODUCTION have different client IDs (separate OAuth apps)")
+        return passed("TEST/DEV and PRODUCTION have different client IDs (separate OAuth apps)")
     given = "only client_id_test is" if test else "only client_id_live is" if live else "neither client ID is"
-    return Finding("SEC-02", "manual", f"{given} given in the target config: confirm that PRODUCTION uses an "
-                   "OAuth app of a separate Request Finance account, with a client ID different from TEST/DEV, "
-                   "or set client_id_test and client_id_live in [target]")
+    return manual(f"{given} given in the target config: confirm that PRODUCTION uses an "
+                  "OAuth app of a separate Request Finance account, with a client ID different from TEST/DEV, "
+                  "or set client_id_test and client_id_live in [target]")
 
 
 # -- SEC-03 --------------------------------------------------------------------------------
 @check("SEC-03", ALL_SCENARIOS)
-def no_secret_in_logs(ctx: Context) -> Finding:
+def no_secret_in_logs(ctx: Context) -> Outcome:
     ran = [r for r in ctx.results.values() if r.outcome != "not-run"]
     if not ran:
-        return skipped("SEC-03", f"none of the scenarios ran ({names(ctx.results.values())})")
+        return skipped(f"none of the scenarios ran ({names(ctx.results.values())})")
     # SEC-03 (rfcheck/catalogue.py) names the client secret and the tokens. Authorization codes are
     # left out: single-use, and a web server's access log shows every callback URL.
     kinds = {value: kind for value, kind in issued_secrets(ctx).items() if kind != CODE}
@@ -105,11 +106,11 @@ def no_secret_in_logs(ctx: Context) -> Finding:
                              f"{_excerpt(r.output, value, kinds)!r}")
                 for r in ran for value, kind in _found_in(r.output, kinds)]
     if evidence:
-        return failed("SEC-03", f"the target wrote {len(evidence)} secret(s) or token(s) to its logs or output",
+        return failed(f"the target wrote {len(evidence)} secret(s) or token(s) to its logs or output",
                       evidence[:_MOST_EVIDENCE])
     size = sum(len(r.output) for r in ran)
-    return passed("SEC-03", f"neither the client secret nor any of the tokens rfcheck issued appears in the "
-                            f"target's output ({size} characters captured in {names(ran)}, at its own log levels)")
+    return passed(f"neither the client secret nor any of the tokens rfcheck issued appears in the "
+                  f"target's output ({size} characters captured in {names(ran)}, at its own log levels)")
 
 
 # -- SEC-04 --------------------------------------------------------------------------------
@@ -136,31 +137,31 @@ def _intercepted(ctx: Context, results: Iterable[ScenarioResult]) -> bool:
 
 
 @check("SEC-04", ALL_SCENARIOS)
-def credentials_only_to_request_finance(ctx: Context) -> Finding:
+def credentials_only_to_request_finance(ctx: Context) -> Outcome:
     results = completed(ctx.results.values())
     if not results:
-        return unjudged("SEC-04", f"no scenario ran to completion ({names(ctx.results.values())})")
+        return unjudged(f"no scenario ran to completion ({names(ctx.results.values())})")
     elsewhere = [(r.name, e) for r in results for e in sent_by_target(r) if e.host == "other"]
     kinds = issued_secrets(ctx)
     evidence = [item for scenario, e in elsewhere for item in _leaks(ctx, scenario, e, kinds)]
     if evidence:
-        return failed("SEC-04", f"{len(evidence)} credential(s) or token(s) sent to hosts that are not Request "
-                                "Finance", evidence[:_MOST_EVIDENCE])
+        return failed(f"{len(evidence)} credential(s) or token(s) sent to hosts that are not Request "
+                      "Finance", evidence[:_MOST_EVIDENCE])
     refused = sorted({httpx.URL(e.url).host for _, e in elsewhere if e.method == "CONNECT"})
     sent = [e for _, e in elsewhere if e.method != "CONNECT"]
     if refused and not sent:
-        return passed("SEC-04", f"every request the target sent went to Request Finance; its {len(elsewhere)} "
-                                f"attempt(s) to connect to {', '.join(refused)} were refused before anything was sent")
+        return passed(f"every request the target sent went to Request Finance; its {len(elsewhere)} "
+                      f"attempt(s) to connect to {', '.join(refused)} were refused before anything was sent")
     if elsewhere:
-        return passed("SEC-04", f"{len(sent)} request(s) to other hosts carried no credential or token"
-                                + (f"; connections to {', '.join(refused)} were refused" if refused else ""))
+        return passed(f"{len(sent)} request(s) to other hosts carried no credential or token"
+                      + (f"; connections to {', '.join(refused)} were refused" if refused else ""))
     if not any(sent_by_target(r) for r in results):
-        return skipped("SEC-04", f"the target sent no request at all in {names(results)}")
+        return skipped(f"the target sent no request at all in {names(results)}")
     if not _intercepted(ctx, results):
-        return inapplicable("SEC-04", "the target reached the mock through its configured loopback URLs, so its "
-                                 "requests to other hosts were not intercepted; set [target.intercept] proxy = "
-                                 "true or hosts = true to observe them")
-    return passed("SEC-04", f"every intercepted request of the target in {names(results)} went to Request Finance")
+        return inapplicable("the target reached the mock through its configured loopback URLs, so its "
+                            "requests to other hosts were not intercepted; set [target.intercept] proxy = "
+                            "true or hosts = true to observe them")
+    return passed(f"every intercepted request of the target in {names(results)} went to Request Finance")
 
 
 # -- SEC-05 --------------------------------------------------------------------------------
@@ -222,30 +223,30 @@ def _sent_to_browser(ctx: Context, scenario: str, exchange: Exchange, kinds: dic
 
 
 @check("SEC-05", ALL_SCENARIOS)
-def no_token_in_the_browser(ctx: Context) -> Finding:
+def no_token_in_the_browser(ctx: Context) -> Outcome:
     if ctx.config.kind != "web":
-        return inapplicable("SEC-05", "only a web app sends pages to a user's browser")
+        return inapplicable("only a web app sends pages to a user's browser")
     kinds = {value: kind for value, kind in issued_secrets(ctx).items() if kind in BROWSER_KINDS}
     answers = [(r.name, e) for r in completed(ctx.results.values()) for e in r.exchanges
                if e.host == "app" and e.status]
     if not answers:
-        return unjudged("SEC-05", f"the app answered no browser request ({names(ctx.results.values())})")
+        return unjudged(f"the app answered no browser request ({names(ctx.results.values())})")
     evidence = [found for scenario, e in answers if (found := _sent_to_browser(ctx, scenario, e, kinds))]
     if evidence:
         kept = sum(1 for found in evidence if _HELD in found.detail)
         told = [f"{len(evidence) - kept} answer(s) of the app carried a token or the client secret to the user's "
                 "browser"] if kept < len(evidence) else []
         told += [f"the user's browser held one once the app's scripts had run ({kept} time(s))"] if kept else []
-        return failed("SEC-05", "; ".join(told), evidence[:_MOST_EVIDENCE])
+        return failed("; ".join(told), evidence[:_MOST_EVIDENCE])
     # what a page's scripts fetch, store or send is only seen when they run (rfcheck.targets.chromium)
     not_run = [(scenario, e) for scenario, e in answers if e.facts.get("scripts_not_run")]
     if not_run:
         scenario, page = not_run[0]
-        return unjudged("SEC-05", f"{len(not_run)} page(s) of the app run scripts, which were not run, so what they "
-                                  f"fetch and keep in the browser was not seen (GET {page.path} in {scenario}: "
-                                  f"{page.facts['scripts_not_run']})")
+        return unjudged(f"{len(not_run)} page(s) of the app run scripts, which were not run, so what they "
+                        f"fetch and keep in the browser was not seen (GET {page.path} in {scenario}: "
+                        f"{page.facts['scripts_not_run']})")
     ran = sum(1 for _, e in answers if e.facts.get("browser_held") is not None)
     held = (f", and what the browser held once the pages' scripts had run ({ran} time(s): cookies, localStorage, "
             "sessionStorage, IndexedDB)") if ran else ""
-    return passed("SEC-05", f"none of the {len(answers)} answers the app sent its user's browser (pages, "
-                            f"headers, redirects, cookies decoded){held} carried a token or the client secret")
+    return passed(f"none of the {len(answers)} answers the app sent its user's browser (pages, "
+                  f"headers, redirects, cookies decoded){held} carried a token or the client secret")
