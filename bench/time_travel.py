@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from rfcheck.provider.clock import Clock  # noqa: E402
 from rfcheck.runtime import Instrumentation  # noqa: E402
-from rfcheck.targets.faketime import FakeTime, find_library  # noqa: E402
+from rfcheck.runtime.faketime import FakeTime, find_library  # noqa: E402
 
 WAITER = "import sys\nfor line in sys.stdin:\n    print(line.strip(), flush=True)\n"
 CALLS = ("import time\nn = {n}\nstart = time.perf_counter_ns()\nfor _ in range(n):\n    time.time()\n"

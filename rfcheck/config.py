@@ -471,26 +471,12 @@ def _command(table: _Table) -> CommandSpec:
 
 
 def _scenarios(target: _Table, root: Path) -> tuple[Path, ...]:
-    """``[target] scenarios``: glob patterns of the integration's own scenario files, each checked now."""
-    from rfcheck.steps import SCENARIOS, ScenarioFileError, load_file
-
-    patterns = target.strings("scenarios", ())
+    """``[target] scenarios``: glob patterns of the integration's own scenario files (what they say is
+    checked by :func:`rfcheck.steps.own_scenarios`, which knows the steps)."""
     files: list[Path] = []
-    for pattern in patterns:
+    for pattern in target.strings("scenarios", ()):
         found = sorted(p for p in root.glob(pattern) if p.is_file()) if pattern else []
         if not found:
             raise target.error(f"scenarios: {pattern!r} matches no file in {root}")
         files += found
-    names: dict[str, Path] = {}
-    for path in files:
-        try:
-            spec = load_file(path)
-        except ScenarioFileError as err:
-            raise target.error(f"scenarios: {err}") from err
-        if spec.name in SCENARIOS:
-            raise target.error(f"scenarios: {path}: a built-in scenario is already called {spec.name!r}; "
-                               "rename the file")
-        if spec.name in names:
-            raise target.error(f"scenarios: {path} and {names[spec.name]} are both scenario {spec.name!r}")
-        names[spec.name] = path
     return tuple(files)

@@ -29,6 +29,7 @@ from rfcheck.provider.clock import seconds_since_boot
 from rfcheck.catalogue import requirement
 from rfcheck.checks import CHECKS
 from rfcheck.checks.groups import load_all
+from rfcheck.provider.named_faults import EXPLORED
 from rfcheck.report.files import write_atomically
 from rfcheck.report.model import Finding
 from rfcheck.scenarios import TargetDown
@@ -49,9 +50,7 @@ WITHOUT_FAULTS = ("TOKEN-01",)
 # judged once the target has stopped: what it wrote
 AT_THE_END = ("SEC-03",)
 TRAVELS = ("1h1m", "12h", "24h2m", "3d", "31d")  # within a token's life, past it, past the refresh token's
-FAULTS = ("fault revoke_access_tokens", "fault revoke_refresh_tokens", "fault token_delay 0.1",
-          "fault token_endpoint_fails 429 2 1", "fault token_endpoint_fails 503 1 1", "fault rotate_signing_key",
-          "fault withhold_scopes user:read")
+FAULTS = EXPLORED  # each named fault with the arguments it is explored with (provider/named_faults.py)
 DEFAULT_SECONDS = 120.0
 STEPS_PER_EXAMPLE = 10
 CHUNK = 10  # sequences per hypothesis run: the time budget is checked between runs, never inside one

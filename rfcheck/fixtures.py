@@ -97,19 +97,6 @@ def _call_fixture(function: Callable[..., Any]) -> Callable[[Environment], Targe
     return make
 
 
-def _scenario_fixture(name: str) -> Any:
-    @pytest.fixture(scope="session", name=f"rfcheck_scenario_{name}")
-    def fixture(rfcheck_harness: Harness) -> ScenarioResult:
-        return rfcheck_harness.scenario(name)
-
-    fixture.__doc__ = SCENARIOS[name].description
-    return fixture
-
-
-for _name in SCENARIOS:
-    globals()[f"rfcheck_scenario_{_name}"] = _scenario_fixture(_name)
-
-
 def requirement_of(node: pytest.Item) -> str | None:
     """The catalogue ID a suite test judges: ``test_TOKEN_03`` judges TOKEN-03."""
     name = getattr(node, "originalname", node.name)

@@ -31,7 +31,7 @@ from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock, seconds_since_boot
 from rfcheck.provider.keys import KeySet
 from rfcheck.scenarios import ScenarioResult, ScenarioSpec, Sequence, execute
-from rfcheck.steps import SCENARIOS, load_file
+from rfcheck.steps import SCENARIOS, own_scenarios
 from rfcheck.targets.base import Driver, DriverError
 from rfcheck.targets.command import CommandDriver
 from rfcheck.targets.python import PythonDriver
@@ -75,7 +75,7 @@ class Harness:
         self._notes: list[str] = []
         self.results: dict[str, ScenarioResult] = {}
         # the built-in scenarios, then the integration's own ([target] scenarios)
-        self.scenarios = {**SCENARIOS, **{spec.name: spec for spec in map(load_file, config.scenarios)}}
+        self.scenarios = {**SCENARIOS, **own_scenarios(config)}
         self.start_failure = ""  # why the target could not be started or driven: no scenario tries again
         self.never_worked = ""  # why the target's baseline work never succeeded (checks.undriven)
         self._running: dict[str, tuple[Provider, float]] = {}  # scenarios under way: their mock, when they began

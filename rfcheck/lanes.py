@@ -28,6 +28,7 @@ from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.runtime import HostRoutes, Instrumentation, port_mover
+from rfcheck.targets.deadline import LOOPBACK_HOSTS
 from rfcheck.targets.base import DriverError
 from rfcheck.tls import RunCA
 from rfcheck.transport.proxy import ProxyServer
@@ -102,21 +103,37 @@ def serial_reason(config: TargetConfig) -> str:
                         f"time can listen on, and rfcheck cannot give each scenario's app a port of its own ({why}); "
                         "write it with {port} to let rfcheck start one app per scenario at once")
     if config.command is not None and config.command.serve:
-        fixed = [a for a in config.command.actions if "{port}" not in a and httpx.URL(a).port is not None]
-        if fixed:
-            return (f"{lead}: [target.command] actions name a fixed port ({fixed[0]!r}); write it with {{port}} "
-                    "to let rfcheck start one worker per scenario at once")
+        fixed = _fixed_actions(config)
+        ports = {httpx.URL(a).port for a in fixed}
+        _, why = port_mover(config.command.serve, config.root) if fixed else ("", "")
+        why = why or (f"they name {len(ports)} fixed ports, and only one per worker is moved" if len(ports) > 1
+                      else "" if all(httpx.URL(a).host.lower() in LOOPBACK_HOSTS for a in fixed)
+                      else "a worker on another host than this machine's loopback cannot be moved")
+        if why:
+            return (f"{lead}: [target.command] actions name a fixed port ({fixed[0]!r}), which only one worker at a "
+                    f"time can listen on, and rfcheck cannot give each scenario's worker a port of its own ({why}); "
+                    "write it with {port} to let rfcheck start one worker per scenario at once")
     return ""
 
 
+def _fixed_actions(config: TargetConfig) -> list[str]:
+    """A ``serve`` worker's actions written with a port of their own instead of ``{port}``."""
+    assert config.command is not None
+    return [a for a in config.command.actions if "{port}" not in a and httpx.URL(a).port is not None]
+
+
 def fixed_port(config: TargetConfig) -> int | None:
-    """The port a web app listens on whatever the lane (its ``url`` written without ``{port}``), when rfcheck
-    moves it to the lane's own; None otherwise."""
-    web = config.web
-    if web is None or "{port}" in web.url or web.restart == "session" or serial_reason(config):
+    """The port a web app or a ``serve`` worker listens on whatever the lane (its ``url`` or its actions
+    written without ``{port}``), when rfcheck moves it to the lane's own; None otherwise."""
+    if serial_reason(config):
         return None
-    url = httpx.URL(web.url)
-    return url.port or {"https": 443}.get(url.scheme, 80)
+    web = config.web
+    if web is not None and "{port}" not in web.url:
+        url = httpx.URL(web.url)
+        return url.port or {"https": 443}.get(url.scheme, 80)
+    if config.command is not None and config.command.serve and _fixed_actions(config):
+        return httpx.URL(_fixed_actions(config)[0]).port
+    return None
 
 
 class Lane:
@@ -149,12 +166,7 @@ class Lane:
         fixed = fixed_port(self.config)
         if fixed is not None:
             self.ports = {fixed: int(self.values["port"])}
-            assert self.config.web is not None
-            self.notes.append(
-                f"[target.web] url {self.config.web.url} has a fixed port: each scenario's app listens on a port of "
-                f"its own when it asks for {fixed} (rfcheck's runtime instrumentation moves it there) and rfcheck's "
-                f"browser reaches it there, so that scenarios run side by side; the app, its redirect URI and its logs "
-                f"still say {fixed}")
+            self.notes.append(self._moved_note(fixed))
         redirect_uri = fill(self.config.redirect_uri, self.values, "[target] redirect_uri")
         if client is None:
             client = self.provider.register_client(self.config.flow, (redirect_uri,), self.config.name)
@@ -165,6 +177,16 @@ class Lane:
             audience=AUDIENCE, redirect_uri=redirect_uri, network=self.config.network, scopes=self.config.scopes,
             ca_file=self.values["ca_file"])
         return client
+
+    def _moved_note(self, fixed: int) -> str:
+        if self.config.web is not None:
+            return (f"[target.web] url {self.config.web.url} has a fixed port: each scenario's app listens on a port "
+                    f"of its own when it asks for {fixed} (rfcheck's runtime instrumentation moves it there) and "
+                    f"rfcheck's browser reaches it there, so that scenarios run side by side; the app, its redirect URI "
+                    f"and its logs still say {fixed}")
+        return (f"[target.command] actions name the fixed port {fixed}: each scenario's worker listens on a port of "
+                f"its own when it asks for {fixed} (rfcheck's runtime instrumentation moves it there) and rfcheck's "
+                f"actions reach it there, so that scenarios run side by side; the worker and its logs still say {fixed}")
 
     def bind(self, provider: Provider) -> None:
         """The next scenario's provider: its requests reach it, its clock starts again from zero."""

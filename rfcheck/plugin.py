@@ -18,7 +18,7 @@ from rfcheck.config import ConfigError, TargetConfig, find_config, load_config, 
 from rfcheck.facts import NETWORKS
 from rfcheck.options import exploration_options, job_count, jobs_option, option, sequence_count, session_key
 from rfcheck.run import RfcheckSession
-from rfcheck.steps import builtin_folder
+from rfcheck.steps import builtin_folder, own_scenarios
 
 SUITE = builtin_folder()  # the requirement suites beside the scenario files
 
@@ -114,6 +114,7 @@ def _run_in_one_process(config: pytest.Config) -> None:
 def _load_target(config: pytest.Config) -> TargetConfig:
     try:
         target = load_config(find_config(_absolute(config, option(config, "target")), Path(config.invocation_params.dir)))
+        own_scenarios(target)  # the integration's scenario files, checked before anything starts
         network = option(config, "network")
         return with_network(target, network) if network else target
     except ConfigError as err:

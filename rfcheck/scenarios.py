@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from rfcheck.browser import consent
+from rfcheck.targets.consent import consent
 from rfcheck import Environment
 from rfcheck.observed import ACTIVE_EVERY, CLOCK_STILL, DAY, Crash, Event, Probe, ScenarioResult, last_answer
 from rfcheck.facts import AUDIENCE, CLIENT_CREDENTIALS

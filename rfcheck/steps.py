@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rfcheck.config import ConfigError, TargetConfig
 from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from rfcheck.provider.named_faults import FAULTS, FaultArgumentError
 from rfcheck.scenarios import ScenarioRun, ScenarioSpec
@@ -245,3 +246,25 @@ def builtin_folder() -> Path:
 
 
 SCENARIOS: dict[str, ScenarioSpec] = load_folder(builtin_folder())  # the built-in scenarios
+
+
+def own_scenarios(config: TargetConfig) -> dict[str, ScenarioSpec]:
+    """The integration's own scenarios (``[target] scenarios``), each file read and checked; a file that is
+    wrong, or a name a built-in scenario or another file already has, is a :class:`ConfigError` naming the
+    config file and the scenario file (and its line)."""
+    def refused(message: str) -> ConfigError:
+        return ConfigError(f"{config.file}: [target] scenarios: {message}")
+
+    found: dict[str, ScenarioSpec] = {}
+    paths: dict[str, Path] = {}
+    for path in config.scenarios:
+        try:
+            spec = load_file(path)
+        except ScenarioFileError as err:
+            raise refused(str(err)) from err
+        if spec.name in SCENARIOS:
+            raise refused(f"{path}: a built-in scenario is already called {spec.name!r}; rename the file")
+        if spec.name in found:
+            raise refused(f"{path} and {paths[spec.name]} are both scenario {spec.name!r}")
+        found[spec.name], paths[spec.name] = spec, path
+    return found

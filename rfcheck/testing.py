@@ -26,20 +26,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from freezegun import freeze_time
 
-from rfcheck.browser import consent
+from rfcheck.targets.consent import consent
 from rfcheck.facts import AUDIENCE, AUTH_HOST, AUTHORIZATION_CODE, KNOWN_SCOPES
 from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
-from rfcheck.provider.clock import Clock
+from rfcheck.provider.clock import following
 from rfcheck.targets.base import StepFailed
 from rfcheck.transport.server import LoopbackMock
 
@@ -144,16 +141,3 @@ def login(provider: Provider, client: Client, scopes: tuple[str, ...] = KNOWN_SC
         raise LoginFailed(f"the code exchange was answered {response.status_code}: {body}")
     return Tokens(body["access_token"], body.get("id_token", ""), body.get("refresh_token"), body.get("scope", ""),
                   int(body.get("expires_in", 0)), body)
-
-
-@contextmanager
-def following(clock: Clock) -> Iterator[Clock]:
-    """While inside, this process's ``time.time()`` and ``datetime.now()`` (freezegun) follow ``clock``:
-    each travel moves them too. The mock itself reads the operating system's clock, which freezegun
-    leaves alone, so nothing is counted twice."""
-    with freeze_time(clock.datetime(), tick=True) as frozen:
-        unsubscribe = clock.subscribe(lambda _offset: frozen.move_to(clock.datetime()))
-        try:
-            yield clock
-        finally:
-            unsubscribe()

@@ -1,21 +1,5 @@
 """NET: the X-Network header."""
 
-from __future__ import annotations
+from rfcheck.suite import requirement_tests
 
-from collections.abc import Callable
-
-from rfcheck.report.model import Finding
-
-Judge = Callable[[str], Finding]
-
-
-def test_NET_01(rfcheck_judge: Judge) -> None:
-    rfcheck_judge("NET-01")
-
-
-def test_NET_02(rfcheck_judge: Judge) -> None:
-    rfcheck_judge("NET-02")
-
-
-def test_NET_03(rfcheck_judge: Judge) -> None:
-    rfcheck_judge("NET-03")
+globals().update(requirement_tests(__file__))  # a test per requirement of the group, in catalogue order

@@ -1,21 +1,5 @@
 """ORG: organizations."""
 
-from __future__ import annotations
+from rfcheck.suite import requirement_tests
 
-from collections.abc import Callable
-
-from rfcheck.report.model import Finding
-
-Judge = Callable[[str], Finding]
-
-
-def test_ORG_01(rfcheck_judge: Judge) -> None:
-    rfcheck_judge("ORG-01")
-
-
-def test_ORG_02(rfcheck_judge: Judge) -> None:
-    rfcheck_judge("ORG-02")
-
-
-def test_ORG_03(rfcheck_judge: Judge) -> None:
-    rfcheck_judge("ORG-03")
+globals().update(requirement_tests(__file__))  # a test per requirement of the group, in catalogue order

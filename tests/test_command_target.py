@@ -157,3 +157,40 @@ def test_serve_mode_actions_trigger_the_worker(worker_harness: Callable[..., Har
     assert len(re.findall(r"/work: \d+ invoices", output)) == 3
     (pid,) = pids(output)
     assert gone(pid), "the worker outlived its scenario"
+
+
+def test_a_fixed_port_serve_worker_runs_side_by_side_each_on_a_port_of_its_own(
+        worker_harness: Callable[..., Harness]) -> None:
+    """A worker written for one port (``PORT=8765``, actions on 127.0.0.1:8765) is a Python program, whose
+    listening port rfcheck's sitecustomize moves: two scenarios run at once, each worker on its lane's port,
+    each doing its own work against its own mock, while the worker and its actions still say 8765."""
+    fixed = free_port()
+    # the env's PORT is {port}: the command gives the worker the fixed one instead
+    harness = worker_harness(serve=f"PORT={fixed} {PYTHON} {WORKER} serve", actions=[f"http://127.0.0.1:{fixed}/work"])
+    assert harness.jobs > 1 and not harness._serial_note
+    harness.prefetch(["baseline", "concurrency"])
+    assert units_reached_the_mock(harness, "baseline") == EXPECTED
+    concurrency = harness.scenario("concurrency")
+    assert concurrency.outcome == "completed" and all(e.ok for e in concurrency.events), concurrency.events
+    notes = harness.lane.notes
+    assert any(f"[target.command] actions name the fixed port {fixed}: each scenario's worker listens on a port of "
+               "its own" in note for note in notes), notes
+    ports = {lane.ports[fixed] for lane in harness._lanes}
+    assert len(harness._lanes) == 2, "the concurrency scenario waits on its slow token endpoint beside the baseline"
+    assert len(ports) == 2 and fixed not in ports
+
+
+def test_a_fixed_port_serve_worker_rfcheck_cannot_move_runs_one_at_a_time_with_the_reason(tmp_path: Path) -> None:
+    from rfcheck.config import load_config
+    from rfcheck.lanes import fixed_port, serial_reason
+
+    (tmp_path / "rfcheck.toml").write_text(
+        '[target]\nkind = "command"\nflow = "client_credentials"\n'
+        '[target.command]\nserve = "java Worker.java"\nactions = ["http://127.0.0.1:8765/work"]\n')
+    config = load_config(tmp_path / "rfcheck.toml")
+    reason = serial_reason(config)
+    assert reason == ("scenarios ran one at a time: [target.command] actions name a fixed port "
+                      "('http://127.0.0.1:8765/work'), which only one worker at a time can listen on, and rfcheck "
+                      "cannot give each scenario's worker a port of its own (java starts a JVM, whose listening port "
+                      "rfcheck cannot move); write it with {port} to let rfcheck start one worker per scenario at once")
+    assert fixed_port(config) is None

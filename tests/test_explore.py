@@ -146,3 +146,17 @@ def test_a_bad_exploration_option_is_a_usage_error(tmp_path: Path) -> None:
                           text=True, timeout=120)
     assert done.returncode == pytest.ExitCode.USAGE_ERROR
     assert "expected a number of sequences, not 'many'" in done.stderr
+
+
+def test_the_explored_faults_come_from_the_fault_registry_and_parse_as_steps() -> None:
+    """The explorer draws from provider/named_faults.py: a fault added there with ``explored`` arguments is
+    explored, and each drawn step is one a scenario file could hold."""
+    from rfcheck.explore import FAULTS
+    from rfcheck.provider.named_faults import FAULTS as REGISTRY
+    from rfcheck.steps import parse_steps
+
+    steps = parse_steps(list(FAULTS), Path("explore"))
+    assert [step.args[0] for step in steps] == [name for name, fault in REGISTRY.items() for _ in fault.explored]
+    assert {"revoke_refresh_tokens", "token_endpoint_fails", "withhold_scopes", "rotate_signing_key"} <= {
+        step.args[0] for step in steps}
+    assert not {"id_token", "refresh_id_token"} & {step.args[0] for step in steps}, "their scenarios judge them"

@@ -1,4 +1,4 @@
-"""Tests for rfcheck.targets.faketime: the clock mover comes with ``pip install`` (PyPI's
+"""Tests for rfcheck.runtime.faketime: the clock mover comes with ``pip install`` (PyPI's
 libfaketime wheel), a process started with FakeTime's environment follows rfcheck's clock while it
 runs, wall and monotonic (libfaketime rereads the offset file), Node confirms every travel, a Go
 program is known to be out of reach, and a machine without libfaketime is noted once and leaves a
@@ -19,7 +19,7 @@ import pytest
 from rfcheck.harness import Harness
 from rfcheck.provider.clock import Clock
 from rfcheck.scenarios import PAST_EXPIRY
-from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, Library, find_library, loads_here, unreachable
+from rfcheck.runtime.faketime import UNAVAILABLE, FakeTime, Library, find_library, loads_here, unreachable
 
 DAY = 86_400
 LIBRARY = find_library()

@@ -14,7 +14,8 @@ import pytest
 
 import rfcheck.targets.process as process_module
 from rfcheck.targets.base import DriverError
-from rfcheck.targets.process import TargetProcess, group_pids
+from rfcheck.runtime.procfs import group_pids
+from rfcheck.targets.process import TargetProcess
 from tests.helpers import gone
 
 # A grandchild that ignores SIGTERM and announces its pid once the trap is in place.

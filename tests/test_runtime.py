@@ -29,7 +29,7 @@ from rfcheck.harness import Harness, free_port
 from rfcheck.provider.clock import Clock
 from rfcheck.runtime import SITECUSTOMIZE_DIR, Instrumentation, group_pids
 from rfcheck.targets.base import Driver
-from rfcheck.targets.faketime import find_library
+from rfcheck.runtime.faketime import find_library
 from rfcheck.targets.process import TargetProcess
 
 

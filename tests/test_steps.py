@@ -22,7 +22,8 @@ from rfcheck.checks.groups import load_all
 from rfcheck.config import ConfigError, load_config
 from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
 from rfcheck.scenarios import PAST_EXPIRY
-from rfcheck.steps import FAULTS, SCENARIOS, ScenarioFileError, builtin_folder, duration, load_file, step_reference
+from rfcheck.steps import (FAULTS, SCENARIOS, ScenarioFileError, builtin_folder, duration, load_file, own_scenarios,
+                           step_reference)
 
 ROOT = Path(__file__).resolve().parents[1]
 HTTPX_EXAMPLE = ROOT / "examples" / "httpx_code"
@@ -159,7 +160,7 @@ def test_an_integration_s_own_scenario_runs_and_is_judged_with_every_scenario(tm
 def test_a_wrong_scenario_of_the_integration_is_a_usage_error_naming_file_and_line(tmp_path: Path) -> None:
     config = _project(tmp_path, '["rfcheck/*.toml"]', {"broken": 'description = "x"\nsteps = [\n  "unit 1",\n]\n'})
     with pytest.raises(ConfigError) as raised:
-        load_config(config)
+        own_scenarios(load_config(config))
     assert f"[target] scenarios: {tmp_path / 'rfcheck' / 'broken.toml'}, line 3: step 'unit 1': unknown step" in str(
         raised.value)
     done = subprocess.run([sys.executable, "-m", "pytest", "--rfcheck", f"--rfcheck-target={config}",
@@ -174,7 +175,18 @@ def test_a_wrong_scenario_of_the_integration_is_a_usage_error_naming_file_and_li
 ])
 def test_scenario_patterns_are_checked(tmp_path: Path, pattern: str, files: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_config(_project(tmp_path, pattern, files))
+        own_scenarios(load_config(_project(tmp_path, pattern, files)))
+
+
+def test_two_files_of_one_scenario_name_are_refused_naming_both(tmp_path: Path) -> None:
+    config = _project(tmp_path, '["rfcheck/*.toml", "more/*.toml"]', {"long_idle": LONG_IDLE})
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "long_idle.toml").write_text(LONG_IDLE)
+    target = load_config(config)  # the config itself is right: what its scenario files say is the steps' to check
+    with pytest.raises(ConfigError) as raised:
+        own_scenarios(target)
+    assert str(raised.value) == (f"{config}: [target] scenarios: {tmp_path / 'more' / 'long_idle.toml'} and "
+                                 f"{tmp_path / 'rfcheck' / 'long_idle.toml'} are both scenario 'long_idle'")
 
 
 def test_a_huge_scenario_file_is_refused_before_it_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -75,3 +77,18 @@ class Clock:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
+
+
+@contextmanager
+def following(clock: Clock) -> Iterator[Clock]:
+    """While inside, this process's ``time.time()`` and ``datetime.now()`` (freezegun) follow ``clock``:
+    each travel moves them too. The mock itself reads the operating system's clock, which freezegun
+    leaves alone, so nothing is counted twice."""
+    from freezegun import freeze_time  # imported where a process follows the clock: in-process targets, own tests
+
+    with freeze_time(clock.datetime(), tick=True) as frozen:
+        unsubscribe = clock.subscribe(lambda _offset: frozen.move_to(clock.datetime()))
+        try:
+            yield clock
+        finally:
+            unsubscribe()

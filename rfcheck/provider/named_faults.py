@@ -92,6 +92,9 @@ class NamedFault:
     clear: Callable[[State], None] | None = None
     value: Callable[[State], Any] | None = None  # JSON-able; None, 0 or [] when off
     example: str = ""  # a JSON body for the admin API
+    # the arguments --rfcheck-explore draws this fault with, as a step's words (none: never explored); the
+    # ID token defects are not drawn: their scenarios judge them, and a random sequence would only repeat them
+    explored: tuple[str, ...] = ()
 
     @property
     def usage(self) -> str:
@@ -177,14 +180,14 @@ _REFRESH_FAULTS = tuple(sorted(REFRESH_ID_TOKEN_FAULTS))
 
 FAULTS: dict[str, NamedFault] = {fault.name: fault for fault in (
     NamedFault("revoke_refresh_tokens", "the user revokes the app: every refresh token family of the client is revoked",
-               (), lambda v: "user revokes the app's refresh tokens", _revoke_refresh),
+               (), lambda v: "user revokes the app's refresh tokens", _revoke_refresh, explored=("",)),
     NamedFault("revoke_access_tokens",
                "the client's access tokens are revoked before they expire: the API answers 401 invalid_token",
-               (), lambda v: "access tokens revoked", _revoke_access),
+               (), lambda v: "access tokens revoked", _revoke_access, explored=("",)),
     NamedFault("token_delay", "the token endpoint answers after SECONDS (concurrent refreshes overlap)",
                (Param("seconds", "SECONDS", "number", 0, MAX_DELAY),),
                lambda v: f"token endpoint answers in {float(v[0]) * 1000:g} ms", _set("token_delay"),
-               _reset("token_delay", 0.0), lambda mock: mock.faults.token_delay, '{"seconds": 0.5}'),
+               _reset("token_delay", 0.0), lambda mock: mock.faults.token_delay, '{"seconds": 0.5}', ("0.1",)),
     NamedFault("token_endpoint_fails",
                "the next TIMES token requests are answered STATUS (429 or 5xx) with Retry-After: RETRY_AFTER",
                (Param("status", "STATUS", "integer", 100, 599, only=_status),
@@ -194,7 +197,7 @@ FAULTS: dict[str, NamedFault] = {fault.name: fault for fault in (
                lambda mock, client_id, v: mock.faults.fail_token_endpoint(int(v[0]), int(v[1]),
                                                                           None if v[2] is None else int(v[2])),
                lambda mock: mock.faults.clear_token_failures(), _pending,
-               '{"status": 503, "times": 2, "retry_after": 1}'),
+               '{"status": 503, "times": 2, "retry_after": 1}', ("429 2 1", "503 1 1")),
     NamedFault("id_token", "every ID token issued from now on has the defect FAULT: " + ", ".join(_ID_FAULTS),
                (Param("fault", "FAULT", "choice", choices=_ID_FAULTS),),
                lambda v: f"ID tokens carry the fault {v[0]}", _set("id_token"), _reset("id_token", None),
@@ -208,8 +211,10 @@ FAULTS: dict[str, NamedFault] = {fault.name: fault for fault in (
     NamedFault("withhold_scopes", "the user withholds these scopes at consent, unless asked again with prompt=consent",
                (Param("scopes", "SCOPE...", "scopes"),), lambda v: f"user withholds {' '.join(v[0])}",
                _withhold, _reset("withheld_scopes", frozenset()),
-               lambda mock: sorted(mock.faults.withheld_scopes), '{"scopes": ["user:read"]}'),
+               lambda mock: sorted(mock.faults.withheld_scopes), '{"scopes": ["user:read"]}', ("user:read",)),
     NamedFault("rotate_signing_key", "the signing key rotates: new ID tokens carry a new kid, published in the JWKS",
-               (), lambda v: "signing key rotated", lambda mock, client_id, v: mock.keys.rotate().kid),
+               (), lambda v: "signing key rotated", lambda mock, client_id, v: mock.keys.rotate().kid,
+               explored=("",)),
 )}
+EXPLORED = tuple(f"fault {name} {words}".strip() for name, fault in FAULTS.items() for words in fault.explored)
 SWITCHES = {name: fault for name, fault in FAULTS.items() if fault.switch}

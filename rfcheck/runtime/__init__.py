@@ -6,7 +6,7 @@ one run's environment additions:
 - the clock: Python processes follow rfcheck's clock through rfcheck's ``sitecustomize``
   (time-machine for the wall clock, the monotonic clocks moved with it, a handshake on every
   travel, see :mod:`rfcheck.runtime.control`); every other dynamically linked process through
-  libfaketime (:mod:`rfcheck.targets.faketime`), which Node confirms on every travel through
+  libfaketime (:mod:`rfcheck.runtime.faketime`), which Node confirms on every travel through
   ``preload.cjs``; programs that libfaketime cannot reach (Go) are recognised and named;
 - with ``[target.intercept] hosts = true``, Request Finance's real hosts: Python resolves them
   to the mock (``sitecustomize``), Node connects to the mock (``preload.cjs``, always loaded
@@ -36,8 +36,8 @@ from pathlib import Path
 from rfcheck import leftovers
 from rfcheck.provider.clock import Clock
 from rfcheck.runtime.control import TRAVEL_TIMEOUT, ControlServer, Hello, Refusal
-from rfcheck.targets.faketime import UNAVAILABLE, FakeTime, find_library, unreachable
-from rfcheck.targets.process import group_pids
+from rfcheck.runtime.faketime import UNAVAILABLE, FakeTime, find_library, unreachable
+from rfcheck.runtime.procfs import group_pids
 
 HERE = Path(__file__).parent
 SITECUSTOMIZE_DIR = HERE / "python"

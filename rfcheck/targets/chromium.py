@@ -52,7 +52,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from rfcheck import leftovers
-from rfcheck.targets.process import marked
+from rfcheck.runtime.procfs import marked
 from rfcheck.tls import RunCA
 
 T = TypeVar("T")

@@ -43,7 +43,7 @@ class CommandDriver(Surveyed):
         self._survey: Survey | None = None
         self._server: TargetProcess | None = None
         self._known = known
-        self._deadlines = Deadlines()
+        self._deadlines = Deadlines(instrumentation.ports)  # a fixed port the worker asked for: the lane's own
         self._output = Output(known)  # the scenario's: every run's, or the worker's
         self.strays: list[str] = []  # processes a run or the worker left outside its process group, stopped
 
@@ -74,7 +74,7 @@ class CommandDriver(Surveyed):
                 raise DriverError(f"the worker exited with status {self._server.returncode}; "
                                   f"{self._server.failure_output()}")
             try:
-                socket.create_connection((first.host, first.port or 80), timeout=0.5).close()
+                socket.create_connection(self._deadlines.address(first.host, first.port or 80), timeout=0.5).close()
                 return
             except OSError:
                 time.sleep(0.1)
@@ -89,7 +89,8 @@ class CommandDriver(Surveyed):
         first = httpx.URL(self._filled.actions[0])
         if server.running:
             try:
-                socket.create_connection((first.host, first.port or 80), timeout=HEALTH_TIMEOUT).close()
+                socket.create_connection(self._deadlines.address(first.host, first.port or 80),
+                                         timeout=HEALTH_TIMEOUT).close()
                 return Health(True, f"running and listening on {first.host}:{first.port}")
             except OSError:
                 if not server.wait_exit(1.0):

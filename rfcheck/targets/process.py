@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from rfcheck.runtime.procfs import alive, group_pids, marked
 from rfcheck.targets.base import DriverError
 from rfcheck.targets.output import Output
 
@@ -23,49 +24,11 @@ READ_SIZE = 64 * 1024
 MARK = "RFCHECK_TARGET"  # the environment variable that marks a target's processes
 
 
-def group_pids(pgid: int) -> list[int]:
-    """The pids of the process group ``pgid`` that still run (read from /proc; zombies left out)."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                pids.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
-
-
-def marked(mark: str) -> dict[int, str]:
-    """pid -> command line of every running process whose environment holds ``mark`` (``NAME=value``)."""
-    needle = mark.encode() + b"\0"
-    found = {}
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if needle not in environ.read_bytes() + b"\0":
-                continue
-            pid = int(environ.parent.name)
-            if not _alive(pid):
-                continue
-            command = (environ.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            found[pid] = command.strip()[:120] or "?"
-        except (OSError, ValueError, IndexError):
-            continue
-    return found
-
-
 def _kill(pid: int, sig: signal.Signals) -> None:
     try:
         os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class TargetProcess:
@@ -183,7 +146,7 @@ class TargetProcess:
         for pid in strays:
             _kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + GONE_TIMEOUT
-        while [pid for pid in strays if _alive(pid)] and time.monotonic() < deadline:
+        while [pid for pid in strays if alive(pid)] and time.monotonic() < deadline:
             time.sleep(0.02)
         for pid in strays:
             _kill(pid, signal.SIGKILL)

@@ -20,10 +20,9 @@ from typing import Any, Callable
 
 
 from rfcheck import Environment, Target
-from rfcheck.provider.clock import Clock
+from rfcheck.provider.clock import Clock, following
 from rfcheck.targets.base import DriverError, StepFailed
 from rfcheck.targets.output import Known, Output
-from rfcheck.testing import following
 
 Factory = Callable[[Environment], Target]
 

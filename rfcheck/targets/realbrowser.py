@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from rfcheck.browser import short_url
+from rfcheck.targets.consent import short_url
 from rfcheck.journal import Exchange
 from rfcheck.provider.app import Provider
 from rfcheck.provider.state import Site

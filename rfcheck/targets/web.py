@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from rfcheck import Environment
-from rfcheck.browser import short_url
+from rfcheck.targets.consent import short_url
 from rfcheck.config import WebSpec
 from rfcheck.journal import Exchange, kept
 from rfcheck.provider.app import Provider
