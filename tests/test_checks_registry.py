@@ -66,6 +66,14 @@ def test_a_needed_scenario_not_completed_is_answered_before_the_check_runs(outco
                                                                                 "run: no answer", judged=False))
 
 
+def test_a_needed_scenario_the_caller_did_not_pass_is_not_judged() -> None:
+    """A caller that asks with fewer results (the explorer judges one sequence) gets "not judged", not a
+    KeyError and not a verdict."""
+    registered = Check("TOKEN-05", ("revoked_access",), lambda ctx: passed("ran"), ("revoked_access",))
+    assert registered.judge(context(ScenarioResult("baseline", "completed"))) == Finding(
+        "TOKEN-05", "skip", "scenario revoked_access did not run", judged=False)
+
+
 def test_with_every_needed_scenario_completed_the_check_concludes() -> None:
     registered = Check("NET-01", ("baseline",), lambda ctx: passed("all 2 API calls were right"), ("baseline",))
     assert registered.judge(context(ScenarioResult("baseline", "completed"))) == Finding(

@@ -86,7 +86,9 @@ class Check:
         """The finding on :attr:`id`: the first needed scenario that did not complete decides it (a needed
         scenario is named, so always read); otherwise what the check concludes."""
         for name in self.needs:
-            unobserved = not_observed(ctx.results[name])
+            result = ctx.results.get(name)  # absent only when a caller asked for fewer (the explorer's one)
+            unobserved = (not_observed(result) if result is not None
+                          else Outcome("unjudged", f"scenario {name} did not run"))
             if unobserved:
                 return unobserved.finding(self.id)
         return self.conclude(ctx).finding(self.id)
