@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, unquote
 from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.named_faults import SWITCHES, FaultArgumentError, NamedFault
-from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response, Tunnel
+from rfcheck.transport.http11 import HttpServer, LocalService, Refusal, Request, Response, Tunnel
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 MAX_TRAVEL = 10 * 365 * 86_400  # seconds in one travel: the run's certificates stay valid ten years
@@ -280,17 +280,8 @@ class _WsgiBridge:
         """Never called: the admin API is plain HTTP."""
 
 
-class AdminServer:
+class AdminServer(LocalService):
     """Serves :class:`AdminApp` on 127.0.0.1 (``port`` 0: a free one)."""
 
     def __init__(self, app: AdminApp, port: int = 0) -> None:
-        self._server = HttpServer(_WsgiBridge(app), port=port, threads=4, name="admin")
-        self.url = ""
-
-    def start(self) -> str:
-        """Bind (``OSError`` when the port is taken) and serve; returns the base URL."""
-        self.url = f"http://127.0.0.1:{self._server.start()}"
-        return self.url
-
-    def stop(self) -> None:
-        self._server.stop()
+        super().__init__(HttpServer(_WsgiBridge(app), port=port, threads=4, name="admin"))

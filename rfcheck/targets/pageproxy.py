@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Callable
 from typing import Protocol
 
-from rfcheck.transport.http11 import HttpServer, Refusal, Request, Response, Tunnel
+from rfcheck.transport.http11 import HttpServer, LocalService, Refusal, Request, Response, Tunnel
 
 THREADS = 16  # requests answered at once: the pages of parallel units and their scripts' requests
 # what concerns the connection to the proxy, never the request (RFC 9110 §7.6.1)
@@ -37,22 +37,14 @@ class Router(Protocol):
         """An unexpected error while serving the browser (kept for the run's notes)."""
 
 
-class PageProxy:
+class PageProxy(LocalService):
     """An HTTP proxy on 127.0.0.1 for one scenario's browser context."""
 
     def __init__(self, router: Router, tls_for: Callable[[str], ssl.SSLContext]) -> None:
         self._router = router
         self._tls_for = tls_for
         self.tunnel: Tunnel | None = self._tunnel
-        self._server = HttpServer(self, threads=THREADS, name="browser-proxy")
-        self.url = ""
-
-    def start(self) -> str:
-        self.url = f"http://127.0.0.1:{self._server.start()}"
-        return self.url
-
-    def stop(self) -> None:
-        self._server.stop()
+        super().__init__(HttpServer(self, threads=THREADS, name="browser-proxy"))
 
     # -- as the server's handler, in a worker thread ----------------------------------------------
     def respond(self, request: Request) -> Response:

@@ -608,3 +608,20 @@ def _framed(conn: h11.Connection, request: Request, answer: Response) -> bytes:
     if answer.body and request.method != "HEAD" and answer.status not in _NO_BODY:
         data += conn.send(h11.Data(data=answer.body))
     return data + conn.send(h11.EndOfMessage())
+
+
+class LocalService:
+    """A handler of rfcheck's own (the admin API, a browser's proxy) on one :class:`HttpServer`: its base URL
+    once started."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self.url = ""
+
+    def start(self) -> str:
+        """Bind (``OSError`` when the port is taken) and serve; returns the base URL."""
+        self.url = f"http://127.0.0.1:{self._server.start()}"
+        return self.url
+
+    def stop(self) -> None:
+        self._server.stop()
