@@ -4,7 +4,7 @@ Each suite file of the built-in folder (``scenarios/test_net.py``) holds the tes
 :func:`requirement_tests` makes one test per requirement of the group, in catalogue order, named from its
 ID (``test_NET_01`` judges NET-01), so that ``-k NET_01`` and the test IDs stay what users type, and a
 requirement added to the catalogue is collected without touching a suite file. Each test asks the
-``rfcheck_judge`` fixture (:mod:`rfcheck.fixtures`) for its verdict.
+``rfcheck_judge`` fixture (:mod:`rfcheck.plugin`) for its verdict.
 """
 
 from __future__ import annotations

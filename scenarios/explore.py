@@ -6,7 +6,7 @@ sequence that breaks a requirement is shrunk to the shortest one and reported wi
 scenario file that replays it.
 """
 
-from rfcheck.fixtures import Explorer
+from rfcheck.plugin import Explorer
 
 
 def test_explore(rfcheck_explore: Explorer) -> None:

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rfcheck"
 # what a check may not see: the mock, the engine that runs scenarios, the targets and the pytest glue
 NOT_FOR_CHECKS = ("rfcheck.provider", "rfcheck.scenarios", "rfcheck.harness", "rfcheck.lanes", "rfcheck.steps",
                   "rfcheck.world", "rfcheck.targets", "rfcheck.runtime", "rfcheck.transport", "rfcheck.plugin",
-                  "rfcheck.fixtures", "rfcheck.run", "rfcheck.explore", "rfcheck.testing")
+                  "rfcheck.run", "rfcheck.explore", "rfcheck.testing")
 
 
 def _modules() -> dict[str, Path]:

@@ -245,7 +245,7 @@ def test_a_target_whose_login_answers_500_gets_one_clear_error(tmp_path: Path) -
     assert lines[block + 2].startswith('  the app\'s error: File "') and "in refuse_http" in lines[block + 2]
     assert lines[block + 3].strip() == ("InsecureTransportError: (insecure_transport) OAuth 2 MUST utilize https.")
     assert "its whole output: scenario baseline's \"output\" in " in lines[block + 4]
-    assert "rfcheck/fixtures.py" not in done.stdout and "def " not in done.stdout, "no rfcheck source"
+    assert "rfcheck/plugin.py" not in done.stdout and "def " not in done.stdout, "no rfcheck source"
     assert done.stdout.count("rfcheck could not drive the target") == 1
 
 

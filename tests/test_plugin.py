@@ -74,6 +74,15 @@ def test_fixtures_serve_an_integrations_own_tests_without_rfcheck(pytester: pyte
     pytester.runpytest().assert_outcomes(passed=1)
 
 
+def test_a_session_fixture_asked_for_without_rfcheck_says_what_it_needs(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_own="def test_own(rfcheck_judge): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the rfcheck_judge fixture belongs to a --rfcheck run*use rfcheck_provider or "
+                                 "rfcheck_server*"])
+    assert "plugin.py" not in result.stdout.str(), "no rfcheck source in the message"
+
+
 def test_rfcheck_runs_the_catalogue_and_writes_all_three_reports(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--rfcheck", f"--rfcheck-target={EXAMPLES / 'httpx_code'}", "-k", "NET")
     result.assert_outcomes(passed=3)
@@ -166,7 +175,7 @@ def test_a_should_warning_points_at_the_target_config_not_at_rfcheck(pytester: p
     result.stdout.fnmatch_lines(["*warnings summary*", "scenarios/test_flow.py::test_FLOW_03",
                                  f"  {config}:{target_line}: RfcheckWarning: FLOW-03 (should) warn: *",
                                  "    fix: *", "    [[]target[]]"])
-    assert "fixtures.py" not in result.stdout.str() and "run.py" not in result.stdout.str()
+    assert "plugin.py" not in result.stdout.str() and "run.py" not in result.stdout.str()
 
 
 def test_requirement_ids_carry_their_suite_file_and_last_failed_reruns_them(pytester: pytest.Pytester) -> None:
