@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -245,14 +245,26 @@ class Journal:
         finally:
             self._local.step = None
 
-    # -- recording ----------------------------------------------------------
+    # -- recording: the one writer of requests and answers -----------------------
     def open(self, **fields: Any) -> Exchange:
-        """Append a new exchange (its answer is filled in by the caller)."""
+        """Append a new exchange; :meth:`answer` completes it."""
         with self._lock:
             began = self._began if getattr(self._local, "step", None) is None else self._local.began
             exchange = Exchange(n=len(self._exchanges) + 1, step=self.step, step_began=began, **fields)
             self._exchanges.append(exchange)
         return exchange
+
+    def answer(self, exchange: Exchange, status: int, headers: Iterable[tuple[str, str]], *, json: Any = None,
+               text: str = "") -> None:
+        """Record ``exchange``'s answer: its status, headers (names lower-cased) and body as JSON or as the
+        page text kept; it is complete now unless its end was marked before (an answer read while other
+        exchanges were still coming in)."""
+        exchange.status = status
+        exchange.response_headers = {name.lower(): value for name, value in headers}
+        exchange.response_json = json
+        exchange.response_text = text
+        if not exchange.done:
+            exchange.done = self.mark()
 
     # -- redaction ----------------------------------------------------------
     def add_secret(self, value: str) -> None:

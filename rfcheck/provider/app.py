@@ -42,10 +42,7 @@ class Provider(State):
 
     def _answered(self, exchange: Exchange, response: httpx.Response) -> httpx.Response:
         """``response``, recorded as ``exchange``'s answer."""
-        exchange.status = response.status_code
-        exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
-        exchange.response_json = _json_or_none(response)
-        exchange.done = self.journal.mark()
+        self.journal.answer(exchange, response.status_code, response.headers.items(), json=_json_or_none(response))
         return response
 
     def _respond(self, request: httpx.Request, site: Site | None, exchange: Exchange) -> httpx.Response:

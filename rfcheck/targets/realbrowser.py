@@ -230,9 +230,10 @@ class RealBrowser:
                 at=self._provider.clock.now(), origin="browser", host=site.kind if site else "other", method=method,
                 url=str(target), path=target.path, query=dict(parse_qsl(target.query.decode())),
                 headers={k.lower(): v for k, v in headers}, form={})
-            preflight.status, preflight.done = 204, journal.mark()
             preflight.note("the browser's CORS preflight, answered by rfcheck's browser", preflight=True)
-            return Response(204, _cors(headers, preflight=True))
+            allowed = _cors(headers, preflight=True)
+            journal.answer(preflight, 204, allowed)
+            return Response(204, allowed)
         mark = journal.mark()
         answer = self._provider.handle(httpx.Request(method, target, headers=headers, content=body), origin="browser",
                                        site=self._site(target))
@@ -249,7 +250,7 @@ class RealBrowser:
         journal = self._provider.journal
         refused = journal.open(at=self._provider.clock.now(), origin="browser", host="other", method="CONNECT",
                                url=f"https://{authority}/", path="/", query={}, headers={}, form={})
-        refused.status, refused.done = 403, journal.mark()
+        journal.answer(refused, 403, [])
         refused.note("CONNECT refused: rfcheck's browser goes nowhere but the app and Request Finance; nothing is "
                      "forwarded", foreign=True)
         return False

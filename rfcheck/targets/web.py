@@ -420,10 +420,9 @@ class WebDriver(Surveyed):
             query=dict(parse_qsl(target.query.decode(), keep_blank_values=True)), headers={}, form=form)
 
     def _answered(self, exchange: Exchange, response: httpx.Response, page: "_Page", forwarded: bool) -> None:
-        exchange.status = response.status_code
         exchange.headers = {k.lower(): v for k, v in response.request.headers.items()}
-        exchange.response_headers = {k.lower(): v for k, v in response.headers.items()}
-        exchange.response_text = page.journal_text(response.text)
+        self._provider.journal.answer(exchange, response.status_code, response.headers.items(),
+                                      text=page.journal_text(response.text))
         if page.left_out:
             exchange.note(f"a page of {page.size:,} bytes: the first {page.limit:,} read as the user's page, the "
                           f"rest counted (sha256 {page.digest[:16]}…) and searched for secrets")
