@@ -33,7 +33,8 @@ import pytest
 
 from rfcheck.config import load_config
 from rfcheck.harness import Harness
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.keys import KeySet, SigningKey
 

@@ -46,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS, Client  # noqa: E402
+from rfcheck.facts import CLIENT_CREDENTIALS  # noqa: E402
+from rfcheck.provider.accounts import Client  # noqa: E402
 from rfcheck.provider.app import Provider  # noqa: E402
 from rfcheck.tls import RunCA  # noqa: E402
 from rfcheck.transport.proxy import ProxyServer  # noqa: E402

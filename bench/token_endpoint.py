@@ -137,7 +137,7 @@ def serve_rfcheck(threads: int | None, root: Path) -> None:
 
     if not Path(rfcheck.__file__).resolve().is_relative_to(root.resolve()):
         sys.exit(f"no rfcheck package in {root} (found {rfcheck.__file__})")
-    from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+    from rfcheck.facts import CLIENT_CREDENTIALS
     from rfcheck.provider.app import Provider
     from rfcheck.transport.server import LoopbackServer
 

@@ -46,7 +46,7 @@ TARGET_KEYS = (
 PLACEHOLDERS = ("issuer", "api_url", "client_id", "client_secret", "audience", "redirect_uri", "port", "network",
                 "proxy_url", "ca_file", "state_dir")
 MAX_TIMEOUT = 3600.0  # seconds: ready_timeout and step_timeout are bounded (inf or 1e9 would never give up)
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # as the harness fills them: not {Port}, {a: 1} or a shell's ${HOME}
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # as the harness fills them: not {Port}, {a: 1} or a shell's ${HOME}
 SPEC_KEYS = {
     "python": ("factory",),
     "web": ("start", "url", "ready", "login", "actions", "restart", "ready_timeout", "step_timeout", "browser"),
@@ -294,7 +294,7 @@ def load_config(path: Path) -> TargetConfig:
     )
 
 
-MAX_JOBS = 64
+MAX_JOBS = 64  # what [target] jobs and --rfcheck-jobs may ask for; the default is smaller (lanes.py)
 
 
 def _jobs(target: _Table) -> int | None:
@@ -399,7 +399,7 @@ def _accept(target: _Table) -> dict[str, str]:
 
 def _check_placeholders(table: _Table, key: str, value: str, unknown_too: tuple[str, ...] = ()) -> str:
     """Every ``{name}`` in ``value`` must be a known placeholder (``unknown_too`` are refused here)."""
-    for match in _PLACEHOLDER.finditer(value):
+    for match in PLACEHOLDER.finditer(value):
         name = match.group(1)
         if name not in PLACEHOLDERS or name in unknown_too:
             known = [p for p in PLACEHOLDERS if p not in unknown_too]

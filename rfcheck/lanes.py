@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from rfcheck import Environment
-from rfcheck.config import TargetConfig
+from rfcheck.config import PLACEHOLDER, TargetConfig
 from rfcheck.facts import AUDIENCE
 from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
@@ -34,8 +34,7 @@ from rfcheck.tls import RunCA
 from rfcheck.transport.proxy import ProxyServer
 from rfcheck.transport.server import LoopbackServer
 
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-MAX_JOBS = 8
+DEFAULT_JOBS_CAP = 8  # scenarios at once when nothing asks for more: twice the cores, at most this
 
 
 def fill(template: str, values: dict[str, str], where: str) -> str:
@@ -47,7 +46,7 @@ def fill(template: str, values: dict[str, str], where: str) -> str:
             raise DriverError(f"{where}: unknown placeholder {{{name}}}; known: {', '.join(sorted(values))}")
         return values[name]
 
-    return _PLACEHOLDER.sub(replace, template)
+    return PLACEHOLDER.sub(replace, template)
 
 
 _LOWEST_PICKED = 20_000  # below: the ports development servers and databases are usually given
@@ -83,8 +82,8 @@ def _ephemeral_range() -> tuple[int, int]:
 
 def default_jobs() -> int:
     """Enough scenarios at once to overlap their waiting (a process starting, a Retry-After, a slow token
-    endpoint), bounded by the cores: twice their number, at most :data:`MAX_JOBS`."""
-    return max(1, min(MAX_JOBS, 2 * (os.cpu_count() or 1)))
+    endpoint), bounded by the cores: twice their number, at most :data:`DEFAULT_JOBS_CAP`."""
+    return max(1, min(DEFAULT_JOBS_CAP, 2 * (os.cpu_count() or 1)))
 
 
 def serial_reason(config: TargetConfig) -> str:

@@ -36,7 +36,8 @@ from rfcheck import Environment
 from rfcheck.checks import CHECKS, scenarios_read
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import Client
 from rfcheck.facts import API_HOST, AUTH_HOST
 from rfcheck.provider.app import Provider
 from rfcheck.report.model import Finding

@@ -13,7 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, Client
+from rfcheck.facts import AUTHORIZATION_CODE
+from rfcheck.provider.accounts import Client
 from rfcheck.facts import AUTH_HOST
 from rfcheck.provider.app import Provider
 from rfcheck.provider.tokens import half_hash

@@ -21,7 +21,7 @@ from rfcheck.checks import CHECKS
 from rfcheck.checks import flow  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
-from rfcheck.provider.accounts import AUTHORIZATION_CODE
+from rfcheck.facts import AUTHORIZATION_CODE
 from rfcheck.scenarios import ScenarioResult
 from tests.helpers import FULL_SCOPES, Acme, Judge, PlainPkce, acme, details, edit_url, start_harness
 

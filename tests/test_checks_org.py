@@ -10,7 +10,8 @@ from rfcheck.checks import CHECKS
 from rfcheck.checks import org  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS, DEFAULT_USER
+from rfcheck.facts import CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import DEFAULT_USER
 from tests.helpers import WITHOUT_USER_READ, Acme, Judge, PlainPkce, details
 
 FOREIGN_ORG = "64f1d2e3a4b5c6d7e8f90123"

@@ -12,7 +12,7 @@ from rfcheck.checks import CHECKS
 from rfcheck.checks import scope  # noqa: F401  (registers the checks)
 from rfcheck.config import TargetConfig
 from rfcheck.harness import Harness
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS
+from rfcheck.facts import CLIENT_CREDENTIALS
 from tests.helpers import (FULL_SCOPES, WITHOUT_OFFLINE, WITHOUT_USER_READ, Acme, Judge, PlainPkce, details,
                            edit_url)
 

@@ -18,7 +18,8 @@ import pytest
 from rfcheck.checks import CHECKS, Context
 from rfcheck.checks.sec import cookie_readings
 from rfcheck.journal import Exchange
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, Client
+from rfcheck.facts import AUTHORIZATION_CODE
+from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.report.model import Finding
 from rfcheck.observed import RunView, ScenarioResult

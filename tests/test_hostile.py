@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 
 import rfcheck.transport.http11 as http11
 from rfcheck.journal import KEPT_CHARS
-from rfcheck.provider.accounts import CLIENT_CREDENTIALS, Client
+from rfcheck.facts import CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.tls import RunCA
 from rfcheck.transport.proxy import ProxyServer

@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from rfcheck.provider.accounts import ACME_ORG, AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import ACME_ORG, Client
 from rfcheck.facts import API_HOST, AUTH_HOST
 from rfcheck.provider.app import Provider
 from tests.helpers import FULL_SCOPE, ISSUER, REDIRECT_URI, Agent, Login, basic_header, pkce_pair

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 import rfcheck.provider.app as app_module
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import Client
 from rfcheck.facts import API_HOST, AUTH_HOST
 from rfcheck.provider.app import Provider
 from rfcheck.transport.inprocess import InProcessTransport

@@ -48,7 +48,8 @@ from urllib.parse import urlsplit
 
 from rfcheck.commands import UsageError
 from rfcheck.commands.admin import AdminApp, AdminServer
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, Client
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS
+from rfcheck.provider.accounts import Client
 from rfcheck.provider.app import Provider
 from rfcheck.provider.clock import Clock
 from rfcheck.provider.tokens import AUDIENCE

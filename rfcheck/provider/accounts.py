@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, FLOWS, KNOWN_SCOPES  # noqa: F401  (re-exported)
+from rfcheck.facts import FLOWS
 
 
 def credential(prefix: str, nbytes: int) -> str:

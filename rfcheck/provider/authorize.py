@@ -17,7 +17,7 @@ import httpx
 
 from rfcheck.facts import RESPONSE_TYPES
 from rfcheck.journal import kept
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, KNOWN_SCOPES
+from rfcheck.facts import AUTHORIZATION_CODE, KNOWN_SCOPES
 from rfcheck.provider.faults import make_id_token
 from rfcheck.provider.http import Call, ProviderError, parse_pairs
 from rfcheck.provider.state import AuthCode

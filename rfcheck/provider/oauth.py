@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from rfcheck.journal import kept
-from rfcheck.provider.accounts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, KNOWN_SCOPES, Client
+from rfcheck.facts import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, KNOWN_SCOPES
+from rfcheck.provider.accounts import Client
 from rfcheck.provider.authorize import authorize
 from rfcheck.provider.faults import change_identity, make_id_token
 from rfcheck.provider.http import (NO_STORE, Call, ProviderError, basic_credentials, bearer_challenge,
