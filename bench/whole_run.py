@@ -12,14 +12,19 @@ quieter during the benchmark weighs on both alike:
 
 Printed: one ``name value`` line per number (median and range of the wall time, the CPU time of
 rfcheck's own process and of the whole machine, rfcheck's CPU per scenario) and the ratio of the medians.
+``--against PATH`` runs another checkout (the previous commit's, from ``git worktree add``) beside this one,
+each of its runs right after this checkout's in the same mode, and prints its numbers as ``against_...``
+with the ratio of this checkout's median wall time over its own.
 
     python3 bench/whole_run.py                     # inprocess, sleeps, express and fixed_port, 5 runs each
     python3 bench/whole_run.py --runs 3 --example flask --example sleeps
+    python3 bench/whole_run.py --example inprocess --against ../rfcheck-before   # before and after
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -83,13 +88,16 @@ def machine_cpu() -> float:
     return busy / os.sysconf("SC_CLK_TCK")
 
 
-def one_run(example: Path, jobs: int, report: Path, env: dict[str, str] | None = None) -> dict[str, float]:
-    """One ``pytest --rfcheck`` in a fresh interpreter; its wall time is measured from outside too."""
+def one_run(example: Path, jobs: int, report: Path, env: dict[str, str] | None = None,
+            root: Path = ROOT) -> dict[str, float]:
+    """One ``pytest --rfcheck`` in a fresh interpreter, with the rfcheck of checkout ``root`` (and its copy of
+    the example); its wall time is measured from outside too."""
     numbers = report / "cost.json"
+    example = root / example.relative_to(ROOT) if example.is_relative_to(ROOT) else example
     args = ["-q", "-p", "no:cacheprovider", "--rfcheck", f"--rfcheck-target={example}", f"--rfcheck-report={report}",
             f"--rfcheck-jobs={jobs}"]
     began, cpu = time.monotonic(), machine_cpu()
-    done = subprocess.run([sys.executable, "-c", _RUNNER, str(numbers), *args], cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", _RUNNER, str(numbers), *args], cwd=root, capture_output=True,
                           text=True, timeout=600, env={**os.environ, **(env or {})})
     wall, total = time.monotonic() - began, machine_cpu() - cpu
     if not numbers.exists():
@@ -118,7 +126,10 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=0, help="jobs of the concurrent mode (default: rfcheck's)")
     parser.add_argument("--example", action="append", choices=sorted(EXAMPLES),
                         help=f"example to run (default: {', '.join(DEFAULT)})")
+    parser.add_argument("--against", type=Path, metavar="PATH",
+                        help="another checkout of rfcheck, run interleaved with this one (before and after)")
     options = parser.parse_args()
+    roots = {"": ROOT, **({"against_": options.against.resolve()} if options.against else {})}
     examples = options.example or DEFAULT
     if any(e in NEEDS_NODE for e in examples) and not (EXPRESS / "node_modules").is_dir():
         raise SystemExit("the Express example needs its packages: (cd examples/node/express-app && npm ci)")
@@ -128,24 +139,28 @@ def main() -> int:
     print(f"jobs {jobs}")
     for example in examples:
         pair = modes_of(example, jobs)
-        modes: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in pair}
+        modes: dict[str, list[dict[str, float]]] = {f"{tag}{example}_{name}": []
+                                                     for tag in roots for name, _, _ in pair}
         with tempfile.TemporaryDirectory(prefix="rfcheck-bench-") as folder:
             target = EXAMPLES[example]
             if example == "fixed_port":
                 (Path(folder) / "app").mkdir()
                 target = fixed_port_copy(Path(folder) / "app")
             for i in range(options.runs):
-                for mode, count, env in pair:
-                    report = Path(folder) / f"{mode}-{i}"
+                for (mode, count, env), (tag, root) in itertools.product(pair, roots.items()):
+                    report = Path(folder) / f"{tag}{mode}-{i}"
                     report.mkdir()
-                    modes[mode].append(one_run(target, count, report, env))
+                    modes[f"{tag}{example}_{mode}"].append(one_run(target, count, report, env, root))
         numbers: dict[str, float] = {}
-        for mode, runs in modes.items():
-            numbers.update(summary(f"{example}_{mode}", runs))
+        for name, runs in modes.items():
+            numbers.update(summary(name, runs))
         (first, _, _), (second, _, _) = pair
         numbers[f"{example}_ratio_{first}_over_{second}"] = (
             numbers[f"{example}_{first}_wall_s_median"] / numbers[f"{example}_{second}_wall_s_median"])
         numbers[f"{example}_ratio_{second}_over_{first}"] = 1 / numbers[f"{example}_ratio_{first}_over_{second}"]
+        for mode in (first, second) if options.against else ():
+            numbers[f"{example}_{mode}_ratio_over_against"] = (
+                numbers[f"{example}_{mode}_wall_s_median"] / numbers[f"against_{example}_{mode}_wall_s_median"])
         for name, value in numbers.items():
             print(f"{name} {value:.3f}")
     return 0

@@ -33,9 +33,7 @@ from rfcheck.provider.keys import KeySet
 from rfcheck.scenarios import ScenarioResult, ScenarioSpec, Sequence, execute
 from rfcheck.steps import SCENARIOS, own_scenarios
 from rfcheck.targets.base import Driver, DriverError
-from rfcheck.targets.command import CommandDriver
 from rfcheck.targets.python import PythonDriver
-from rfcheck.targets.web import WebDriver
 from rfcheck.tls import LOOPBACK_NAMES, RunCA
 
 __all__ = ["Harness", "PythonFactory", "fill", "free_port"]
@@ -257,6 +255,10 @@ class Harness:
         values = {**lane.values, "state_dir": self._state_dir()}
         env = self._process_environment(lane, values)
         instrumentation = lane.instrumentation()
+        # the drivers of processes, imported when a target needs them (the web one brings Playwright's glue)
+        from rfcheck.targets.command import CommandDriver
+        from rfcheck.targets.web import WebDriver
+
         if kind == "web":
             assert self.config.web is not None
             web = self._filled_web(self.config.web, values)

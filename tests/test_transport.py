@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -96,6 +97,26 @@ def test_stop_restores_httpx(provider: Provider) -> None:
     transport.stop()
     assert httpcore.ConnectionPool.handle_request is original
     assert not list(transport.router.routes)
+
+
+def _context(client: httpx.Client | httpx.AsyncClient) -> ssl.SSLContext:
+    return client._transport._pool._ssl_context  # type: ignore[union-attr]
+
+
+def test_default_tls_contexts_are_made_once_while_routing_and_never_after(provider: Provider) -> None:
+    from httpx._transports import default
+
+    original = default.create_ssl_context
+    with InProcessTransport(provider), InProcessTransport(provider):  # nested, as own tests and scenarios may be
+        first, second, other = httpx.Client(), httpx.AsyncClient(), httpx.Client(verify=False)
+        own = ssl.create_default_context()
+        given = httpx.Client(verify=own)
+        assert _context(first) is _context(second), "one default context, made once"
+        assert _context(other) is not _context(first) and _context(other).verify_mode == ssl.CERT_NONE
+        assert _context(given) is own, "a context the caller made is its own"
+        assert first.get("https://auth.request.finance/.well-known/openid-configuration").status_code == 200
+    assert default.create_ssl_context is original
+    assert _context(httpx.Client()) is not _context(first), "after the run, httpx makes its own again"
 
 
 # -- loopback server: requests and any other client -------------------------------------------------

@@ -14,21 +14,24 @@ page's target.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from rfcheck.catalogue import GROUP_TITLES, GROUPS
 from rfcheck.report.files import write_atomically
 from rfcheck.report.model import NOT_DRIVEN_NOTE, NOT_DRIVEN_REASON, Marker, NotDriven, duration, markers, \
     not_driven, problems, shared_notes
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = ["FILENAME", "LANES", "SCRIPT", "render_html", "sequence_svg", "write_html"]
 
@@ -77,13 +80,15 @@ SCRIPT = """
 """
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
 
-_ENV = Environment(
-    loader=PackageLoader("rfcheck.report", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@functools.cache
+def _environment() -> Environment:
+    """Jinja2 is imported with its first use, when a report is written (~20 ms, and its modules are not there for
+    freezegun to go through at every in-process scenario's start)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(loader=PackageLoader("rfcheck.report", "templates"), autoescape=True,
+                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
 def write_html(report: dict[str, Any], folder: Path, filename: str = FILENAME) -> Path:
@@ -98,8 +103,7 @@ def render_html(report: dict[str, Any]) -> str:
     anchors = _anchors(report["scenarios"])
     links = _Links(anchors, {s["name"]: {x.get("n") for x in s["exchanges"]} for s in report["scenarios"]})
     blocked, found, shared = not_driven(report), problems(report), shared_notes(report["scenarios"])
-    template = _ENV.get_template("report.html.j2")
-    return template.render(
+    return _environment().get_template("report.html.j2").render(
         report=report, groups=_groups(report["requirements"]), group_titles=GROUP_TITLES,
         must_failures=len(found.must), problems=found, undriven=blocked,
         undriven_in=_undriven_scenario(report, blocked), run_notes=_run_notes(report, blocked),
@@ -315,4 +319,6 @@ def _elide(text: str, limit: int) -> str:
 
 def _columns(text: str) -> int:
     """Columns ``text`` takes in a monospace font: wide (East Asian) characters take two."""
+    if text.isascii():  # no ASCII character is wide: nearly every label and URL of a diagram
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
