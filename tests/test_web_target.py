@@ -101,6 +101,28 @@ def test_an_app_that_never_answers_fails_the_scenario_with_its_output(web_harnes
     assert gone(pid)
 
 
+def test_an_app_that_libfaketime_took_down_is_run_again_and_never_blamed(web_harness: Callable[..., Harness],
+                                                                         tmp_path: Path) -> None:
+    harness = web_harness(env={"APP_CLOCK_MOVER_FAILS_ONCE": str(tmp_path / "failed")})
+    result = harness.scenario("baseline")
+    assert result.outcome == "completed" and result.crash is None, result.reason
+    assert steps(result) == [("login", True), ("unit", True), ("unit", True), ("unit", True)]
+    (note,) = [n for n in result.run_notes if "libfaketime" in n]
+    assert note.startswith("scenario baseline: libfaketime, rfcheck's clock mover, failed inside the app (In "
+                           "parse_ft_string(), failed to parse FAKETIME timestamp.)"), note
+    assert "the scenario was run again, and this is that run" in note
+    assert "libfaketime" not in result.output, "the report holds the run that went through"
+
+
+def test_an_app_that_libfaketime_takes_down_twice_is_not_judged(web_harness: Callable[..., Harness],
+                                                                tmp_path: Path) -> None:
+    harness = web_harness(mode="clock_mover_fails", env={"APP_CLOCK_MOVER_FAILS_ONCE": str(tmp_path / "failed")})
+    result = harness.scenario("baseline")
+    assert result.outcome == "error" and result.crash is None
+    assert "a race of libfaketime's own (wolfcw/libfaketime#547), not the app's" in result.reason
+    assert "the scenario was run again and it failed again" in result.reason and "not judged" in result.reason
+
+
 def test_an_app_that_crashes_at_start_fails_the_scenario_with_the_reason(web_harness: Callable[..., Harness]) -> None:
     harness = web_harness(mode="crash")
     result = harness.scenario("baseline")

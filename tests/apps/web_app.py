@@ -3,7 +3,9 @@
 Authorization code flow with state, nonce and PKCE S256 against ``RF_ISSUER``, a session
 cookie, and ``/invoices`` calling ``RF_API_URL``. ``APP_MODE`` makes it misbehave on purpose:
 ``crash`` exits at start, ``mute`` never listens, ``die_on_error`` exits when the API answers an error;
-``APP_COOKIE_MAX_AGE`` gives its session cookie a lifetime. Every line it writes names its pid, so the
+``APP_COOKIE_MAX_AGE`` gives its session cookie a lifetime; ``APP_CLOCK_MOVER_FAILS_ONCE`` (a path) makes
+the first instance die after its code exchange as libfaketime's own failure does (every instance, with
+``APP_MODE=clock_mover_fails``). Every line it writes names its pid, so the
 tests can tell processes apart (and check that none outlives them).
 
 It waits with ``threading.Event().wait`` rather than ``time.sleep``: rfcheck runs it under
@@ -106,6 +108,12 @@ class App(BaseHTTPRequestHandler):
             self.answer(400, f"token endpoint answered {tokens.status_code}")
             return
         session.update(access_token=tokens.json()["access_token"], state=None)
+        marker = os.environ.get("APP_CLOCK_MOVER_FAILS_ONCE", "")  # as libfaketime's race takes an app down
+        if marker and (os.environ.get("APP_MODE") == "clock_mover_fails" or not os.path.exists(marker)):
+            open(marker, "w").close()
+            print("libfaketime: In parse_ft_string(), failed to parse FAKETIME timestamp.\n"
+                  "Please check specification +0 with format %Y-%m-%d %T", file=sys.stderr, flush=True)
+            os._exit(139)
         print(f"pid={PID} logged in", flush=True)
         self.redirect("/")
 
