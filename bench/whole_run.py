@@ -8,7 +8,9 @@ quieter during the benchmark weighs on both alike:
 - ``sleeps``: the in-process example with its sleeps taken for real (``RFCHECK_REAL_SLEEPS=1``) and on
   rfcheck's clock (the default);
 - ``fixed_port``: a copy of the Express example written for port 3000, as Request Finance's own demo is,
-  one scenario at a time and side by side (each lane moving the app's port 3000 to one of its own).
+  one scenario at a time and side by side (each lane moving the app's port 3000 to one of its own);
+- ``select``: the Express example, the whole catalogue and ``-k TOKEN-03`` (a selection runs only the
+  scenarios its requirements read; its verdict is ``incomplete``).
 
 Printed: one ``name value`` line per number (median and range of the wall time, the CPU time of
 rfcheck's own process and of the whole machine, rfcheck's CPU per scenario) and the ratio of the medians.
@@ -16,7 +18,7 @@ rfcheck's own process and of the whole machine, rfcheck's CPU per scenario) and 
 each of its runs right after this checkout's in the same mode, and prints its numbers as ``against_...``
 with the ratio of this checkout's median wall time over its own.
 
-    python3 bench/whole_run.py                     # inprocess, sleeps, express and fixed_port, 5 runs each
+    python3 bench/whole_run.py                     # inprocess, sleeps, express, fixed_port, select: 5 runs each
     python3 bench/whole_run.py --runs 3 --example flask --example sleeps
     python3 bench/whole_run.py --example inprocess --against ../rfcheck-before   # before and after
 """
@@ -43,18 +45,22 @@ EXAMPLES = {
     "express": EXPRESS,
     "fixed_port": EXPRESS,  # copied, written for port 3000 (fixed_port_copy)
     "flask": ROOT / "examples" / "flask_app",
+    "select": EXPRESS,
 }
-DEFAULT = ["inprocess", "sleeps", "express", "fixed_port"]
-NEEDS_NODE = ("express", "fixed_port")
+DEFAULT = ["inprocess", "sleeps", "express", "fixed_port", "select"]
+NEEDS_NODE = ("express", "fixed_port", "select")
+Mode = tuple[str, int, dict[str, str], tuple[str, ...]]  # name, --rfcheck-jobs, environment additions, arguments
 
 
-def modes_of(example: str, jobs: int) -> list[tuple[str, int, dict[str, str]]]:
-    """The two modes an example is run in: (name, --rfcheck-jobs, environment additions)."""
+def modes_of(example: str, jobs: int) -> list[Mode]:
+    """The two modes an example is run in."""
     if example == "sleeps":
-        return [("real", jobs, {"RFCHECK_REAL_SLEEPS": "1"}), ("simulated", jobs, {"RFCHECK_REAL_SLEEPS": ""})]
+        return [("real", jobs, {"RFCHECK_REAL_SLEEPS": "1"}, ()), ("simulated", jobs, {"RFCHECK_REAL_SLEEPS": ""}, ())]
     if example == "fixed_port":
-        return [("serial", 1, {}), ("side_by_side", jobs, {})]
-    return [("serial", 1, {}), ("concurrent", jobs, {})]
+        return [("serial", 1, {}, ()), ("side_by_side", jobs, {}, ())]
+    if example == "select":
+        return [("whole", jobs, {}, ()), ("token_03", jobs, {}, ("-k", "TOKEN-03"))]
+    return [("serial", 1, {}, ()), ("concurrent", jobs, {}, ())]
 
 
 def fixed_port_copy(folder: Path) -> Path:
@@ -89,13 +95,13 @@ def machine_cpu() -> float:
 
 
 def one_run(example: Path, jobs: int, report: Path, env: dict[str, str] | None = None,
-            root: Path = ROOT) -> dict[str, float]:
+            root: Path = ROOT, extra: tuple[str, ...] = ()) -> dict[str, float]:
     """One ``pytest --rfcheck`` in a fresh interpreter, with the rfcheck of checkout ``root`` (and its copy of
     the example); its wall time is measured from outside too."""
     numbers = report / "cost.json"
     example = root / example.relative_to(ROOT) if example.is_relative_to(ROOT) else example
     args = ["-q", "-p", "no:cacheprovider", "--rfcheck", f"--rfcheck-target={example}", f"--rfcheck-report={report}",
-            f"--rfcheck-jobs={jobs}"]
+            f"--rfcheck-jobs={jobs}", *extra]
     began, cpu = time.monotonic(), machine_cpu()
     done = subprocess.run([sys.executable, "-c", _RUNNER, str(numbers), *args], cwd=root, capture_output=True,
                           text=True, timeout=600, env={**os.environ, **(env or {})})
@@ -104,7 +110,8 @@ def one_run(example: Path, jobs: int, report: Path, env: dict[str, str] | None =
         raise SystemExit(f"the run of {example.name} did not finish:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     cost = json.loads(numbers.read_text())
     result = json.loads((report / "rfcheck-report.json").read_text())
-    if cost["code"] not in (0, 1) or result["verdict"] != "ready":
+    expected = "incomplete" if extra else "ready"  # a selection judges only what it selected
+    if cost["code"] not in (0, 1) or result["verdict"] != expected:
         raise SystemExit(f"the run of {example.name} (jobs {jobs}) ended {cost['code']}, verdict {result['verdict']}")
     scenarios = len([s for s in result["scenarios"] if s["outcome"] != "not-run"])
     return {"wall": wall, "self_cpu": cost["self_cpu"], "machine_cpu": total, "scenarios": scenarios}
@@ -140,21 +147,21 @@ def main() -> int:
     for example in examples:
         pair = modes_of(example, jobs)
         modes: dict[str, list[dict[str, float]]] = {f"{tag}{example}_{name}": []
-                                                     for tag in roots for name, _, _ in pair}
+                                                     for tag in roots for name, _, _, _ in pair}
         with tempfile.TemporaryDirectory(prefix="rfcheck-bench-") as folder:
             target = EXAMPLES[example]
             if example == "fixed_port":
                 (Path(folder) / "app").mkdir()
                 target = fixed_port_copy(Path(folder) / "app")
             for i in range(options.runs):
-                for (mode, count, env), (tag, root) in itertools.product(pair, roots.items()):
+                for (mode, count, env, extra), (tag, root) in itertools.product(pair, roots.items()):
                     report = Path(folder) / f"{tag}{mode}-{i}"
                     report.mkdir()
-                    modes[f"{tag}{example}_{mode}"].append(one_run(target, count, report, env, root))
+                    modes[f"{tag}{example}_{mode}"].append(one_run(target, count, report, env, root, extra))
         numbers: dict[str, float] = {}
         for name, runs in modes.items():
             numbers.update(summary(name, runs))
-        (first, _, _), (second, _, _) = pair
+        (first, *_), (second, *_) = pair
         numbers[f"{example}_ratio_{first}_over_{second}"] = (
             numbers[f"{example}_{first}_wall_s_median"] / numbers[f"{example}_{second}_wall_s_median"])
         numbers[f"{example}_ratio_{second}_over_{first}"] = 1 / numbers[f"{example}_ratio_{first}_over_{second}"]
