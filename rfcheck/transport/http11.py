@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import socket
 import ssl
 import threading
 import time
@@ -54,6 +55,7 @@ _BLANK = object()  # only blank lines came while waiting for a request
 # the TLS alerts (RFC 8446 §6.2) a client sends when it does not trust the certificate, as OpenSSL names them
 _REFUSED_CERTIFICATE = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "ALERT_CERTIFICATE_UNKNOWN")
 NO_ALERT = _NO_ALERT = "no TLS alert: the client hung up once it had the certificate, before any request"
+_QUIET_TURNS = 10  # loop turns with no connection left before a stopping server counts as closed
 _DROPPED_AT_ONCE = 1.0  # seconds: a pool's unused connection closes later than that (Chromium: 10 s and more)
 
 
@@ -167,6 +169,37 @@ class _SharedLoop:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+
+def _accepting() -> bool:
+    """Whether the loop still holds a socket it accepted and has not yet made a connection of (asyncio's task
+    for it, which a loop stopped meanwhile would leave, its socket open, until the collector finds it)."""
+    return any(getattr(task.get_coro(), "__qualname__", "").endswith("_accept_connection2")
+               for task in asyncio.all_tasks())
+
+
+class _Accepted(asyncio.StreamReaderProtocol):  # type: ignore[misc]
+    """One accepted connection, as ``asyncio.start_server`` makes it, known to its server until it is lost: a
+    socket accepted as the server stops is closed with it, never left for its client to wait on."""
+
+    def __init__(self, server: "HttpServer", reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(reader, server._connection, loop=loop)
+        self._owner = server
+        self._accepted: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        if self._owner._closing:
+            transport.abort()
+            return
+        self._accepted = transport
+        self._owner._transports.add(transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._accepted is not None:
+            self._owner._transports.discard(self._accepted)
+        super().connection_lost(exc)
 
 
 # -- byte streams: plain TCP, or TLS over it --------------------------------------------------
@@ -303,6 +336,7 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._connections: set[asyncio.Task[Any]] = set()
+        self._transports: set[asyncio.Transport] = set()  # every accepted connection, until it is lost
         self._closing = False
         self.port = 0
 
@@ -313,9 +347,9 @@ class HttpServer:
         self._executor = concurrent.futures.ThreadPoolExecutor(self._threads, thread_name_prefix=f"rfcheck-{self._name}")
         self._loop, self._closing = loop, False
         try:
-            self._server = asyncio.run_coroutine_threadsafe(asyncio.start_server(
-                self._connection, "127.0.0.1", self._port, backlog=128, reuse_address=True, limit=MAX_HEAD,
-                start_serving=False), loop).result(timeout=10)
+            self._server = asyncio.run_coroutine_threadsafe(loop.create_server(
+                lambda: _Accepted(self, asyncio.StreamReader(limit=MAX_HEAD, loop=loop), loop), "127.0.0.1",
+                self._port, backlog=128, reuse_address=True, start_serving=False), loop).result(timeout=10)
             self.port = int(self._server.sockets[0].getsockname()[1])
             if ready is not None:
                 ready(self.port)
@@ -340,6 +374,9 @@ class HttpServer:
             return
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=5)
+        for transport in list(self._transports):  # what the loop could not close in time: its client told now
+            with contextlib.suppress(OSError, AttributeError):
+                transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         _SharedLoop.release()
@@ -348,13 +385,25 @@ class HttpServer:
         self._closing = True  # a connection accepted from now on is closed at once
         if self._server is not None:
             self._server.close()
-        for _ in range(50):  # until no connection is left, those accepted while closing included
+        # until no connection is left, those accepted while closing included: a socket accepted just before
+        # the close becomes a connection task a few loop turns later (its transport, then connection_made),
+        # so the set must stay empty for several turns in a row
+        quiet = 0
+        for _ in range(200):
             await asyncio.sleep(0)
-            if not self._connections:
-                break
+            if not self._connections and not _accepting():
+                quiet += 1
+                if quiet >= _QUIET_TURNS:
+                    break
+                continue
+            quiet = 0
             for task in list(self._connections):
                 task.cancel()
             await asyncio.wait(list(self._connections), timeout=2)
+        for transport in list(self._transports):  # accepted, and never begun or never closed: closed now
+            transport.abort()
+        for _ in range(_QUIET_TURNS):  # their connection_lost
+            await asyncio.sleep(0)
         if self._server is not None:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 1)
