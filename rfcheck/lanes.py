@@ -52,6 +52,11 @@ def fill(template: str, values: dict[str, str], where: str) -> str:
 _LOWEST_PICKED = 20_000  # below: the ports development servers and databases are usually given
 
 
+# the operating system's randomness, not the random module's: test runners seed that one alike in every worker
+# (pytest-randomly, hypothesis), and two runs side by side would then try the same ports in the same order
+_PICK = random.SystemRandom()
+
+
 def free_port() -> int:
     """A free port for the target to listen on (``{port}``), outside the range the kernel hands out
     to outgoing connections (``ip_local_port_range``): a port found free there could be taken by any
@@ -60,7 +65,7 @@ def free_port() -> int:
     low, high = _ephemeral_range()
     ranges = [r for r in (range(max(_LOWEST_PICKED, 1024), low), range(high + 1, 65536)) if len(r) > 100]
     for _ in range(50 if ranges else 0):
-        port = random.choice(random.choice(ranges))
+        port = _PICK.choice(_PICK.choice(ranges))
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             try:
                 probe.bind(("127.0.0.1", port))
