@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import socket
 import ssl
 import threading
 import time
@@ -374,9 +373,6 @@ class HttpServer:
             return
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=5)
-        for transport in list(self._transports):  # what the loop could not close in time: its client told now
-            with contextlib.suppress(OSError, AttributeError):
-                transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         _SharedLoop.release()
